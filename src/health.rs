@@ -1,0 +1,336 @@
+//! The component health model of zksync nodes: every component reports a [`Status`] and
+//! free-form JSON details; the application's status is the worst of its components'.
+//!
+//! Used both ways: to read a validator's `GET /health` and to serve the operator's own.
+//!
+//! Wire format (`GET /health`, HTTP 200 when healthy, 503 when not, JSON body in both cases):
+//! `{"status": S, "details"?: any, "components": {"name": {"status": S, "details"?: any}}}`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A component's or an application's status, ordered from best to worst.
+///
+/// The order of the variants is the order of severity: `Ord` gives worst-of aggregation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Fully operational.
+    Ready,
+    /// Operational with a non-fatal issue.
+    Affected,
+    /// Stopping gracefully.
+    ShuttingDown,
+    /// Stopped.
+    ShutDown,
+    /// Not (yet) able to serve.
+    NotReady,
+    /// Crashed.
+    Panicked,
+}
+
+impl Status {
+    /// All statuses, best first.
+    pub const ALL: [Status; 6] = [
+        Status::Ready,
+        Status::Affected,
+        Status::ShuttingDown,
+        Status::ShutDown,
+        Status::NotReady,
+        Status::Panicked,
+    ];
+
+    /// `ready` and `affected` are healthy; everything else is not.
+    pub fn is_healthy(self) -> bool {
+        matches!(self, Status::Ready | Status::Affected)
+    }
+
+    /// The wire name (`"not_ready"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ready => "ready",
+            Status::Affected => "affected",
+            Status::ShuttingDown => "shutting_down",
+            Status::ShutDown => "shut_down",
+            Status::NotReady => "not_ready",
+            Status::Panicked => "panicked",
+        }
+    }
+
+    /// Reads a wire name; `None` for a string this model does not know.
+    pub fn from_wire(s: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// The HTTP status code a `/health` endpoint answers with.
+    pub fn http_code(self) -> u16 {
+        if self.is_healthy() { 200 } else { 503 }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The worst of some statuses; `Ready` when there are none.
+pub fn worst(statuses: impl IntoIterator<Item = Status>) -> Status {
+    statuses.into_iter().max().unwrap_or(Status::Ready)
+}
+
+/// One component's health.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ComponentHealth {
+    pub status: Status,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<Value>,
+}
+
+impl ComponentHealth {
+    pub fn new(status: Status) -> Self {
+        ComponentHealth { status, details: None }
+    }
+
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+}
+
+/// An application's health: its own status is the worst of its components'.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppHealth {
+    pub status: Status,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<Value>,
+    #[serde(default)]
+    pub components: BTreeMap<String, ComponentHealth>,
+}
+
+impl AppHealth {
+    /// Builds an application's health from its components (status = worst of them).
+    pub fn from_components(components: BTreeMap<String, ComponentHealth>) -> Self {
+        let status = worst(components.values().map(|c| c.status));
+        AppHealth { status, details: None, components }
+    }
+
+    /// The HTTP status code to answer with.
+    pub fn http_code(&self) -> u16 {
+        self.status.http_code()
+    }
+}
+
+/// A zksync external node's `sync_state` component details.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ZkSyncState {
+    pub is_synced: bool,
+    pub local_block: Option<u64>,
+    pub main_node_block: Option<u64>,
+}
+
+impl ZkSyncState {
+    /// Blocks the node is behind the main node, when both figures are known.
+    pub fn block_lag(&self) -> Option<u64> {
+        Some(self.main_node_block?.saturating_sub(self.local_block?))
+    }
+}
+
+/// What a `/health` body says, read leniently.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthReport {
+    /// The worst of the reported application status and every component's status.
+    pub status: Status,
+    pub components: BTreeMap<String, Status>,
+    /// Components whose status string this model does not know (counted as `not_ready`).
+    pub unknown: Vec<(String, String)>,
+    /// The `sync_state` component's figures, when present.
+    pub sync: Option<ZkSyncState>,
+}
+
+/// Why a `/health` body could not be read.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum HealthParseError {
+    #[error("health body is not JSON ({0})")]
+    NotJson(String),
+    #[error("health body is JSON but not a health object: {0}")]
+    NotHealthObject(&'static str),
+}
+
+/// Longest status string echoed back in a reason; a hostile body must not fill the status.
+const MAX_ECHOED_STATUS: usize = 32;
+/// Components read at most; a real node has a few dozen (zksync EN: ~20).
+const MAX_COMPONENTS: usize = 1024;
+
+/// Reads a `GET /health` body (the same for HTTP 200 and 503).
+///
+/// Unknown status strings count as `not_ready` and are listed in `unknown`: an unknown
+/// status must make a pod unhealthy, never hide it behind a parse error.
+pub fn parse_health(body: &[u8]) -> Result<HealthReport, HealthParseError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| HealthParseError::NotJson(e.classify_str()))?;
+    let obj = value.as_object().ok_or(HealthParseError::NotHealthObject("not a JSON object"))?;
+    let mut unknown = Vec::new();
+    let mut read_status = |name: &str, v: Option<&Value>| -> Option<Status> {
+        let raw = v?.as_str();
+        match raw.and_then(Status::from_wire) {
+            Some(s) => Some(s),
+            None => {
+                let shown: String = match raw {
+                    Some(r) => r.chars().take(MAX_ECHOED_STATUS).collect(),
+                    None => "(not a string)".to_owned(),
+                };
+                unknown.push((name.to_owned(), shown));
+                Some(Status::NotReady)
+            }
+        }
+    };
+    let app = read_status("(application)", obj.get("status"));
+    let mut components = BTreeMap::new();
+    let mut sync = None;
+    if let Some(comps) = obj.get("components") {
+        let comps = comps.as_object().ok_or(HealthParseError::NotHealthObject("components is not an object"))?;
+        for (name, comp) in comps.iter().take(MAX_COMPONENTS) {
+            let status = read_status(name, comp.get("status")).unwrap_or_else(|| {
+                unknown.push((name.clone(), "(missing)".to_owned()));
+                Status::NotReady
+            });
+            if name == "sync_state" {
+                sync = comp.get("details").and_then(read_sync_state);
+            }
+            components.insert(truncate(name, 64), status);
+        }
+    }
+    if app.is_none() && obj.get("components").is_none() {
+        return Err(HealthParseError::NotHealthObject("neither status nor components"));
+    }
+    let status = worst(app.into_iter().chain(components.values().copied()));
+    Ok(HealthReport { status, components, unknown, sync })
+}
+
+fn read_sync_state(details: &Value) -> Option<ZkSyncState> {
+    let is_synced = details.get("is_synced")?.as_bool()?;
+    Some(ZkSyncState {
+        is_synced,
+        local_block: details.get("local_block").and_then(Value::as_u64),
+        main_node_block: details.get("main_node_block").and_then(Value::as_u64),
+    })
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
+trait ClassifyStr {
+    fn classify_str(&self) -> String;
+}
+
+impl ClassifyStr for serde_json::Error {
+    /// A short, bounded description (the position, never the input).
+    fn classify_str(&self) -> String {
+        format!("{:?} error at line {} column {}", self.classify(), self.line(), self.column())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn order_is_best_to_worst() {
+        for pair in Status::ALL.windows(2) {
+            assert!(pair[0] < pair[1], "{} < {}", pair[0], pair[1]);
+        }
+        assert_eq!(worst([]), Status::Ready);
+        assert_eq!(worst([Status::Affected, Status::Panicked, Status::Ready]), Status::Panicked);
+    }
+
+    #[test]
+    fn healthy_and_http_codes() {
+        let healthy: Vec<_> = Status::ALL.into_iter().filter(|s| s.is_healthy()).collect();
+        assert_eq!(healthy, vec![Status::Ready, Status::Affected]);
+        assert_eq!(Status::Affected.http_code(), 200);
+        assert_eq!(Status::ShuttingDown.http_code(), 503);
+    }
+
+    #[test]
+    fn serde_round_trip_uses_snake_case() {
+        for s in Status::ALL {
+            let j = serde_json::to_string(&s).unwrap();
+            assert_eq!(j, format!("\"{}\"", s.as_str()));
+            assert_eq!(serde_json::from_str::<Status>(&j).unwrap(), s);
+        }
+        let mut comps = BTreeMap::new();
+        comps.insert("db".to_owned(), ComponentHealth::new(Status::Ready));
+        comps.insert("tree".to_owned(), ComponentHealth::new(Status::ShutDown).with_details(json!({"x": 1})));
+        let app = AppHealth::from_components(comps);
+        assert_eq!(app.status, Status::ShutDown);
+        assert_eq!(app.http_code(), 503);
+        let text = serde_json::to_string(&app).unwrap();
+        let back: AppHealth = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, app);
+        let report = parse_health(text.as_bytes()).unwrap();
+        assert_eq!(report.status, Status::ShutDown);
+    }
+
+    #[test]
+    fn no_components_is_ready() {
+        let app = AppHealth::from_components(BTreeMap::new());
+        assert_eq!(app.status, Status::Ready);
+        let r = parse_health(br#"{"components":{}}"#).unwrap();
+        assert_eq!(r.status, Status::Ready);
+    }
+
+    #[test]
+    fn external_node_503_body_is_a_verdict() {
+        let body = json!({
+            "status": "not_ready",
+            "components": {
+                "main_node_http_rpc": {"status": "ready"},
+                "sync_state": {"status": "affected", "details": {"is_synced": false, "local_block": 1200, "main_node_block": 1500}},
+                "tree": {"status": "not_ready", "details": {"stage": "initializing"}},
+                "reorg_detector": {"status": "ready", "details": {"last_correct_l1_batch": 99}}
+            }
+        });
+        let r = parse_health(body.to_string().as_bytes()).unwrap();
+        assert_eq!(r.status, Status::NotReady);
+        let sync = r.sync.unwrap();
+        assert!(!sync.is_synced);
+        assert_eq!(sync.block_lag(), Some(300));
+        assert_eq!(r.components["sync_state"], Status::Affected);
+    }
+
+    #[test]
+    fn application_status_is_never_better_than_its_worst_component() {
+        let body = br#"{"status":"ready","components":{"a":{"status":"panicked"}}}"#;
+        assert_eq!(parse_health(body).unwrap().status, Status::Panicked);
+    }
+
+    #[test]
+    fn unknown_status_is_unhealthy_not_an_error() {
+        let body = br#"{"status":"ready","components":{"x":{"status":"degraded_beyond_belief"},"y":{"status":7}}}"#;
+        let r = parse_health(body).unwrap();
+        assert_eq!(r.status, Status::NotReady);
+        assert_eq!(r.unknown.len(), 2);
+        assert!(!r.status.is_healthy());
+    }
+
+    #[test]
+    fn garbage_is_a_clear_error() {
+        assert!(matches!(parse_health(b"<html>oops</html>"), Err(HealthParseError::NotJson(_))));
+        assert!(matches!(parse_health(b"[1,2]"), Err(HealthParseError::NotHealthObject(_))));
+        assert!(matches!(parse_health(b"{}"), Err(HealthParseError::NotHealthObject(_))));
+        assert!(matches!(parse_health(br#"{"components":[]}"#), Err(HealthParseError::NotHealthObject(_))));
+    }
+
+    #[test]
+    fn long_unknown_status_is_not_echoed_whole() {
+        let long = "z".repeat(10_000);
+        let body = format!(r#"{{"status":"{long}"}}"#);
+        let r = parse_health(body.as_bytes()).unwrap();
+        assert_eq!(r.unknown[0].1.len(), MAX_ECHOED_STATUS);
+    }
+}
