@@ -189,8 +189,11 @@ EOF
 }
 
 up() {
-  tools
   mkdir -p "$STATE"
+  # Test processes start in parallel and each asks for the control plane: one `up` at a time.
+  exec 9>"$STATE/.lock"
+  flock 9
+  tools
   if pid_alive "$STATE/apiserver.pid" && pid_alive "$STATE/etcd.pid" && api_ready; then
     log "control plane already up at https://127.0.0.1:$API_PORT"
     print_env_hint

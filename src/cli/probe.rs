@@ -1,0 +1,153 @@
+//! `nodehealth probe`: one assessment of one validator, for people debugging and as an exec probe.
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+use crate::assess::{History, Params, PodVerdict, assess};
+use crate::probe::{ProbeConfig, Prober, Profile, Target};
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// Health endpoint URL (Radix: http://IP:3334/system/health; zksync: http://IP:3081/health).
+    #[arg(long, env = "NODEHEALTH_PROBE_HEALTH")]
+    pub health: Option<String>,
+    /// Prometheus metrics URL (Radix: http://IP:3335/prometheus/metrics).
+    #[arg(long, env = "NODEHEALTH_PROBE_METRICS")]
+    pub metrics: Option<String>,
+    /// Which formats the node speaks.
+    #[arg(long, env = "NODEHEALTH_PROBE_PROFILE", value_enum, default_value_t = Profile::Radix)]
+    pub profile: Profile,
+    /// Output format.
+    #[arg(short = 'o', long = "output", env = "NODEHEALTH_PROBE_OUTPUT", value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+    /// Scrape twice this many seconds apart, so the ledger's progress is observed, not only reported.
+    #[arg(long, env = "NODEHEALTH_PROBE_WINDOW", default_value_t = 0.0)]
+    pub window: f64,
+    /// Per-request timeout in seconds.
+    #[arg(long, env = "NODEHEALTH_PROBE_TIMEOUT", default_value_t = 3.0)]
+    pub timeout: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+/// Exit code when nothing could be probed, or the command line is wrong (as clap does).
+const EXIT_NOTHING_PROBED: u8 = 2;
+
+pub async fn run(args: ProbeArgs) -> ExitCode {
+    let ProbeArgs { health, metrics, profile, output, window, timeout } = args;
+    if health.is_none() && metrics.is_none() {
+        eprintln!("error: give --health URL, --metrics URL, or both");
+        return ExitCode::from(EXIT_NOTHING_PROBED);
+    }
+    if !(timeout.is_finite() && timeout > 0.0) || !(window.is_finite() && window >= 0.0) {
+        eprintln!("error: --timeout must be > 0 and --window >= 0 (seconds)");
+        return ExitCode::from(EXIT_NOTHING_PROBED);
+    }
+    let config = ProbeConfig { timeout: Duration::from_secs_f64(timeout), ..ProbeConfig::default() };
+    let prober = match Prober::new(config) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: cannot build the HTTP client: {e}");
+            return ExitCode::from(EXIT_NOTHING_PROBED);
+        }
+    };
+    let target = Target { profile, health_url: health, metrics_url: metrics };
+    let params = Params { failure_threshold: 1, ..Params::default() };
+    let mut history = History::new();
+    let mut obs = prober.scrape(&target, unix_now()).await;
+    let mut verdict = assess(&mut history, &obs, &params);
+    if window > 0.0 && !obs.no_answer() {
+        tokio::time::sleep(Duration::from_secs_f64(window)).await;
+        obs = prober.scrape(&target, unix_now()).await;
+        verdict = assess(&mut history, &obs, &params);
+    }
+    match output {
+        Output::Json => match serde_json::to_string_pretty(&verdict) {
+            Ok(s) => println!("{s}"),
+            Err(e) => eprintln!("error: {e}"),
+        },
+        Output::Text => print!("{}", render_text(&verdict)),
+    }
+    if obs.no_answer() {
+        ExitCode::from(EXIT_NOTHING_PROBED)
+    } else if verdict.healthy {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+/// The verdict for people.
+pub fn render_text(v: &PodVerdict) -> String {
+    let mut s = String::new();
+    let factor = |f: Option<f64>| f.map(|f| format!("{f:.2}")).unwrap_or_else(|| "-".to_owned());
+    let _ = writeln!(s, "status:  {} ({})", v.status, if v.healthy { "healthy" } else { "unhealthy" });
+    let _ = writeln!(s, "sync:    {}", v.sync_state);
+    let _ = writeln!(s, "factor:  {} (node reports {})", factor(v.health_factor), factor(v.reported_health_factor));
+    let f = &v.figures;
+    let mut figures = Vec::new();
+    if let Some(x) = f.state_version {
+        figures.push(format!("state version {x:.0}"));
+    }
+    if let Some(x) = f.ledger_delay_seconds {
+        figures.push(format!("ledger delay {x:.1} s"));
+    }
+    if let Some(x) = f.observed_progress_rate {
+        figures.push(format!("observed rate {x:.2}"));
+    }
+    if let Some(x) = f.missed_proposals {
+        figures.push(format!("missed proposals {x:.0}"));
+    }
+    if let Some(x) = f.in_validator_set {
+        figures.push(format!("in validator set {x}"));
+    }
+    if let Some(x) = f.block_lag {
+        figures.push(format!("block lag {x}"));
+    }
+    if !figures.is_empty() {
+        let _ = writeln!(s, "figures: {}", figures.join(", "));
+    }
+    for (name, st) in &v.components {
+        let _ = writeln!(s, "component {name}: {st}");
+    }
+    for r in &v.reasons {
+        let _ = writeln!(s, "- {r}");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::assess::SyncState;
+    use crate::health::Status;
+
+    #[test]
+    fn text_names_status_factor_and_reasons() {
+        let v = PodVerdict {
+            status: Status::NotReady,
+            healthy: false,
+            sync_state: SyncState::OutOfSync,
+            health_factor: Some(0.0),
+            reported_health_factor: Some(0.5),
+            figures: Default::default(),
+            reasons: vec!["ledger 10 min behind".into()],
+            components: Default::default(),
+        };
+        let t = render_text(&v);
+        assert!(t.contains("status:  not_ready (unhealthy)"), "{t}");
+        assert!(t.contains("factor:  0.00 (node reports 0.50)"), "{t}");
+        assert!(t.contains("- ledger 10 min behind"), "{t}");
+    }
+}

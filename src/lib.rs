@@ -1,0 +1,23 @@
+//! nodehealth: probe validator pods, assess their health, report and remediate.
+//!
+//! Pure modules (no Kubernetes, no network): [`health`], [`radix`], [`metrics`], [`radix_metrics`].
+//! Shells: [`sim`] (the validator simulator).
+
+pub mod assess;
+pub mod cli;
+pub mod health;
+pub mod metrics;
+pub mod probe;
+pub mod radix;
+pub mod radix_metrics;
+pub mod sim;
+
+/// Installs rustls' `ring` crypto provider as the process default.
+///
+/// kube and reqwest are both built without a provider of their own (reqwest's default would
+/// pull in aws-lc, which needs cmake and a C toolchain step we avoid), so every binary and
+/// test calls this once before building a client. Calling it again is harmless.
+pub fn install_crypto_provider() {
+    // Err only means a provider is already installed, which is what we want.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -1,0 +1,13 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use nodehealth::cli::{Cli, Command, init_logging, probe};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let Cli { log_format, command } = Cli::parse();
+    init_logging(log_format);
+    match command {
+        Command::Probe(args) => probe::run(args).await,
+    }
+}

@@ -1,0 +1,154 @@
+//! A simulated kubelet (and StatefulSet controller): it creates nodes and validator pods,
+//! sets pod status as a kubelet would (Running, Ready, podIP = the simulator's address for
+//! that validator), finishes the deletion of terminating pods, and recreates a deleted
+//! validator pod under the same name with a new UID and a fresh simulator state.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
+use kube::runtime::watcher;
+use kube::Client;
+use nodehealth::sim::SimClient;
+use serde_json::json;
+use tokio::task::JoinHandle;
+
+use super::cluster::TEST_NS_LABEL;
+
+/// A validator pod as its StatefulSet would stamp it out.
+#[derive(Debug, Clone)]
+pub struct ValidatorPod {
+    pub name: String,
+    pub node: String,
+    pub ip: Ipv4Addr,
+    pub labels: BTreeMap<String, String>,
+    /// Named container ports, e.g. `("health", 3334)`.
+    pub ports: Vec<(String, u16)>,
+    /// How long ago the pod started (tests of start-up grace set it).
+    pub started_seconds_ago: i64,
+}
+
+pub struct Kubelet {
+    client: Client,
+    ns: String,
+    templates: Arc<Mutex<HashMap<String, ValidatorPod>>>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Kubelet {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Kubelet {
+    /// Starts the kubelet's watch loop over the namespace's pods. `sim` (when given) is told
+    /// to restart a validator whose pod is recreated.
+    pub fn start(client: Client, ns: &str, sim: Option<SimClient>) -> Kubelet {
+        let templates: Arc<Mutex<HashMap<String, ValidatorPod>>> = Arc::default();
+        let task = tokio::spawn(run(client.clone(), ns.to_owned(), templates.clone(), sim));
+        Kubelet { client, ns: ns.to_owned(), templates, task }
+    }
+
+    /// Creates a Ready node (cluster-scoped, labelled with the test's namespace for cleanup).
+    pub async fn create_node(&self, name: &str) -> Node {
+        let nodes: Api<Node> = Api::all(self.client.clone());
+        let node: Node = serde_json::from_value(json!({
+            "metadata": {"name": name, "labels": {TEST_NS_LABEL: self.ns, "kubernetes.io/hostname": name}},
+        }))
+        .unwrap();
+        nodes.create(&PostParams::default(), &node).await.expect("create node");
+        let status = json!({"status": {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+            "lastHeartbeatTime": now(0), "lastTransitionTime": now(0)}]}});
+        nodes.patch_status(name, &PatchParams::default(), &Patch::Merge(&status)).await.expect("node status")
+    }
+
+    /// Creates a validator pod and makes it Running and Ready with its simulator address.
+    pub async fn create_pod(&self, vp: ValidatorPod) -> Pod {
+        self.templates.lock().unwrap().insert(vp.name.clone(), vp.clone());
+        create_and_run(&self.client, &self.ns, &vp).await
+    }
+
+    pub fn pods(&self) -> Api<Pod> {
+        Api::namespaced(self.client.clone(), &self.ns)
+    }
+
+    /// Stops recreating this pod (as if its StatefulSet were scaled down).
+    pub fn forget(&self, name: &str) {
+        self.templates.lock().unwrap().remove(name);
+    }
+}
+
+fn now(offset_seconds: i64) -> String {
+    let t = std::time::SystemTime::now() - std::time::Duration::from_secs(offset_seconds.max(0) as u64);
+    let secs = t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    jiff::Timestamp::from_second(secs).unwrap().to_string()
+}
+
+async fn create_and_run(client: &Client, ns: &str, vp: &ValidatorPod) -> Pod {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let ports: Vec<_> = vp.ports.iter().map(|(n, p)| json!({"name": n, "containerPort": p})).collect();
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": vp.name, "labels": vp.labels},
+        "spec": {
+            "nodeName": vp.node,
+            // No token controller runs here.
+            "automountServiceAccountToken": false,
+            "containers": [{"name": "validator", "image": "nodehealth-sim:test", "ports": ports}],
+        }
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &pod).await.expect("create pod");
+    let ip = vp.ip.to_string();
+    let started = now(vp.started_seconds_ago);
+    let cond = |t: &str| json!({"type": t, "status": "True", "lastTransitionTime": started});
+    let status = json!({"status": {
+        "phase": "Running",
+        "hostIP": "127.0.0.1",
+        "podIP": ip,
+        "podIPs": [{"ip": ip}],
+        "startTime": started,
+        "conditions": [cond("Initialized"), cond("Ready"), cond("ContainersReady"), cond("PodScheduled")],
+        "containerStatuses": [{"name": "validator", "ready": true, "started": true, "restartCount": 0,
+            "image": "nodehealth-sim:test", "imageID": "", "state": {"running": {"startedAt": started}}}],
+    }});
+    pods.patch_status(&vp.name, &PatchParams::default(), &Patch::Merge(&status)).await.expect("pod status")
+}
+
+async fn run(client: Client, ns: String, templates: Arc<Mutex<HashMap<String, ValidatorPod>>>, sim: Option<SimClient>) {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let mut events = watcher(pods.clone(), watcher::Config::default()).boxed();
+    while let Some(ev) = events.next().await {
+        match ev {
+            Ok(watcher::Event::Apply(pod)) | Ok(watcher::Event::InitApply(pod)) => {
+                if pod.metadata.deletion_timestamp.is_some() {
+                    // A kubelet stops the containers, then removes the object for good.
+                    let name = pod.metadata.name.clone().unwrap_or_default();
+                    let uid = pod.metadata.uid.clone();
+                    let dp = DeleteParams {
+                        grace_period_seconds: Some(0),
+                        preconditions: Some(Preconditions { uid, resource_version: None }),
+                        ..DeleteParams::default()
+                    };
+                    let _ = pods.delete(&name, &dp).await;
+                }
+            }
+            Ok(watcher::Event::Delete(pod)) => {
+                let name = pod.metadata.name.clone().unwrap_or_default();
+                let template = templates.lock().unwrap().get(&name).cloned();
+                if let Some(vp) = template {
+                    if let Some(sim) = &sim {
+                        let _ = sim.restart(Some(vp.ip)).await;
+                    }
+                    // The new instance starts now.
+                    let fresh = ValidatorPod { started_seconds_ago: 0, ..vp };
+                    create_and_run(&client, &ns, &fresh).await;
+                }
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! Shared ground of the end-to-end tests: the local control plane, a fresh namespace per
+//! test, a simulated kubelet, and waiting on conditions with timeouts.
+//!
+//! Each test binary uses a part of it.
+#![allow(dead_code)]
+
+pub mod cluster;
+pub mod kubelet;
+pub mod wait;

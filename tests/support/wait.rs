@@ -1,0 +1,57 @@
+//! Waiting on conditions with a deadline; on time-out, the resource is printed.
+
+use std::fmt::Debug;
+use std::future::Future;
+use std::time::Duration;
+
+use kube::api::Api;
+use kube::runtime::wait::await_condition;
+use kube::Resource;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// Waits until the named object satisfies `cond`, or panics after `timeout` with the object.
+pub async fn wait_for<K>(api: &Api<K>, name: &str, timeout: Duration, what: &str, cond: impl Fn(&K) -> bool) -> K
+where
+    K: Resource + Clone + Debug + Send + DeserializeOwned + Serialize + 'static,
+{
+    let matched = tokio::time::timeout(
+        timeout,
+        await_condition(api.clone(), name, move |o: Option<&K>| o.is_some_and(&cond)),
+    )
+    .await;
+    match matched {
+        Ok(Ok(Some(obj))) => obj,
+        Ok(Ok(None)) => panic!("{name}: gone while waiting for {what}"),
+        Ok(Err(e)) => panic!("{name}: watch failed while waiting for {what}: {e}"),
+        Err(_) => {
+            let shown = match api.get_opt(name).await {
+                Ok(Some(o)) => serde_yaml::to_string(&o).unwrap_or_default(),
+                Ok(None) => "(does not exist)".to_owned(),
+                Err(e) => format!("(could not read it: {e})"),
+            };
+            panic!("timed out after {timeout:?} waiting for {name}: {what}\n{shown}");
+        }
+    }
+}
+
+/// Polls `check` until it returns `Some`, or panics after `timeout` with the last `Err` note.
+/// For things with no watch (HTTP endpoints): the poll interval is not a wait on its own.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut last = String::from("never checked");
+    loop {
+        match check().await {
+            Ok(v) => return v,
+            Err(note) => last = note,
+        }
+        if tokio::time::Instant::now() >= deadline {
+            panic!("timed out after {timeout:?} waiting for {what}; last: {last}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
