@@ -173,30 +173,19 @@ pub fn parse_health(body: &[u8]) -> Result<HealthReport, HealthParseError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| HealthParseError::NotJson(e.classify_str()))?;
     let obj = value.as_object().ok_or(HealthParseError::NotHealthObject("not a JSON object"))?;
     let mut unknown = Vec::new();
-    let mut read_status = |name: &str, v: Option<&Value>| -> Option<Status> {
-        let raw = v?.as_str();
-        match raw.and_then(Status::from_wire) {
-            Some(s) => Some(s),
-            None => {
-                let shown: String = match raw {
-                    Some(r) => r.chars().take(MAX_ECHOED_STATUS).collect(),
-                    None => "(not a string)".to_owned(),
-                };
-                unknown.push((name.to_owned(), shown));
-                Some(Status::NotReady)
-            }
-        }
-    };
-    let app = read_status("(application)", obj.get("status"));
+    let app = read_status("(application)", obj.get("status"), &mut unknown);
     let mut components = BTreeMap::new();
     let mut sync = None;
     if let Some(comps) = obj.get("components") {
         let comps = comps.as_object().ok_or(HealthParseError::NotHealthObject("components is not an object"))?;
         for (name, comp) in comps.iter().take(MAX_COMPONENTS) {
-            let status = read_status(name, comp.get("status")).unwrap_or_else(|| {
-                unknown.push((name.clone(), "(missing)".to_owned()));
-                Status::NotReady
-            });
+            let status = match read_status(name, comp.get("status"), &mut unknown) {
+                Some(s) => s,
+                None => {
+                    unknown.push((truncate(name, 64), "(missing)".to_owned()));
+                    Status::NotReady
+                }
+            };
             if name == "sync_state" {
                 sync = comp.get("details").and_then(read_sync_state);
             }
@@ -208,6 +197,22 @@ pub fn parse_health(body: &[u8]) -> Result<HealthReport, HealthParseError> {
     }
     let status = worst(app.into_iter().chain(components.values().copied()));
     Ok(HealthReport { status, components, unknown, sync })
+}
+
+/// Reads a status field: `None` when absent; an unknown value counts as `not_ready` and is noted.
+fn read_status(name: &str, v: Option<&Value>, unknown: &mut Vec<(String, String)>) -> Option<Status> {
+    let raw = v?.as_str();
+    match raw.and_then(Status::from_wire) {
+        Some(s) => Some(s),
+        None => {
+            let shown = match raw {
+                Some(r) => truncate(r, MAX_ECHOED_STATUS),
+                None => "(not a string)".to_owned(),
+            };
+            unknown.push((truncate(name, 64), shown));
+            Some(Status::NotReady)
+        }
+    }
 }
 
 fn read_sync_state(details: &Value) -> Option<ZkSyncState> {

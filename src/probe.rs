@@ -75,8 +75,8 @@ impl Default for ProbeConfig {
 pub enum ProbeError {
     #[error("connection refused")]
     ConnectionRefused,
-    #[error("no answer within {0:.1} s")]
-    Timeout(f64),
+    #[error("no answer within {:.1} s", .0.as_secs_f64())]
+    Timeout(Duration),
     #[error("TLS handshake failed")]
     Tls,
     #[error("could not connect ({0})")]
@@ -160,14 +160,13 @@ impl Prober {
     /// GETs `url`, reading at most `limit` bytes of (decoded) body. Returns the status and body.
     pub async fn get(&self, url: &str, limit: usize) -> Result<(u16, Bytes), ProbeError> {
         let timeout = self.config.timeout;
-        let secs = timeout.as_secs_f64();
         let mut resp = self
             .client
             .get(url)
             .timeout(timeout)
             .send()
             .await
-            .map_err(|e| classify(&e, secs))?;
+            .map_err(|e| classify(&e, timeout))?;
         let code = resp.status().as_u16();
         if resp.status().is_redirection() {
             return Err(ProbeError::Redirect(code));
@@ -176,7 +175,7 @@ impl Prober {
             return Err(ProbeError::BodyTooLarge(limit));
         }
         let mut body = BytesMut::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| classify(&e, secs))? {
+        while let Some(chunk) = resp.chunk().await.map_err(|e| classify(&e, timeout))? {
             if body.len() + chunk.len() > limit {
                 return Err(ProbeError::BodyTooLarge(limit));
             }
@@ -230,16 +229,16 @@ impl Prober {
 }
 
 /// Maps a reqwest error onto the plain-words kinds, looking through its causes.
-fn classify(e: &reqwest::Error, timeout_secs: f64) -> ProbeError {
+fn classify(e: &reqwest::Error, timeout: Duration) -> ProbeError {
     if e.is_timeout() {
-        return ProbeError::Timeout(timeout_secs);
+        return ProbeError::Timeout(timeout);
     }
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(s) = source {
         if let Some(io) = s.downcast_ref::<std::io::Error>() {
             match io.kind() {
                 std::io::ErrorKind::ConnectionRefused => return ProbeError::ConnectionRefused,
-                std::io::ErrorKind::TimedOut => return ProbeError::Timeout(timeout_secs),
+                std::io::ErrorKind::TimedOut => return ProbeError::Timeout(timeout),
                 _ => {}
             }
         }

@@ -143,7 +143,7 @@ fn stalled_while_syncing_falls_to_zero_within_one_window() {
 fn a_node_really_syncing_keeps_its_rate() {
     let params = Params::default();
     let mut h = History::new();
-    let start_ts = NOW - 3600.0;
+    let start_ts = NOW - 3.0 * 3600.0;
     let mut v = None;
     for i in 0..10 {
         let at = NOW + 15.0 * i as f64;

@@ -66,7 +66,6 @@ pub struct PodVerdict {
     /// Plain words, most important first.
     pub reasons: Vec<String>,
     /// zksync component statuses, when the health endpoint has components.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub components: BTreeMap<String, Status>,
 }
 

@@ -43,12 +43,11 @@ where
     Fut: Future<Output = Result<T, String>>,
 {
     let deadline = tokio::time::Instant::now() + timeout;
-    let mut last = String::from("never checked");
     loop {
-        match check().await {
+        let last = match check().await {
             Ok(v) => return v,
-            Err(note) => last = note,
-        }
+            Err(note) => note,
+        };
         if tokio::time::Instant::now() >= deadline {
             panic!("timed out after {timeout:?} waiting for {what}; last: {last}");
         }
