@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
+use kube::api::{Api, ApiResource, DynamicObject, EvictParams, GroupVersionKind, Patch, PatchParams, PostParams};
 use kube::runtime::watcher;
 use serde_json::json;
 use support::cluster::with_temp_ns;
-use support::wait::wait_for;
+use support::kubelet::{Kubelet, ValidatorPod};
+use support::wait::{eventually, wait_for};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -74,6 +75,107 @@ async fn custom_resource_is_served_watched_and_its_status_patched() {
         let managers: Vec<_> =
             seen.metadata.managed_fields.unwrap_or_default().into_iter().filter_map(|m| m.manager).collect();
         assert!(managers.iter().any(|m| m == "nodehealth-test"), "status written by our field manager: {managers:?}");
+    })
+    .await;
+}
+
+/// Reads a validator's Radix endpoints over HTTP: (health status word, ledger proposer timestamp).
+async fn read_validator(http: &reqwest::Client, ip: &str) -> Result<(String, f64), String> {
+    let body = http
+        .get(format!("http://{ip}:3334/system/health"))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .bytes()
+        .await
+        .map_err(|e| e.to_string())?;
+    let health: serde_json::Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+    let page = http
+        .get(format!("http://{ip}:3335/prometheus/metrics"))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .bytes()
+        .await
+        .map_err(|e| e.to_string())?;
+    let m = nodehealth::radix_metrics::RadixMetrics::from_exposition(&page).map_err(|e| e.to_string())?;
+    let ts = m.last_update_proposer_epoch_second.ok_or("no ledger timestamp")?;
+    Ok((health["status"].as_str().unwrap_or_default().to_owned(), ts))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn validator_pods_answer_stall_and_come_back_after_eviction() {
+    with_temp_ns("smoke-fleet", |client, ns| async move {
+        let sim = nodehealth::sim::SimProcess::spawn_random_range(env!("CARGO_BIN_EXE_nodehealth-sim"), 3, &[] as &[&str], 5)
+            .expect("simulator starts");
+        let kubelet = Kubelet::start(client.clone(), &ns, Some(sim.client().unwrap()));
+        for node in ["a", "b"] {
+            kubelet.create_node(&format!("{ns}-{node}")).await;
+        }
+        for i in 0..3 {
+            kubelet
+                .create_pod(ValidatorPod {
+                    name: format!("validator-{i}"),
+                    node: format!("{ns}-{}", if i < 2 { "a" } else { "b" }),
+                    ip: sim.ip(i).unwrap(),
+                    labels: [("app".to_owned(), "validator".to_owned())].into(),
+                    ports: vec![("health".into(), 3334), ("metrics".into(), 3335)],
+                    started_seconds_ago: 3600,
+                })
+                .await;
+        }
+        let pods = kubelet.pods();
+        let http = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(5)).build().unwrap();
+        for i in 0..3 {
+            let pod = wait_for(&pods, &format!("validator-{i}"), WAIT, "Running with an IP", |p| {
+                p.status.as_ref().is_some_and(|s| s.phase.as_deref() == Some("Running") && s.pod_ip.is_some())
+            })
+            .await;
+            let ip = pod.status.unwrap().pod_ip.unwrap();
+            assert_eq!(ip, sim.ip(i).unwrap().to_string());
+            let (word, _) = read_validator(&http, &ip).await.expect("validator answers at its pod IP");
+            assert_eq!(word, "UP");
+        }
+
+        // Stalled: the process answers, its ledger stops.
+        let stalled = sim.ip(1).unwrap();
+        sim.client().unwrap().set_mode(Some(stalled), serde_json::json!({"mode": "stalled"})).await.unwrap();
+        let (_, frozen) = read_validator(&http, &stalled.to_string()).await.unwrap();
+        let started = std::time::Instant::now();
+        eventually(WAIT, "the stalled ledger to stay put while time passes", || {
+            let http = http.clone();
+            async move {
+                let (_, ts) = read_validator(&http, &stalled.to_string()).await?;
+                if ts != frozen {
+                    return Err(format!("ledger moved from {frozen} to {ts}"));
+                }
+                // Two seconds is ample for a synced ledger to move (it advances with real time).
+                if started.elapsed() < Duration::from_secs(2) { Err("not long enough yet".into()) } else { Ok(()) }
+            }
+        })
+        .await;
+        let (_, moving_before) = read_validator(&http, &sim.ip(0).unwrap().to_string()).await.unwrap();
+        eventually(WAIT, "a synced neighbour's ledger to advance", || {
+            let http = http.clone();
+            let ip = sim.ip(0).unwrap().to_string();
+            async move {
+                let (_, ts) = read_validator(&http, &ip).await?;
+                if ts > moving_before { Ok(()) } else { Err(format!("still at {ts}")) }
+            }
+        })
+        .await;
+
+        // Evicted: Terminating until the kubelet finishes it, then recreated with a new UID.
+        let old_uid = pods.get("validator-2").await.unwrap().metadata.uid.unwrap();
+        pods.evict("validator-2", &EvictParams::default()).await.expect("eviction accepted");
+        let back = wait_for(&pods, "validator-2", WAIT, "recreated and Running", |p| {
+            p.metadata.uid.as_deref() != Some(old_uid.as_str())
+                && p.status.as_ref().is_some_and(|s| s.phase.as_deref() == Some("Running"))
+        })
+        .await;
+        assert!(back.metadata.deletion_timestamp.is_none());
+        let (word, _) = read_validator(&http, &sim.ip(2).unwrap().to_string()).await.unwrap();
+        assert_eq!(word, "UP", "the recreated validator answers as a fresh process");
     })
     .await;
 }
