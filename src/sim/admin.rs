@@ -1,0 +1,154 @@
+//! The admin API: JSON over HTTP on `--admin-addr`.
+//!
+//! - `GET /healthz` → `ok`
+//! - `GET /validators` → every validator's [`View`]
+//! - `GET /validators/{ip}` → one [`View`] (404 for an IP not in the fleet)
+//! - `POST /validators/{ip}/mode`, `POST /validators/all/mode` with a body such as
+//!   `{"mode":"syncing","rate":30,"behind_seconds":600}`, `{"mode":"restart"}` or
+//!   `{"in_validator_set":false}` (see [`crate::sim::mode`]) → the new [`View`] for one IP,
+//!   `{"updated":N}` for all; 400 with `{"error":…}` for bad input.
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::{get, post};
+use bytes::Bytes;
+use serde::Serialize;
+use serde_json::{Value, json};
+use tracing::info;
+
+use crate::sim::mode::parse_change;
+use crate::sim::render::app_health;
+use crate::sim::server::Fleet;
+use crate::sim::{Profile, wall_now};
+
+/// A validator's key figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct View {
+    pub ip: Ipv4Addr,
+    /// The mode as a request would set it (`{"mode":"syncing","rate":30,…}`).
+    pub mode: Value,
+    pub in_validator_set: bool,
+    /// Whether its ports are open.
+    pub listening: bool,
+    /// What its health endpoint says: a Radix status word, or a zksync status.
+    pub status: &'static str,
+    pub health_factor: f64,
+    pub state_version: u64,
+    pub ledger_proposer_epoch_second: f64,
+    pub progress_rate: f64,
+    pub recent_missed: u64,
+    pub wallclock_epoch_second: f64,
+    pub process_start_epoch_second: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local_block: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub main_node_block: Option<u64>,
+}
+
+/// The validator `idx`'s figures now.
+pub fn view(fleet: &Fleet, idx: usize) -> View {
+    let (snap, listening) = fleet.snapshot(idx, wall_now());
+    let (status, local_block, main_node_block) = match fleet.profile() {
+        Profile::Radix => (snap.status.as_str(), None, None),
+        Profile::Zksync => (
+            app_health(&snap).status.as_str(),
+            snap.local_block(),
+            Some(snap.main_node_block()),
+        ),
+    };
+    View {
+        ip: fleet.ip(idx),
+        mode: snap.mode.to_json(),
+        in_validator_set: snap.in_validator_set,
+        listening,
+        status,
+        health_factor: snap.health_factor,
+        state_version: snap.state_version as u64,
+        ledger_proposer_epoch_second: snap.proposer_ts,
+        progress_rate: snap.progress_rate,
+        recent_missed: snap.recent_missed,
+        wallclock_epoch_second: snap.wallclock,
+        process_start_epoch_second: snap.process_start,
+        local_block,
+        main_node_block,
+    }
+}
+
+pub fn router(fleet: Arc<Fleet>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/validators", get(list))
+        .route("/validators/{ip}", get(one))
+        .route("/validators/{target}/mode", post(set_mode))
+        .with_state(fleet)
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({"error": message.into()}))).into_response()
+}
+
+/// The fleet index of `ip`, or the error to answer with.
+fn find(fleet: &Fleet, ip: &str) -> Result<usize, (StatusCode, String)> {
+    let parsed: Ipv4Addr = ip.parse().map_err(|_| {
+        (
+            StatusCode::BAD_REQUEST,
+            format!("{ip:?} is not an IPv4 address (or \"all\" for a mode change)"),
+        )
+    })?;
+    fleet.index_of(parsed).ok_or_else(|| {
+        let last = fleet.ip(fleet.len().saturating_sub(1));
+        (
+            StatusCode::NOT_FOUND,
+            format!("no validator at {parsed}; this fleet is {} to {last}", fleet.ip(0)),
+        )
+    })
+}
+
+async fn list(State(fleet): State<Arc<Fleet>>) -> Json<Vec<View>> {
+    Json((0..fleet.len()).map(|idx| view(&fleet, idx)).collect())
+}
+
+async fn one(State(fleet): State<Arc<Fleet>>, Path(ip): Path<String>) -> Response {
+    match find(&fleet, &ip) {
+        Ok(idx) => Json(view(&fleet, idx)).into_response(),
+        Err((status, message)) => error(status, message),
+    }
+}
+
+async fn set_mode(State(fleet): State<Arc<Fleet>>, Path(target): Path<String>, body: Bytes) -> Response {
+    let value: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("body is not JSON: {e}")),
+    };
+    let change = match parse_change(&value) {
+        Ok(c) => c,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
+    let single = if target == "all" {
+        None
+    } else {
+        match find(&fleet, &target) {
+            Ok(idx) => Some(idx),
+            Err((status, message)) => return error(status, message),
+        }
+    };
+    let idxs: Box<dyn Iterator<Item = usize> + Send> = match single {
+        Some(idx) => Box::new(std::iter::once(idx)),
+        None => Box::new(0..fleet.len()),
+    };
+    match fleet.apply(idxs, change).await {
+        Ok(updated) => {
+            info!(target = %target, change = %value, updated, "mode changed");
+            match single {
+                Some(idx) => Json(view(&fleet, idx)).into_response(),
+                None => Json(json!({"updated": updated})).into_response(),
+            }
+        }
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}

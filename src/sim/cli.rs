@@ -1,0 +1,182 @@
+//! `nodehealth-sim`'s command line.
+
+use std::net::{Ipv4Addr, SocketAddr};
+
+use clap::Parser;
+
+use crate::sim::Profile;
+
+const LONG_ABOUT: &str = "\
+Simulates a fleet of blockchain validators for nodehealth's tests: one process serves --count \
+validators, each on its own loopback IP (consecutive from --first-ip; the whole 127.0.0.0/8 is \
+loopback on Linux, no setup needed), all on the same health and metrics ports, as real pods do.
+
+IPs are consecutive 32-bit addresses: no octet is skipped (127.0.1.255 is followed by \
+127.0.2.0; both work on loopback). The range must lie within 127.0.0.1..=127.255.255.254.
+
+Once every port is open, one JSON line goes to stdout:
+  {\"admin\":\"127.0.0.1:PORT\",\"validators\":N,\"first_ip\":\"…\",\"last_ip\":\"…\"}
+Logs go to stderr. Validators' behaviour is switched through the admin API (JSON over HTTP):
+GET /healthz, GET /validators, GET /validators/{ip},
+POST /validators/{ip}/mode and POST /validators/all/mode with bodies such as
+{\"mode\":\"syncing\",\"rate\":30,\"behind_seconds\":600}, {\"mode\":\"stalled\"},
+{\"mode\":\"slow\",\"delay_ms\":5000}, {\"mode\":\"restart\"}, {\"in_validator_set\":false}.
+Modes: synced, syncing(rate, behind_seconds=3600), stalled, booting, missing_proposals(n),
+clock_skew(seconds), unreachable, slow(delay_ms), http500, malformed, oversized(mb=32); action: restart.
+
+Open files: every validator holds two listening sockets, plus one per live connection. The open-files \
+limit is typically 20000 per process and cannot be raised, so one process serves at most 9968 \
+validators (fewer when probes keep connections alive: keep 2 × count + connections under the limit). \
+Run 2+ processes with disjoint IP ranges for 10,000 validators. Idle connections are closed after 30 s.
+
+Exit codes: 0 after SIGTERM/SIGINT; 2 bad arguments or too many validators for the open-files limit; \
+3 a port could not be opened (e.g. address in use: retry with another range); 1 anything else.";
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Parser)]
+#[command(name = "nodehealth-sim", version, about = "Validator fleet simulator for nodehealth", long_about = LONG_ABOUT)]
+pub struct Cli {
+    /// Kind of node to imitate.
+    #[arg(long, env = "NODEHEALTH_SIM_PROFILE", value_enum, default_value_t = Profile::Radix)]
+    pub profile: Profile,
+    /// IP of the first validator.
+    #[arg(long, env = "NODEHEALTH_SIM_FIRST_IP", default_value = "127.0.1.1")]
+    pub first_ip: Ipv4Addr,
+    /// Number of validators.
+    #[arg(long, env = "NODEHEALTH_SIM_COUNT", default_value_t = 5)]
+    pub count: u32,
+    /// Health port of every validator [default: radix 3334 (GET /system/health), zksync 3081 (GET /health)].
+    #[arg(long, env = "NODEHEALTH_SIM_HEALTH_PORT")]
+    pub health_port: Option<u16>,
+    /// Metrics port of every validator [default: radix 3335 (GET /prometheus/metrics), zksync 3322 (GET /metrics)].
+    #[arg(long, env = "NODEHEALTH_SIM_METRICS_PORT")]
+    pub metrics_port: Option<u16>,
+    /// Address of the admin API (port 0: any free port, printed on stdout).
+    #[arg(long, env = "NODEHEALTH_SIM_ADMIN_ADDR", default_value = "127.0.0.1:0")]
+    pub admin_addr: SocketAddr,
+    /// Log format (logs go to stderr; RUST_LOG filters, default info).
+    #[arg(long, env = "NODEHEALTH_SIM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// Descriptors a process needs besides the validators' listeners: stdio, the runtime's epoll and
+/// wakers, the admin listener and a few admin connections.
+pub const FD_HEADROOM: u64 = 64;
+/// The loopback range (127.0.0.0 and 127.255.255.255 are its network and broadcast addresses).
+const LOOPBACK_FIRST: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
+const LOOPBACK_LAST: Ipv4Addr = Ipv4Addr::new(127, 255, 255, 254);
+
+impl Cli {
+    pub fn health_port(&self) -> u16 {
+        self.health_port.unwrap_or(self.profile.default_health_port())
+    }
+
+    pub fn metrics_port(&self) -> u16 {
+        self.metrics_port.unwrap_or(self.profile.default_metrics_port())
+    }
+
+    /// The last validator's IP, once the range is known to be valid.
+    pub fn last_ip(&self) -> Result<Ipv4Addr, String> {
+        if self.count == 0 {
+            return Err("--count must be at least 1".to_owned());
+        }
+        if !(LOOPBACK_FIRST..=LOOPBACK_LAST).contains(&self.first_ip) {
+            return Err(format!(
+                "--first-ip {} is not within {LOOPBACK_FIRST}..={LOOPBACK_LAST}",
+                self.first_ip
+            ));
+        }
+        let last = u32::from(self.first_ip)
+            .checked_add(self.count - 1)
+            .map(Ipv4Addr::from)
+            .filter(|ip| *ip <= LOOPBACK_LAST)
+            .ok_or_else(|| {
+                format!(
+                    "--first-ip {} with --count {} goes past {LOOPBACK_LAST}",
+                    self.first_ip, self.count
+                )
+            })?;
+        if self.health_port() == self.metrics_port() {
+            return Err(format!(
+                "health and metrics ports must differ (both {})",
+                self.health_port()
+            ));
+        }
+        Ok(last)
+    }
+
+    /// Checks the fleet fits under the open-files limit (`limit`: the soft limit, when known).
+    pub fn check_fd_limit(&self, limit: Option<u64>) -> Result<(), String> {
+        let Some(limit) = limit else { return Ok(()) };
+        let needed = 2 * u64::from(self.count) + FD_HEADROOM;
+        if needed <= limit {
+            return Ok(());
+        }
+        let max = limit.saturating_sub(FD_HEADROOM) / 2;
+        Err(format!(
+            "--count {} needs at least {needed} open files (2 listeners per validator + {FD_HEADROOM}) but the limit \
+             is {limit}; run several processes with disjoint --first-ip ranges of at most {max} validators each",
+            self.count
+        ))
+    }
+}
+
+/// The soft open-files limit of this process, from `/proc/self/limits` (Linux; `None` elsewhere
+/// or when unlimited).
+pub fn open_files_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.trim_start_matches("Max open files")
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cli(args: &[&str]) -> Cli {
+        Cli::parse_from(std::iter::once("nodehealth-sim").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn defaults_by_profile() {
+        let c = cli(&[]);
+        assert_eq!((c.health_port(), c.metrics_port(), c.count), (3334, 3335, 5));
+        assert_eq!(c.last_ip(), Ok(Ipv4Addr::new(127, 0, 1, 5)));
+        let c = cli(&["--profile", "zksync", "--metrics-port", "9000"]);
+        assert_eq!((c.health_port(), c.metrics_port()), (3081, 9000));
+    }
+
+    #[test]
+    fn ranges_cross_octets_and_stay_in_loopback() {
+        let c = cli(&["--first-ip", "127.0.1.250", "--count", "10"]);
+        assert_eq!(c.last_ip(), Ok(Ipv4Addr::new(127, 0, 2, 3)));
+        assert!(cli(&["--first-ip", "10.0.0.1"]).last_ip().is_err());
+        assert!(
+            cli(&["--first-ip", "127.255.255.250", "--count", "10"])
+                .last_ip()
+                .is_err()
+        );
+        assert!(cli(&["--count", "0"]).last_ip().is_err());
+        assert!(cli(&["--health-port", "3335"]).last_ip().is_err());
+    }
+
+    #[test]
+    fn open_files_limit_is_checked() {
+        let c = cli(&["--count", "10000"]);
+        let err = c.check_fd_limit(Some(20_000)).unwrap_err();
+        assert!(err.contains("at most 9968"), "{err}");
+        assert!(cli(&["--count", "9968"]).check_fd_limit(Some(20_000)).is_ok());
+        assert!(c.check_fd_limit(None).is_ok());
+        assert!(open_files_limit().is_some_and(|l| l > 0));
+    }
+}

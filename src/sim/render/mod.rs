@@ -1,0 +1,169 @@
+//! The bodies a probe reads, as pure functions of a validator's snapshot.
+
+mod java;
+mod padding;
+mod radix;
+mod zksync;
+
+use std::net::Ipv4Addr;
+
+use bytes::Bytes;
+
+pub use java::{java_double, rust_float};
+pub use padding::Chunks;
+pub use zksync::app_health;
+
+use crate::sim::mode::Mode;
+use crate::sim::state::Snapshot;
+use crate::sim::{Endpoint, Profile};
+
+/// Content type of a Prometheus text exposition (what babylon-node's Prometheus API sends).
+pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4";
+/// Content type of an OpenMetrics exposition (what zksync's `vise` exporter sends in its default
+/// `OpenMetricsForPrometheus` format: OpenMetrics text with `# EOF`, counters without `_total`).
+pub const OPENMETRICS_TEXT: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub const JSON: &str = "application/json";
+pub const PLAIN: &str = "text/plain; charset=utf-8";
+
+/// An HTTP answer.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Body,
+}
+
+/// A body: whole, or streamed so that an oversized answer costs no memory.
+#[derive(Debug)]
+pub enum Body {
+    Full(Vec<u8>),
+    Streamed(Chunks),
+}
+
+impl Body {
+    /// Length when known up front.
+    pub fn len(&self) -> Option<usize> {
+        match self {
+            Body::Full(b) => Some(b.len()),
+            Body::Streamed(_) => None,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == Some(0)
+    }
+
+    /// The whole body (tests; a streamed one is read to its end).
+    pub fn collect(self) -> Vec<u8> {
+        match self {
+            Body::Full(b) => b,
+            Body::Streamed(chunks) => chunks.flat_map(|c: Bytes| c.to_vec()).collect(),
+        }
+    }
+}
+
+/// Names derived from a validator's IP, stable across restarts of the simulator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub ip: Ipv4Addr,
+    /// `rn_misc_config_info{configured_validator_address}`: unique per IP.
+    pub validator_address: String,
+    /// A peer validator whose rounds and proposals this node also sees.
+    pub peer_address: String,
+}
+
+/// Bech32 alphabet, so derived addresses look like Radix ones (they carry no valid checksum).
+const BECH32: &[u8; 32] = b"qpzry9x8gf2tvdw0s3jn54khce6mua7l";
+/// Characters after `validator_rdx1` in a Radix validator address (the fixture's: 54).
+const ADDRESS_BODY_LEN: usize = 54;
+/// Mixes the peer's seed away from every validator's own.
+const PEER_SEED: u64 = 0x9e37_79b9_7f4a_7c15;
+
+impl Identity {
+    pub fn for_ip(ip: Ipv4Addr) -> Identity {
+        let seed = u64::from(u32::from(ip));
+        Identity {
+            ip,
+            validator_address: address(seed),
+            peer_address: address(seed ^ PEER_SEED),
+        }
+    }
+}
+
+/// `validator_rdx1s…`: the `s` is what the entity type byte of a validator encodes to.
+fn address(seed: u64) -> String {
+    let mut out = String::with_capacity(14 + ADDRESS_BODY_LEN);
+    out.push_str("validator_rdx1s");
+    let mut state = seed;
+    while out.len() < 14 + ADDRESS_BODY_LEN {
+        state = splitmix64(state);
+        for shift in (0..60).step_by(5) {
+            if out.len() == 14 + ADDRESS_BODY_LEN {
+                break;
+            }
+            out.push(char::from(BECH32[((state >> shift) & 31) as usize]));
+        }
+    }
+    out
+}
+
+/// A small well-mixed hash (splitmix64, Steele et al.), enough to make addresses look random.
+pub fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// The answer to a request on `endpoint`, given the validator's state (a `slow` validator's delay
+/// is the server's business; it answers like a synced one).
+pub fn reply(profile: Profile, endpoint: Endpoint, snap: &Snapshot, id: &Identity) -> Reply {
+    match snap.mode {
+        Mode::Http500 => Reply {
+            status: 500,
+            content_type: PLAIN,
+            body: Body::Full(b"Internal Server Error (nodehealth-sim http500 mode)\n".to_vec()),
+        },
+        // Only while a request races the listeners closing.
+        Mode::Unreachable => Reply {
+            status: 503,
+            content_type: PLAIN,
+            body: Body::Full(b"Service Unavailable (nodehealth-sim unreachable mode)\n".to_vec()),
+        },
+        Mode::Malformed => padding::malformed(profile, endpoint),
+        Mode::Oversized { mb } => padding::oversized(profile, endpoint, snap, id, mb),
+        _ => normal(profile, endpoint, snap, id),
+    }
+}
+
+/// The answer of a node that works, whatever its health.
+fn normal(profile: Profile, endpoint: Endpoint, snap: &Snapshot, id: &Identity) -> Reply {
+    match (profile, endpoint) {
+        (Profile::Radix, Endpoint::Health) => Reply {
+            status: 200,
+            content_type: JSON,
+            body: Body::Full(radix::system_health(snap)),
+        },
+        (Profile::Radix, Endpoint::Metrics) => Reply {
+            status: 200,
+            content_type: PROMETHEUS_TEXT,
+            body: Body::Full(radix::metrics(snap, id).into_bytes()),
+        },
+        (Profile::Zksync, Endpoint::Health) => {
+            let health = app_health(snap);
+            Reply {
+                status: health.http_code(),
+                content_type: JSON,
+                body: Body::Full(zksync::health_body(&health)),
+            }
+        }
+        (Profile::Zksync, Endpoint::Metrics) => Reply {
+            status: 200,
+            content_type: OPENMETRICS_TEXT,
+            body: Body::Full(zksync::metrics(snap).into_bytes()),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests;

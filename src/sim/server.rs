@@ -1,0 +1,314 @@
+//! The fleet: every validator's state and its two listeners.
+//!
+//! A validator owns its state and, while reachable, two accept loops (health port, metrics port).
+//! Each accept loop owns its live connections, so stopping it (mode `unreachable`, `restart`)
+//! closes the port and resets every connection before the admin request returns.
+
+use std::convert::Infallible;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::{JoinHandle, JoinSet};
+use tracing::{debug, warn};
+
+use crate::sim::mode::{Action, Change, Mode};
+use crate::sim::render::{self, Identity, Reply, splitmix64};
+use crate::sim::state::{Snapshot, Validator};
+use crate::sim::{Endpoint, Profile, wall_now};
+
+/// Pause after a failed accept (typically EMFILE), so a full descriptor table does not spin a core.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+/// Idle time after which a connection is closed while waiting for a request (hyper's default,
+/// made explicit: it also bounds how long idle keep-alive connections hold descriptors).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Spread of the validators' starting state versions, so their figures differ.
+const VERSION_SPREAD: u64 = 10_000;
+
+/// A port that could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {addr}: {source}")]
+pub struct BindError {
+    pub addr: SocketAddr,
+    #[source]
+    pub source: std::io::Error,
+}
+
+impl BindError {
+    pub fn is_addr_in_use(&self) -> bool {
+        self.source.kind() == std::io::ErrorKind::AddrInUse
+    }
+}
+
+/// One running accept loop.
+struct Listener {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+struct Slot {
+    validator: Mutex<Validator>,
+    listeners: Mutex<Option<[Listener; 2]>>,
+}
+
+/// All simulated validators of this process.
+pub struct Fleet {
+    profile: Profile,
+    first_ip: u32,
+    health_port: u16,
+    metrics_port: u16,
+    slots: Box<[Slot]>,
+    /// Serializes admin changes, so binding and unbinding never interleave.
+    admin: tokio::sync::Mutex<()>,
+}
+
+/// A poisoned lock only means another thread panicked mid-request; the state it guards is plain
+/// data, consistent between statements, so it stays usable.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Fleet {
+    /// A fleet of `count` synced validators on consecutive IPs from `first_ip` (not yet listening).
+    pub fn new(profile: Profile, first_ip: Ipv4Addr, count: u32, health_port: u16, metrics_port: u16) -> Fleet {
+        let now = wall_now();
+        let first = u32::from(first_ip);
+        let slots = (0..count)
+            .map(|i| {
+                let offset = splitmix64(u64::from(first.wrapping_add(i))) % VERSION_SPREAD;
+                Slot {
+                    validator: Mutex::new(Validator::new(now, offset as f64)),
+                    listeners: Mutex::new(None),
+                }
+            })
+            .collect();
+        Fleet {
+            profile,
+            first_ip: first,
+            health_port,
+            metrics_port,
+            slots,
+            admin: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub fn profile(&self) -> Profile {
+        self.profile
+    }
+
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    pub fn ip(&self, idx: usize) -> Ipv4Addr {
+        Ipv4Addr::from(self.first_ip.wrapping_add(idx as u32))
+    }
+
+    pub fn index_of(&self, ip: Ipv4Addr) -> Option<usize> {
+        let idx = u32::from(ip).checked_sub(self.first_ip)? as usize;
+        (idx < self.slots.len()).then_some(idx)
+    }
+
+    pub fn mode(&self, idx: usize) -> Mode {
+        lock(&self.slots[idx].validator).mode()
+    }
+
+    /// What validator `idx` reports at `now`, and whether its ports are open.
+    pub fn snapshot(&self, idx: usize, now: f64) -> (Snapshot, bool) {
+        let snap = lock(&self.slots[idx].validator).snapshot(now);
+        (snap, lock(&self.slots[idx].listeners).is_some())
+    }
+
+    /// Opens every validator's ports; stops at the first that cannot be opened.
+    pub async fn bind_all(self: &Arc<Self>) -> Result<(), BindError> {
+        let _serial = self.admin.lock().await;
+        for idx in 0..self.slots.len() {
+            self.reconcile(idx, true, false).await?;
+        }
+        Ok(())
+    }
+
+    /// Applies one admin change to the validators `idxs`, opening or closing ports as the new
+    /// modes need. Stops at the first port that cannot be reopened.
+    pub async fn apply(
+        self: &Arc<Self>,
+        idxs: impl IntoIterator<Item = usize>,
+        change: Change,
+    ) -> Result<usize, BindError> {
+        let _serial = self.admin.lock().await;
+        let mut changed = 0;
+        for idx in idxs {
+            let now = wall_now();
+            let reachable = {
+                let mut v = lock(&self.slots[idx].validator);
+                if let Some(in_set) = change.in_validator_set {
+                    v.set_in_validator_set(in_set, now);
+                }
+                match change.action {
+                    Some(Action::Mode(mode)) => v.set_mode(mode, now),
+                    Some(Action::Restart) => v.restart(now),
+                    None => {}
+                }
+                v.mode().is_reachable()
+            };
+            // A new process has new sockets: live connections are reset.
+            let fresh = change.action == Some(Action::Restart);
+            self.reconcile(idx, reachable, fresh).await?;
+            changed += 1;
+        }
+        Ok(changed)
+    }
+
+    /// Makes validator `idx`'s ports open iff `reachable` (reopened when `fresh`).
+    async fn reconcile(self: &Arc<Self>, idx: usize, reachable: bool, fresh: bool) -> Result<(), BindError> {
+        let running = lock(&self.slots[idx].listeners).take();
+        let running = match running {
+            Some(listeners) if !reachable || fresh => {
+                for l in listeners {
+                    stop(l).await;
+                }
+                None
+            }
+            other => other,
+        };
+        let listeners = match running {
+            Some(listeners) => Some(listeners),
+            None if reachable => Some(self.start(idx).await?),
+            None => None,
+        };
+        *lock(&self.slots[idx].listeners) = listeners;
+        Ok(())
+    }
+
+    async fn start(self: &Arc<Self>, idx: usize) -> Result<[Listener; 2], BindError> {
+        let ip = IpAddr::V4(self.ip(idx));
+        let health = bind(SocketAddr::new(ip, self.health_port)).await?;
+        let metrics = bind(SocketAddr::new(ip, self.metrics_port)).await?;
+        Ok([
+            self.spawn_accept(health, idx, Endpoint::Health),
+            self.spawn_accept(metrics, idx, Endpoint::Metrics),
+        ])
+    }
+
+    fn spawn_accept(self: &Arc<Self>, listener: TcpListener, idx: usize, endpoint: Endpoint) -> Listener {
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(accept_loop(listener, stopped, Arc::clone(self), idx, endpoint));
+        Listener { stop, task }
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, BindError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| BindError { addr, source })
+}
+
+/// Closes the port and resets its connections; returns once both are gone.
+async fn stop(listener: Listener) {
+    // Err: the loop already ended (it only ends when told to, so this is a formality).
+    let _ = listener.stop.send(());
+    if let Err(e) = listener.task.await {
+        warn!(error = %e, "accept loop ended abnormally");
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    mut stopped: oneshot::Receiver<()>,
+    fleet: Arc<Fleet>,
+    idx: usize,
+    endpoint: Endpoint,
+) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            biased;
+            _ = &mut stopped => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    connections.spawn(serve_connection(stream, Arc::clone(&fleet), idx, endpoint));
+                }
+                Err(e) => {
+                    warn!(ip = %fleet.ip(idx), error = %e, "accept failed");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                }
+            },
+        }
+    }
+    drop(listener);
+    connections.shutdown().await;
+}
+
+async fn serve_connection(stream: TcpStream, fleet: Arc<Fleet>, idx: usize, endpoint: Endpoint) {
+    // Nagle would add up to 40 ms to small answers and make `slow` timings fuzzy.
+    let _ = stream.set_nodelay(true);
+    let service = service_fn(move |req| answer(Arc::clone(&fleet), idx, endpoint, req));
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    if let Err(e) = builder.serve_connection(TokioIo::new(stream), service).await {
+        debug!(error = %e, "connection ended with an error");
+    }
+}
+
+async fn answer(
+    fleet: Arc<Fleet>,
+    idx: usize,
+    endpoint: Endpoint,
+    req: Request<Incoming>,
+) -> Result<Response<axum::body::Body>, Infallible> {
+    let path = match endpoint {
+        Endpoint::Health => fleet.profile.health_path(),
+        Endpoint::Metrics => fleet.profile.metrics_path(),
+    };
+    if req.uri().path() != path {
+        return Ok(text(StatusCode::NOT_FOUND, "not found\n"));
+    }
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return Ok(text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"));
+    }
+    if let Mode::Slow { delay_ms } = fleet.mode(idx) {
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+    }
+    let (snap, _) = fleet.snapshot(idx, wall_now());
+    let reply = render::reply(fleet.profile, endpoint, &snap, &Identity::for_ip(fleet.ip(idx)));
+    debug!(ip = %fleet.ip(idx), ?endpoint, status = reply.status, "answered");
+    Ok(response(reply))
+}
+
+fn response(reply: Reply) -> Response<axum::body::Body> {
+    let body = match reply.body {
+        render::Body::Full(bytes) => axum::body::Body::from(bytes),
+        render::Body::Streamed(chunks) => {
+            axum::body::Body::from_stream(futures::stream::iter(chunks.map(Ok::<Bytes, Infallible>)))
+        }
+    };
+    let mut resp = Response::new(body);
+    *resp.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(reply.content_type));
+    resp
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<axum::body::Body> {
+    let mut resp = Response::new(axum::body::Body::from(body));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(render::PLAIN));
+    resp
+}

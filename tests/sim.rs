@@ -1,0 +1,472 @@
+//! `nodehealth-sim` over real HTTP: every mode as a probe sees it.
+//!
+//! Each test runs its own simulator on a random loopback range, so tests run in parallel.
+
+use std::io::Read;
+use std::net::{Ipv4Addr, TcpStream};
+use std::time::{Duration, Instant};
+
+use nodehealth::health::{Status, parse_health};
+use nodehealth::radix::{RadixStatus, parse_system_health};
+use nodehealth::radix_metrics::RadixMetrics;
+use nodehealth::sim::{SimProcess, SpawnError, wall_now};
+use serde_json::json;
+
+const BIN: &str = env!("CARGO_BIN_EXE_nodehealth-sim");
+/// Generous bound for anything that should happen "soon" on a loaded 2-core machine.
+const DEADLINE: Duration = Duration::from_secs(20);
+const MIB: usize = 1024 * 1024;
+
+fn sim(count: u32, extra: &[&str]) -> SimProcess {
+    SimProcess::spawn_random_range(BIN, count, extra, 10).unwrap_or_else(|e| panic!("simulator: {e}"))
+}
+
+fn http(timeout: Duration) -> reqwest::Client {
+    nodehealth::install_crypto_provider();
+    reqwest::Client::builder().no_proxy().timeout(timeout).build().unwrap()
+}
+
+struct Answer {
+    status: u16,
+    content_type: String,
+    content_length: Option<u64>,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn text(&self) -> &str {
+        std::str::from_utf8(&self.body).expect("UTF-8 body")
+    }
+
+    /// The value of the first sample named exactly `name`.
+    fn gauge(&self, name: &str) -> f64 {
+        self.sample(name, "")
+    }
+
+    /// The value of the first sample named `name` whose line contains `with`.
+    fn sample(&self, name: &str, with: &str) -> f64 {
+        let line = self
+            .text()
+            .lines()
+            .find(|l| l.strip_prefix(name).is_some_and(|r| r.starts_with([' ', '{'])) && l.contains(with))
+            .unwrap_or_else(|| panic!("no {name} sample with {with:?}"));
+        line.rsplit_once(' ').unwrap().1.parse().unwrap()
+    }
+}
+
+async fn get_with(client: &reqwest::Client, url: &str) -> Result<Answer, reqwest::Error> {
+    let resp = client.get(url).send().await?;
+    let status = resp.status().as_u16();
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let content_length = resp.content_length();
+    let body = resp.bytes().await?.to_vec();
+    Ok(Answer {
+        status,
+        content_type,
+        content_length,
+        body,
+    })
+}
+
+async fn get(url: &str) -> Answer {
+    get_with(&http(Duration::from_secs(10)), url)
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+}
+
+fn radix_health(ip: Ipv4Addr) -> String {
+    format!("http://{ip}:3334/system/health")
+}
+
+fn radix_metrics(ip: Ipv4Addr) -> String {
+    format!("http://{ip}:3335/prometheus/metrics")
+}
+
+async fn radix_status(ip: Ipv4Addr) -> RadixStatus {
+    let a = get(&radix_health(ip)).await;
+    assert_eq!(a.status, 200);
+    parse_system_health(&a.body).unwrap().status
+}
+
+/// Polls `check` until it gives a value, failing after [`DEADLINE`].
+async fn eventually<T, F: Future<Output = Option<T>>>(what: &str, mut check: impl FnMut() -> F) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn synced_validators_are_up_with_factor_one_and_distinct_identities() {
+    let sim = sim(3, &[]);
+    let (a, b) = (sim.ip(0).unwrap(), sim.ip(2).unwrap());
+    assert_eq!(sim.started.last_ip, b);
+    let h = get(&radix_health(a)).await;
+    assert_eq!((h.status, h.content_type.as_str()), (200, "application/json"));
+    let body = parse_system_health(&h.body).unwrap();
+    assert_eq!(body.status, RadixStatus::Up);
+    assert_eq!(
+        body.recent_self_proposal_miss_statistic
+            .unwrap()
+            .recent_proposals_tracked_count,
+        50
+    );
+
+    let m = get(&radix_metrics(a)).await;
+    assert_eq!((m.status, m.content_type.as_str()), (200, "text/plain; version=0.0.4"));
+    assert_eq!(m.gauge("rn_ledger_overall_health_factor"), 1.0);
+    assert_eq!(m.gauge("rn_ledger_recent_proposer_timestamp_progress_rate"), 1.0);
+    assert!((m.gauge("rn_ledger_last_update_proposer_epoch_second") - (wall_now() - 1.0)).abs() < 5.0);
+    assert!((m.gauge("rn_misc_wallclock_epoch_second") - wall_now()).abs() < 5.0);
+    assert_eq!(m.gauge("rn_bft_in_validator_set"), 1.0);
+    assert!(m.text().contains("nodeinfo{health=\"UP\","));
+    let address = |a: &Answer| a.text().split("configured_validator_address=\"").nth(1).unwrap()[..68].to_owned();
+    assert_ne!(address(&m), address(&get(&radix_metrics(b)).await));
+
+    // The operator's own reader sees every health series, its own rounds included.
+    let parsed = RadixMetrics::from_exposition(&m.body).unwrap();
+    assert_eq!(parsed.overall_health_factor, Some(1.0));
+    assert_eq!(parsed.in_validator_set, Some(true));
+    assert_eq!(
+        parsed.configured_validator_address.as_deref(),
+        Some(address(&m).as_str())
+    );
+    assert!(parsed.own_rounds.is_some());
+    assert!(parsed.sync_target_proposer_timestamp_epoch_second.is_some());
+    assert!(parsed.proposal_timestamp_difference_seconds.is_some());
+    assert_eq!(parsed.sync_current_state_version, parsed.ledger_state_version);
+
+    let v0 = m.gauge("rn_ledger_state_version");
+    eventually("the state version to grow", || async {
+        (get(&radix_metrics(a)).await.gauge("rn_ledger_state_version") > v0).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn admin_api_lists_and_rejects_bad_input() {
+    let sim = sim(2, &[]);
+    let client = sim.client().unwrap();
+    let all = client.validators().await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[1]["ip"], json!(sim.ip(1).unwrap()));
+    assert_eq!(all[0]["status"], "UP");
+    let admin = sim.started.admin;
+    let h = get(&format!("http://{admin}/healthz")).await;
+    assert_eq!(h.status, 200);
+    let one = get(&format!("http://{admin}/validators/{}", sim.ip(0).unwrap())).await;
+    assert_eq!(one.status, 200);
+    assert_eq!(get(&format!("http://{admin}/validators/127.0.0.1")).await.status, 404);
+    assert_eq!(get(&format!("http://{admin}/validators/nonsense")).await.status, 400);
+    let err = client
+        .set_mode(sim.ip(0), json!({"mode": "slow", "delay": 5}))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("400") && err.to_string().contains("delay_ms"),
+        "{err}"
+    );
+    let err = client
+        .set_mode(Some(Ipv4Addr::new(127, 0, 0, 9)), json!({"mode": "synced"}))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("404"), "{err}");
+    client.set_mode(None, json!({"mode": "stalled"})).await.unwrap();
+    for v in client.validators().await.unwrap() {
+        assert_eq!(v["mode"]["mode"], "stalled");
+    }
+}
+
+#[tokio::test]
+async fn syncing_reports_syncing_and_its_rate() {
+    let sim = sim(2, &[]);
+    let ip = sim.ip(1).unwrap();
+    sim.client()
+        .unwrap()
+        .set_mode(Some(ip), json!({"mode": "syncing", "rate": 30, "behind_seconds": 300}))
+        .await
+        .unwrap();
+    assert_eq!(radix_status(ip).await, RadixStatus::Syncing);
+    let m = get(&radix_metrics(ip)).await;
+    assert_eq!(m.gauge("rn_ledger_recent_proposer_timestamp_progress_rate"), 30.0);
+    // 300 s behind at rate 30: (30 − 10) / 40.
+    assert_eq!(m.gauge("rn_ledger_overall_health_factor"), 0.5);
+    assert!(m.gauge("rn_sync_target_state_version") > m.gauge("rn_sync_current_state_version"));
+    assert!(m.text().contains("nodeinfo{health=\"SYNCING\","));
+    // The other validator is untouched.
+    assert_eq!(radix_status(sim.ip(0).unwrap()).await, RadixStatus::Up);
+}
+
+#[tokio::test]
+async fn stalled_freezes_the_ledger_but_keeps_the_last_rate() {
+    let sim = sim(2, &[]);
+    let (behind, fresh) = (sim.ip(0).unwrap(), sim.ip(1).unwrap());
+    let client = sim.client().unwrap();
+    client
+        .set_mode(
+            Some(behind),
+            json!({"mode": "syncing", "rate": 30, "behind_seconds": 3600}),
+        )
+        .await
+        .unwrap();
+    client.set_mode(Some(behind), json!({"mode": "stalled"})).await.unwrap();
+    client.set_mode(Some(fresh), json!({"mode": "stalled"})).await.unwrap();
+    let first = get(&radix_metrics(behind)).await;
+    let ts = first.gauge("rn_ledger_last_update_proposer_epoch_second");
+    let clock = first.gauge("rn_misc_wallclock_epoch_second");
+    let later = eventually("a read a second later", || async {
+        let m = get(&radix_metrics(behind)).await;
+        (m.gauge("rn_misc_wallclock_epoch_second") >= clock + 1.0).then_some(m)
+    })
+    .await;
+    assert_eq!(later.gauge("rn_ledger_last_update_proposer_epoch_second"), ts);
+    assert_eq!(
+        later.gauge("rn_ledger_state_version"),
+        first.gauge("rn_ledger_state_version")
+    );
+    assert_eq!(later.gauge("rn_ledger_recent_proposer_timestamp_progress_rate"), 30.0);
+    assert!(later.gauge("rn_sync_target_proposer_timestamp_epoch_second") > ts + 3000.0);
+    assert_eq!(radix_status(behind).await, RadixStatus::OutOfSync);
+    // Stalled for less than a minute: the node itself still says UP.
+    assert_eq!(radix_status(fresh).await, RadixStatus::Up);
+}
+
+#[tokio::test]
+async fn booting_missing_proposals_clock_skew_and_validator_set() {
+    let sim = sim(4, &[]);
+    let ips: Vec<_> = (0..4).map(|i| sim.ip(i).unwrap()).collect();
+    let client = sim.client().unwrap();
+    client.set_mode(Some(ips[0]), json!({"mode": "booting"})).await.unwrap();
+    client
+        .set_mode(Some(ips[1]), json!({"mode": "missing_proposals", "n": 2}))
+        .await
+        .unwrap();
+    client
+        .set_mode(Some(ips[2]), json!({"mode": "clock_skew", "seconds": -30}))
+        .await
+        .unwrap();
+    client
+        .set_mode(
+            Some(ips[3]),
+            json!({"mode": "missing_proposals", "n": 1, "in_validator_set": false}),
+        )
+        .await
+        .unwrap();
+
+    assert_eq!(radix_status(ips[0]).await, RadixStatus::BootingPreGenesis);
+    let m = get(&radix_metrics(ips[0])).await;
+    assert_eq!(m.gauge("rn_ledger_state_version"), 0.0);
+    assert_eq!(m.gauge("rn_ledger_overall_health_factor"), 0.0);
+
+    let h = parse_system_health(&get(&radix_health(ips[1])).await.body).unwrap();
+    assert_eq!(
+        (h.status, h.recent_self_proposal_miss_statistic.unwrap().missed_count),
+        (RadixStatus::Up, 2)
+    );
+    let m = get(&radix_metrics(ips[1])).await;
+    assert_eq!(m.gauge("rn_ledger_recent_self_proposal_miss_count"), 2.0);
+    assert_eq!(m.gauge("rn_ledger_overall_health_factor"), 0.0);
+    assert!(m.sample("rn_ledger_consensus_rounds_committed", "MissedByGap") >= 2.0);
+
+    let m = get(&radix_metrics(ips[2])).await;
+    assert!((m.gauge("rn_misc_wallclock_epoch_second") - (wall_now() - 30.0)).abs() < 5.0);
+    assert!((m.sample("rn_bft_proposal_timestamp_difference_seconds", "quantile") - 30.0).abs() < 1.0);
+    assert_eq!(m.gauge("rn_ledger_overall_health_factor"), 1.0);
+
+    // Outside the validator set, misses do not lower the node's factor.
+    let m = get(&radix_metrics(ips[3])).await;
+    assert_eq!(m.gauge("rn_bft_in_validator_set"), 0.0);
+    assert_eq!(m.gauge("rn_ledger_overall_health_factor"), 1.0);
+    client
+        .set_mode(Some(ips[3]), json!({"in_validator_set": true}))
+        .await
+        .unwrap();
+    let m = get(&radix_metrics(ips[3])).await;
+    assert_eq!(m.gauge("rn_ledger_overall_health_factor"), 0.5);
+}
+
+#[tokio::test]
+async fn unreachable_refuses_connections_then_comes_back() {
+    let sim = sim(2, &[]);
+    let ip = sim.ip(0).unwrap();
+    let client = sim.client().unwrap();
+    // A connection open before the switch is cut too.
+    let mut live = TcpStream::connect((ip, 3335)).unwrap();
+    client.set_mode(Some(ip), json!({"mode": "unreachable"})).await.unwrap();
+    for port in [3334, 3335] {
+        let err = TcpStream::connect((ip, port)).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused, "port {port}");
+    }
+    live.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut buf = [0u8; 16];
+    assert!(
+        matches!(live.read(&mut buf), Ok(0) | Err(_)),
+        "live connection still open"
+    );
+    let err = get_with(&http(Duration::from_secs(5)), &radix_health(ip))
+        .await
+        .err()
+        .unwrap();
+    assert!(err.is_connect(), "{err}");
+    assert_eq!(radix_status(sim.ip(1).unwrap()).await, RadixStatus::Up);
+    assert_eq!(client.validator(ip).await.unwrap()["listening"], false);
+
+    client.set_mode(Some(ip), json!({"mode": "synced"})).await.unwrap();
+    assert_eq!(radix_status(ip).await, RadixStatus::Up);
+    assert_eq!(get(&radix_metrics(ip)).await.status, 200);
+}
+
+#[tokio::test]
+async fn slow_answers_after_its_delay() {
+    const DELAY: Duration = Duration::from_millis(1500);
+    let sim = sim(1, &[]);
+    let ip = sim.ip(0).unwrap();
+    sim.client()
+        .unwrap()
+        .set_mode(Some(ip), json!({"mode": "slow", "delay_ms": DELAY.as_millis()}))
+        .await
+        .unwrap();
+    let impatient = http(DELAY / 3);
+    for url in [radix_health(ip), radix_metrics(ip)] {
+        let err = get_with(&impatient, &url)
+            .await
+            .err()
+            .expect("answered before the delay");
+        assert!(err.is_timeout(), "{url}: {err}");
+        let start = Instant::now();
+        let a = get(&url).await;
+        assert!(start.elapsed() >= DELAY, "{url} answered after {:?}", start.elapsed());
+        assert_eq!(a.status, 200);
+    }
+}
+
+#[tokio::test]
+async fn http500_malformed_and_oversized_bodies() {
+    let sim = sim(3, &[]);
+    let ips: Vec<_> = (0..3).map(|i| sim.ip(i).unwrap()).collect();
+    let client = sim.client().unwrap();
+    client.set_mode(Some(ips[0]), json!({"mode": "http500"})).await.unwrap();
+    client
+        .set_mode(Some(ips[1]), json!({"mode": "malformed"}))
+        .await
+        .unwrap();
+    client
+        .set_mode(Some(ips[2]), json!({"mode": "oversized", "mb": 3}))
+        .await
+        .unwrap();
+
+    for url in [radix_health(ips[0]), radix_metrics(ips[0])] {
+        let a = get(&url).await;
+        assert_eq!(a.status, 500, "{url}");
+        assert!(a.text().contains("Internal Server Error"));
+    }
+
+    let h = get(&radix_health(ips[1])).await;
+    assert_eq!(h.status, 200);
+    assert!(parse_system_health(&h.body).is_err());
+    let m = get(&radix_metrics(ips[1])).await;
+    assert_eq!(m.status, 200);
+    assert!(std::str::from_utf8(&m.body).is_err(), "malformed page is valid UTF-8");
+
+    let h = get(&radix_health(ips[2])).await;
+    assert!(h.body.len() >= 3 * MIB, "{} bytes", h.body.len());
+    assert_eq!(h.content_length, None, "an oversized body is streamed");
+    assert_eq!(parse_system_health(&h.body).unwrap().status, RadixStatus::Up);
+    let m = get(&radix_metrics(ips[2])).await;
+    assert!(m.body.len() >= 3 * MIB, "{} bytes", m.body.len());
+    assert_eq!(m.gauge("rn_ledger_overall_health_factor"), 1.0);
+}
+
+#[tokio::test]
+async fn restart_resets_counters_and_mode() {
+    let sim = sim(1, &[]);
+    let ip = sim.ip(0).unwrap();
+    let client = sim.client().unwrap();
+    let rounds = |a: &Answer| a.sample("rn_ledger_consensus_rounds_committed", "Successful");
+    let before = eventually("own rounds to be counted", || async {
+        let m = get(&radix_metrics(ip)).await;
+        (rounds(&m) >= 2.0).then_some(m)
+    })
+    .await;
+    client.set_mode(Some(ip), json!({"mode": "stalled"})).await.unwrap();
+    client.restart(Some(ip)).await.unwrap();
+    let after = get(&radix_metrics(ip)).await;
+    assert!(
+        rounds(&after) < rounds(&before),
+        "{} !< {}",
+        rounds(&after),
+        rounds(&before)
+    );
+    assert!(after.gauge("process_start_time_seconds") > before.gauge("process_start_time_seconds"));
+    assert!(after.gauge("rn_ledger_state_version") >= before.gauge("rn_ledger_state_version"));
+    assert_eq!(client.validator(ip).await.unwrap()["mode"]["mode"], "synced");
+}
+
+#[tokio::test]
+async fn zksync_profile_health_and_sync_state() {
+    let sim = sim(3, &["--profile", "zksync"]);
+    let ips: Vec<_> = (0..3).map(|i| sim.ip(i).unwrap()).collect();
+    let client = sim.client().unwrap();
+    let health = |ip: Ipv4Addr| format!("http://{ip}:3081/health");
+    let a = get(&health(ips[0])).await;
+    assert_eq!(a.status, 200);
+    let r = parse_health(&a.body).unwrap();
+    assert_eq!(r.status, Status::Ready);
+    assert!(r.sync.unwrap().is_synced);
+    let m = get(&format!("http://{}:3322/metrics", ips[0])).await;
+    assert_eq!(m.gauge("external_node_sync_lag"), 0.0);
+
+    client.set_mode(Some(ips[2]), json!({"mode": "booting"})).await.unwrap();
+    let sync_of = |a: &Answer| parse_health(&a.body).unwrap();
+    client
+        .set_mode(
+            Some(ips[1]),
+            json!({"mode": "syncing", "rate": 2, "behind_seconds": 600}),
+        )
+        .await
+        .unwrap();
+    let a = get(&health(ips[1])).await;
+    assert_eq!(a.status, 200, "affected is still healthy");
+    let r = sync_of(&a);
+    assert_eq!(r.status, Status::Affected);
+    let syncing = r.sync.unwrap();
+    assert!(!syncing.is_synced && syncing.block_lag().unwrap() > 500);
+    eventually("the syncing node's local block to grow", || async {
+        let now = sync_of(&get(&health(ips[1])).await).sync.unwrap();
+        (now.local_block > syncing.local_block).then_some(())
+    })
+    .await;
+
+    client.set_mode(Some(ips[1]), json!({"mode": "stalled"})).await.unwrap();
+    let first = sync_of(&get(&health(ips[1])).await).sync.unwrap();
+    let later = eventually("the main node to move on", || async {
+        let now = sync_of(&get(&health(ips[1])).await).sync.unwrap();
+        (now.main_node_block > first.main_node_block).then_some(now)
+    })
+    .await;
+    assert_eq!(later.local_block, first.local_block);
+    assert!(later.block_lag() > first.block_lag());
+
+    let a = get(&health(ips[2])).await;
+    assert_eq!(a.status, 503);
+    assert_eq!(parse_health(&a.body).unwrap().status, Status::NotReady);
+}
+
+#[tokio::test]
+async fn a_taken_range_is_reported_as_a_bind_error() {
+    let sim = sim(2, &[]);
+    let again = SimProcess::spawn(BIN, &["--first-ip", &sim.started.first_ip.to_string(), "--count", "2"]);
+    match again {
+        Err(SpawnError::Bind(message)) => assert!(message.contains("in use"), "{message}"),
+        Err(e) => panic!("expected a bind error, got {e}"),
+        Ok(_) => panic!("a second simulator bound the same addresses"),
+    }
+}
