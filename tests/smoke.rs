@@ -60,10 +60,10 @@ async fn custom_resource_is_served_watched_and_its_status_patched() {
             .expect("server-side apply of status");
         let seen = tokio::time::timeout(WAIT, async {
             while let Some(ev) = events.next().await {
-                if let Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) = ev {
-                    if o.data["status"]["phase"] == "Probed" {
-                        return Some(o);
-                    }
+                if let Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) = ev
+                    && o.data["status"]["phase"] == "Probed"
+                {
+                    return Some(o);
                 }
             }
             None

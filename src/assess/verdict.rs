@@ -227,13 +227,13 @@ fn judge_radix_metrics(
             (None, _) => "progress rate unknown".to_owned(),
         };
         v.reasons.insert(0, format!("ledger {} behind, {rate_words}", human_duration(delay)));
-        if let (Some(cur), Some(target)) = (fig.state_version, fig.target_state_version) {
-            if target > cur {
-                v.reasons.push(format!(
-                    "{:.0} state versions behind the sync target announced by peers (unvalidated)",
-                    target - cur
-                ));
-            }
+        if let (Some(cur), Some(target)) = (fig.state_version, fig.target_state_version)
+            && target > cur
+        {
+            v.reasons.push(format!(
+                "{:.0} state versions behind the sync target announced by peers (unvalidated)",
+                target - cur
+            ));
         }
     }
     if in_set && missed > 0.0 {
@@ -251,13 +251,13 @@ fn clock_reasons(v: &mut PodVerdict, m: &RadixMetrics, now: f64, params: &Params
             v.reasons.push(format!("node clock {:.1} s {dir} the operator's", skew.abs()));
         }
     }
-    if let Some(d) = m.proposal_timestamp_difference_seconds {
-        if d < params.proposal_timestamp_min_seconds || d > params.proposal_timestamp_max_seconds {
-            v.reasons.push(format!(
-                "proposal timestamps differ from the local clock by {d:.1} s (accepted {}..{} s)",
-                params.proposal_timestamp_min_seconds, params.proposal_timestamp_max_seconds
-            ));
-        }
+    if let Some(d) = m.proposal_timestamp_difference_seconds
+        && (d < params.proposal_timestamp_min_seconds || d > params.proposal_timestamp_max_seconds)
+    {
+        v.reasons.push(format!(
+            "proposal timestamps differ from the local clock by {d:.1} s (accepted {}..{} s)",
+            params.proposal_timestamp_min_seconds, params.proposal_timestamp_max_seconds
+        ));
     }
 }
 
@@ -266,7 +266,7 @@ pub(super) fn human_duration(seconds: f64) -> String {
     let s = seconds.max(0.0).round() as u64;
     match s {
         0..=119 => format!("{s} s"),
-        120..=7199 if s % 60 == 0 => format!("{} min", s / 60),
+        120..=7199 if s.is_multiple_of(60) => format!("{} min", s / 60),
         120..=7199 => format!("{} min {} s", s / 60, s % 60),
         _ => format!("{} h {} min", s / 3600, (s % 3600) / 60),
     }

@@ -46,7 +46,7 @@ pub async fn run(args: ProbeArgs) -> ExitCode {
         eprintln!("error: give --health URL, --metrics URL, or both");
         return ExitCode::from(EXIT_NOTHING_PROBED);
     }
-    if !(timeout.is_finite() && timeout > 0.0) || !(window.is_finite() && window >= 0.0) {
+    if !(timeout.is_finite() && timeout > 0.0 && window.is_finite() && window >= 0.0) {
         eprintln!("error: --timeout must be > 0 and --window >= 0 (seconds)");
         return ExitCode::from(EXIT_NOTHING_PROBED);
     }

@@ -123,18 +123,18 @@ async fn run(client: Client, ns: String, templates: Arc<Mutex<HashMap<String, Va
     let mut events = watcher(pods.clone(), watcher::Config::default()).boxed();
     while let Some(ev) = events.next().await {
         match ev {
-            Ok(watcher::Event::Apply(pod)) | Ok(watcher::Event::InitApply(pod)) => {
-                if pod.metadata.deletion_timestamp.is_some() {
-                    // A kubelet stops the containers, then removes the object for good.
-                    let name = pod.metadata.name.clone().unwrap_or_default();
-                    let uid = pod.metadata.uid.clone();
-                    let dp = DeleteParams {
-                        grace_period_seconds: Some(0),
-                        preconditions: Some(Preconditions { uid, resource_version: None }),
-                        ..DeleteParams::default()
-                    };
-                    let _ = pods.delete(&name, &dp).await;
-                }
+            Ok(watcher::Event::Apply(pod)) | Ok(watcher::Event::InitApply(pod))
+                if pod.metadata.deletion_timestamp.is_some() =>
+            {
+                // A kubelet stops the containers, then removes the object for good.
+                let name = pod.metadata.name.clone().unwrap_or_default();
+                let uid = pod.metadata.uid.clone();
+                let dp = DeleteParams {
+                    grace_period_seconds: Some(0),
+                    preconditions: Some(Preconditions { uid, resource_version: None }),
+                    ..DeleteParams::default()
+                };
+                let _ = pods.delete(&name, &dp).await;
             }
             Ok(watcher::Event::Delete(pod)) => {
                 let name = pod.metadata.name.clone().unwrap_or_default();
