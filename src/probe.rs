@@ -42,6 +42,24 @@ impl Profile {
             Profile::Zksync => "/metrics",
         }
     }
+
+    /// Default health port. Radix: the node's system API port (3334, babylon-node's
+    /// `api.system.port`); zksync: the external node's healthcheck port (3081, `EN_HEALTHCHECK_PORT`).
+    pub fn default_health_port(self) -> u16 {
+        match self {
+            Profile::Radix => 3334,
+            Profile::Zksync => 3081,
+        }
+    }
+
+    /// Default metrics port. Radix: the Prometheus API port (3335, `api.prometheus.port`);
+    /// zksync: the external node's Prometheus port (3322, `EN_PROMETHEUS_PORT`).
+    pub fn default_metrics_port(self) -> u16 {
+        match self {
+            Profile::Radix => 3335,
+            Profile::Zksync => 3322,
+        }
+    }
 }
 
 /// Limits of one probe.

@@ -21,51 +21,8 @@ pub mod state;
 
 pub use client::{SimClient, SimProcess, SpawnError, Started};
 
-/// Which kind of node the fleet imitates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Profile {
-    /// Radix Babylon node: `GET /system/health` and `GET /prometheus/metrics`.
-    Radix,
-    /// zksync external node: `GET /health` and `GET /metrics`.
-    Zksync,
-}
-
-impl Profile {
-    /// Default health port. Radix: the node's system API port (3334, babylon-node's
-    /// `api.system.port`); zksync: the external node's healthcheck port (3081, `EN_HEALTHCHECK_PORT`).
-    pub fn default_health_port(self) -> u16 {
-        match self {
-            Profile::Radix => 3334,
-            Profile::Zksync => 3081,
-        }
-    }
-
-    /// Default metrics port. Radix: the Prometheus API port (3335, `api.prometheus.port`);
-    /// zksync: the external node's Prometheus port (3322, `EN_PROMETHEUS_PORT`).
-    pub fn default_metrics_port(self) -> u16 {
-        match self {
-            Profile::Radix => 3335,
-            Profile::Zksync => 3322,
-        }
-    }
-
-    /// Path of the health endpoint.
-    pub fn health_path(self) -> &'static str {
-        match self {
-            Profile::Radix => "/system/health",
-            Profile::Zksync => "/health",
-        }
-    }
-
-    /// Path of the metrics endpoint.
-    pub fn metrics_path(self) -> &'static str {
-        match self {
-            Profile::Radix => "/prometheus/metrics",
-            Profile::Zksync => "/metrics",
-        }
-    }
-}
+/// Which kind of node the fleet imitates: the probe's own profile, so both speak of the same formats.
+pub use crate::probe::Profile;
 
 /// One of a validator's two endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -273,8 +273,8 @@ async fn answer(
     req: Request<Incoming>,
 ) -> Result<Response<axum::body::Body>, Infallible> {
     let path = match endpoint {
-        Endpoint::Health => fleet.profile.health_path(),
-        Endpoint::Metrics => fleet.profile.metrics_path(),
+        Endpoint::Health => fleet.profile.default_health_path(),
+        Endpoint::Metrics => fleet.profile.default_metrics_path(),
     };
     if req.uri().path() != path {
         return Ok(text(StatusCode::NOT_FOUND, "not found\n"));
