@@ -5,6 +5,7 @@
 
 pub mod assess;
 pub mod cli;
+pub mod crd;
 pub mod health;
 pub mod metrics;
 pub mod probe;

@@ -9,5 +9,15 @@ async fn main() -> ExitCode {
     init_logging(log_format);
     match command {
         Command::Probe(args) => probe::run(args).await,
+        Command::Crd => match nodehealth::crd::crd_yaml() {
+            Ok(yaml) => {
+                print!("{yaml}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: cannot render the CRD: {e}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }

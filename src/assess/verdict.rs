@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{HealthReading, Observation, Params};
 use crate::health::{Status, worst};
@@ -11,7 +11,7 @@ use crate::radix::RadixStatus;
 use crate::radix_metrics::RadixMetrics;
 
 /// Where a node's ledger stands relative to the network.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum SyncState {
     /// The ledger is less than the synced delay behind real time.
     Synced,

@@ -25,6 +25,8 @@ pub enum LogFormat {
 pub enum Command {
     /// Probe one validator once and print the verdict (exit 0 healthy, 1 unhealthy, 2 nothing probed).
     Probe(probe::ProbeArgs),
+    /// Print the NodeHealth CustomResourceDefinition (YAML), as checked in under crds/.
+    Crd,
 }
 
 /// Sets up logging to stderr; `RUST_LOG` filters (default `info`).
