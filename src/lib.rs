@@ -8,6 +8,7 @@ pub mod cli;
 pub mod crd;
 pub mod health;
 pub mod metrics;
+pub mod policy;
 pub mod probe;
 pub mod radix;
 pub mod radix_metrics;

@@ -1,0 +1,256 @@
+//! From a `NodeHealth` spec to a validated policy, and from a pod to where to probe it.
+//!
+//! Pure. The API server of this project's tests (1.20) ignores CEL rules and some schema
+//! checks, so everything the schema says is checked again here and reported in status.
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::core::Selector;
+
+use crate::assess::Params;
+use crate::crd::{AssessmentSpec, EndpointSpec, NodeHealthSpec, Scheme};
+use crate::probe::{Profile, Target};
+
+/// A spec the operator cannot enforce. The variant's name is the `Stalled` condition's reason.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum InvalidSpec {
+    #[error("spec.selector is empty: it would select every pod of the namespace")]
+    EmptySelector,
+    #[error("spec.selector is invalid: {0}")]
+    BadSelector(String),
+    #[error("spec.probe sets neither health nor metrics: there is nothing to probe")]
+    NoProbe,
+    #[error("spec.probe.{0}.path must start with '/' and hold no scheme, host or whitespace")]
+    BadPath(&'static str),
+    #[error("spec.probe.{0}.port must be 1-65535 or a port name (IANA_SVC_NAME, at most 15 characters)")]
+    BadPort(&'static str),
+    #[error("spec.assessment: {0}")]
+    BadThresholds(String),
+    #[error("spec.probe: {0}")]
+    BadProbeTiming(String),
+}
+
+impl InvalidSpec {
+    /// PascalCase reason for conditions and events (a bounded set).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            InvalidSpec::EmptySelector => "EmptySelector",
+            InvalidSpec::BadSelector(_) => "InvalidSelector",
+            InvalidSpec::NoProbe => "NoProbe",
+            InvalidSpec::BadPath(_) => "InvalidPath",
+            InvalidSpec::BadPort(_) => "InvalidPort",
+            InvalidSpec::BadThresholds(_) => "InvalidThresholds",
+            InvalidSpec::BadProbeTiming(_) => "InvalidProbeTiming",
+        }
+    }
+}
+
+/// One endpoint to probe on every selected pod.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Endpoint {
+    pub port: IntOrString,
+    pub path: String,
+    pub scheme: Scheme,
+}
+
+/// A validated policy.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub selector: Selector,
+    pub profile: Profile,
+    pub health: Option<Endpoint>,
+    pub metrics: Option<Endpoint>,
+    pub params: Params,
+    pub period: Duration,
+    pub timeout: Duration,
+}
+
+/// Why a selected pod is not probed this round.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PodSkip {
+    /// Not Running, or being deleted.
+    NotRunning(String),
+    /// Running but without an IP yet.
+    NoIp,
+    /// The named port is not declared by any container of the pod.
+    UnknownPort(String),
+}
+
+impl std::fmt::Display for PodSkip {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PodSkip::NotRunning(phase) => write!(f, "pod is {phase}, not probed"),
+            PodSkip::NoIp => f.write_str("pod has no IP yet"),
+            PodSkip::UnknownPort(name) => write!(f, "no container port named {name:?}"),
+        }
+    }
+}
+
+/// Validates a spec.
+pub fn validate(spec: &NodeHealthSpec) -> Result<Policy, InvalidSpec> {
+    let NodeHealthSpec { selector, profile, probe, assessment, remediation: _ } = spec;
+    let empty = selector.match_labels.as_ref().is_none_or(|m| m.is_empty())
+        && selector.match_expressions.as_ref().is_none_or(|e| e.is_empty());
+    if empty {
+        return Err(InvalidSpec::EmptySelector);
+    }
+    let selector = Selector::try_from(selector.clone()).map_err(|e| InvalidSpec::BadSelector(e.to_string()))?;
+    if probe.health.is_none() && probe.metrics.is_none() {
+        return Err(InvalidSpec::NoProbe);
+    }
+    let health = endpoint(probe.health.as_ref(), "health", profile.default_health_path())?;
+    let metrics = endpoint(probe.metrics.as_ref(), "metrics", profile.default_metrics_path())?;
+    if probe.timeout_seconds == 0 || probe.period_seconds == 0 {
+        return Err(InvalidSpec::BadProbeTiming("periodSeconds and timeoutSeconds must be at least 1".into()));
+    }
+    if probe.failure_threshold == 0 || probe.success_threshold == 0 {
+        return Err(InvalidSpec::BadProbeTiming("failureThreshold and successThreshold must be at least 1".into()));
+    }
+    let mut params = params(assessment)?;
+    params.failure_threshold = probe.failure_threshold;
+    params.success_threshold = probe.success_threshold;
+    Ok(Policy {
+        selector,
+        profile: *profile,
+        health,
+        metrics,
+        params,
+        period: Duration::from_secs(u64::from(probe.period_seconds)),
+        timeout: Duration::from_secs(u64::from(probe.timeout_seconds)),
+    })
+}
+
+fn endpoint(spec: Option<&EndpointSpec>, which: &'static str, default_path: &str) -> Result<Option<Endpoint>, InvalidSpec> {
+    let Some(spec) = spec else { return Ok(None) };
+    let path = spec.path.clone().unwrap_or_else(|| default_path.to_owned());
+    // The operator probes the pod's own IP only: a path must not smuggle in another host.
+    if !path.starts_with('/') || path.starts_with("//") || path.contains(char::is_whitespace) || path.contains('#') {
+        return Err(InvalidSpec::BadPath(which));
+    }
+    match &spec.port {
+        IntOrString::Int(p) if (1..=65535).contains(p) => {}
+        IntOrString::String(name) if valid_port_name(name) => {}
+        _ => return Err(InvalidSpec::BadPort(which)),
+    }
+    Ok(Some(Endpoint { port: spec.port.clone(), path, scheme: spec.scheme }))
+}
+
+/// IANA_SVC_NAME, as Kubernetes validates container port names.
+fn valid_port_name(name: &str) -> bool {
+    (1..=15).contains(&name.len())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && name.chars().any(|c| c.is_ascii_lowercase())
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+        && !name.contains("--")
+}
+
+fn params(a: &AssessmentSpec) -> Result<Params, InvalidSpec> {
+    let AssessmentSpec {
+        degraded_below,
+        unhealthy_below,
+        synced_delay_seconds,
+        min_progress_rate,
+        max_progress_rate,
+        critical_missed_proposals,
+        observed_rate_window_seconds,
+        max_clock_skew_seconds,
+        proposal_timestamp_min_seconds,
+        proposal_timestamp_max_seconds,
+    } = a;
+    let d = Params::default();
+    let p = Params {
+        degraded_below: degraded_below.unwrap_or(d.degraded_below),
+        unhealthy_below: unhealthy_below.unwrap_or(d.unhealthy_below),
+        synced_delay_seconds: synced_delay_seconds.unwrap_or(d.synced_delay_seconds),
+        min_progress_rate: min_progress_rate.unwrap_or(d.min_progress_rate),
+        max_progress_rate: max_progress_rate.unwrap_or(d.max_progress_rate),
+        critical_missed_proposals: critical_missed_proposals.unwrap_or(d.critical_missed_proposals),
+        observed_rate_window_seconds: observed_rate_window_seconds.unwrap_or(d.observed_rate_window_seconds),
+        max_clock_skew_seconds: max_clock_skew_seconds.unwrap_or(d.max_clock_skew_seconds),
+        proposal_timestamp_min_seconds: proposal_timestamp_min_seconds.unwrap_or(d.proposal_timestamp_min_seconds),
+        proposal_timestamp_max_seconds: proposal_timestamp_max_seconds.unwrap_or(d.proposal_timestamp_max_seconds),
+        ..d
+    };
+    let all = [
+        p.degraded_below,
+        p.unhealthy_below,
+        p.synced_delay_seconds,
+        p.min_progress_rate,
+        p.max_progress_rate,
+        p.critical_missed_proposals,
+        p.observed_rate_window_seconds,
+        p.max_clock_skew_seconds,
+        p.proposal_timestamp_min_seconds,
+        p.proposal_timestamp_max_seconds,
+    ];
+    let bad = |m: &str| Err(InvalidSpec::BadThresholds(m.to_owned()));
+    if all.iter().any(|x| !x.is_finite()) {
+        return bad("every threshold must be a finite number");
+    }
+    if !(0.0..=1.0).contains(&p.unhealthy_below) || !(0.0..=1.0).contains(&p.degraded_below) {
+        return bad("degradedBelow and unhealthyBelow must be within 0..1");
+    }
+    if p.unhealthy_below > p.degraded_below {
+        return bad("unhealthyBelow must not exceed degradedBelow");
+    }
+    if p.min_progress_rate < 0.0 || p.max_progress_rate <= p.min_progress_rate {
+        return bad("maxProgressRate must exceed minProgressRate, both at least 0");
+    }
+    if p.synced_delay_seconds <= 0.0 || p.critical_missed_proposals < 1.0 || p.observed_rate_window_seconds < 10.0 {
+        return bad("syncedDelaySeconds > 0, criticalMissedProposals >= 1, observedRateWindowSeconds >= 10");
+    }
+    if p.max_clock_skew_seconds < 0.0 || p.proposal_timestamp_min_seconds > p.proposal_timestamp_max_seconds {
+        return bad("maxClockSkewSeconds >= 0 and proposalTimestampMinSeconds <= proposalTimestampMaxSeconds");
+    }
+    Ok(p)
+}
+
+impl Policy {
+    /// Where to probe this pod, resolving named ports as the kubelet does.
+    pub fn target(&self, pod: &Pod) -> Result<Target, PodSkip> {
+        let status = pod.status.as_ref();
+        let phase = status.and_then(|s| s.phase.clone()).unwrap_or_else(|| "Pending".to_owned());
+        if pod.metadata.deletion_timestamp.is_some() {
+            return Err(PodSkip::NotRunning("Terminating".to_owned()));
+        }
+        if phase != "Running" {
+            return Err(PodSkip::NotRunning(phase));
+        }
+        let ip = status.and_then(|s| s.pod_ip.as_deref()).filter(|ip| !ip.is_empty()).ok_or(PodSkip::NoIp)?;
+        let url = |e: &Endpoint| -> Result<String, PodSkip> {
+            let port = resolve_port(pod, &e.port)?;
+            let scheme = match e.scheme {
+                Scheme::Http => "http",
+                Scheme::Https => "https",
+            };
+            // An IPv6 pod IP needs brackets in a URL.
+            let host = if ip.contains(':') { format!("[{ip}]") } else { ip.to_owned() };
+            Ok(format!("{scheme}://{host}:{port}{}", e.path))
+        };
+        Ok(Target {
+            profile: self.profile,
+            health_url: self.health.as_ref().map(url).transpose()?,
+            metrics_url: self.metrics.as_ref().map(url).transpose()?,
+        })
+    }
+}
+
+fn resolve_port(pod: &Pod, port: &IntOrString) -> Result<u16, PodSkip> {
+    match port {
+        IntOrString::Int(p) => u16::try_from(*p).map_err(|_| PodSkip::UnknownPort(p.to_string())),
+        IntOrString::String(name) => pod
+            .spec
+            .iter()
+            .flat_map(|s| s.containers.iter())
+            .flat_map(|c| c.ports.iter().flatten())
+            .find(|p| p.name.as_deref() == Some(name.as_str()))
+            .and_then(|p| u16::try_from(p.container_port).ok())
+            .ok_or_else(|| PodSkip::UnknownPort(name.clone())),
+    }
+}
+
+#[cfg(test)]
+mod tests;

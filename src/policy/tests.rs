@@ -1,0 +1,88 @@
+use serde_json::json;
+
+use super::*;
+
+fn spec(v: serde_json::Value) -> NodeHealthSpec {
+    serde_json::from_value(v).unwrap()
+}
+
+fn radix() -> serde_json::Value {
+    json!({
+        "selector": {"matchLabels": {"app": "validator"}},
+        "profile": "radix",
+        "probe": {"health": {"port": "health"}, "metrics": {"port": 3335}}
+    })
+}
+
+fn pod(phase: &str, ip: Option<&str>) -> Pod {
+    serde_json::from_value(json!({
+        "metadata": {"name": "v-0", "labels": {"app": "validator"}},
+        "spec": {"containers": [{"name": "node", "ports": [{"name": "health", "containerPort": 3334}]}]},
+        "status": {"phase": phase, "podIP": ip}
+    }))
+    .unwrap()
+}
+
+#[test]
+fn a_radix_policy_with_defaults() {
+    let p = validate(&spec(radix())).unwrap();
+    assert_eq!(p.period, Duration::from_secs(15));
+    assert_eq!(p.params, Params::default());
+    let t = p.target(&pod("Running", Some("127.0.1.7"))).unwrap();
+    assert_eq!(t.health_url.as_deref(), Some("http://127.0.1.7:3334/system/health"));
+    assert_eq!(t.metrics_url.as_deref(), Some("http://127.0.1.7:3335/prometheus/metrics"));
+}
+
+#[test]
+fn pods_not_ready_to_probe_say_why() {
+    let p = validate(&spec(radix())).unwrap();
+    assert_eq!(p.target(&pod("Pending", None)).unwrap_err(), PodSkip::NotRunning("Pending".into()));
+    assert_eq!(p.target(&pod("Running", None)).unwrap_err(), PodSkip::NoIp);
+    let mut v = radix();
+    v["probe"]["health"]["port"] = json!("admin");
+    let p = validate(&spec(v)).unwrap();
+    let err = p.target(&pod("Running", Some("127.0.1.7"))).unwrap_err();
+    assert_eq!(err, PodSkip::UnknownPort("admin".into()));
+    assert_eq!(err.to_string(), "no container port named \"admin\"");
+}
+
+#[test]
+fn invalid_specs_are_named() {
+    let cases = [
+        (json!({"selector": {}}), "EmptySelector"),
+        (json!({"selector": {"matchLabels": {}}}), "EmptySelector"),
+        (
+            json!({"selector": {"matchExpressions": [{"key": "app", "operator": "In"}]}}),
+            "InvalidSelector",
+        ),
+        (json!({"probe": {}}), "NoProbe"),
+        (json!({"probe": {"health": {"port": 1, "path": "http://evil/"}}}), "InvalidPath"),
+        (json!({"probe": {"health": {"port": 1, "path": "//evil/x"}}}), "InvalidPath"),
+        (json!({"probe": {"health": {"port": 0}}}), "InvalidPort"),
+        (json!({"probe": {"health": {"port": "Not_A_Name"}}}), "InvalidPort"),
+        (json!({"assessment": {"unhealthyBelow": 0.9, "degradedBelow": 0.8}}), "InvalidThresholds"),
+        (json!({"assessment": {"minProgressRate": 50, "maxProgressRate": 10}}), "InvalidThresholds"),
+        (json!({"probe": {"health": {"port": 1}, "periodSeconds": 0}}), "InvalidProbeTiming"),
+    ];
+    for (patch, reason) in cases {
+        let mut v = radix();
+        for (k, val) in patch.as_object().unwrap() {
+            v[k] = val.clone();
+        }
+        let err = validate(&spec(v)).expect_err(reason);
+        assert_eq!(err.reason(), reason, "{err}");
+    }
+}
+
+#[test]
+fn zksync_default_paths_and_https() {
+    let p = validate(&spec(json!({
+        "selector": {"matchLabels": {"app": "en"}},
+        "profile": "zksync",
+        "probe": {"health": {"port": 3081, "scheme": "HTTPS"}}
+    })))
+    .unwrap();
+    let t = p.target(&pod("Running", Some("127.0.2.1"))).unwrap();
+    assert_eq!(t.health_url.as_deref(), Some("https://127.0.2.1:3081/health"));
+    assert_eq!(t.metrics_url, None);
+}
