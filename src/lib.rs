@@ -12,6 +12,7 @@ pub mod policy;
 pub mod probe;
 pub mod radix;
 pub mod radix_metrics;
+pub mod status;
 pub mod sim;
 
 /// Installs rustls' `ring` crypto provider as the process default.

@@ -1,0 +1,286 @@
+//! Deciding what to write: the desired `NodeHealth` status, its conditions, the events, and
+//! whether a write is due at all. Pure: inputs are the verdicts, the status so far and `now`.
+//!
+//! Guarantees:
+//! - a change of any verdict (a pod's status or sync state, the set of pods, a condition) is
+//!   written at once; figures moving within the same verdict wait for the refresh interval;
+//! - `lastTransitionTime` of a condition changes only when its status does;
+//! - `Ready` means the policy is valid and enforced, never that the validators are healthy.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+use crate::assess::{PodVerdict, SyncState};
+use crate::crd::{NodeHealthStatus, PodHealth};
+use crate::health::{Status, worst};
+use crate::policy::{InvalidSpec, PodSkip};
+
+/// Longest `Healthy` message; the API server takes 32 KiB, `kubectl get -o wide` wants far less.
+const MAX_MESSAGE: usize = 1024;
+
+/// What became of one selected pod this round.
+#[derive(Debug, Clone)]
+pub struct PodOutcome {
+    pub name: String,
+    pub node: Option<String>,
+    pub result: Result<PodVerdict, PodSkip>,
+}
+
+impl PodOutcome {
+    fn healthy(&self) -> bool {
+        self.result.as_ref().is_ok_and(|v| v.healthy)
+    }
+
+    fn to_pod_health(&self, previous: Option<&PodHealth>, now: Timestamp) -> PodHealth {
+        let unhealthy_since = if self.healthy() {
+            None
+        } else {
+            // The timer runs from the first unhealthy sweep and survives operator restarts.
+            previous.and_then(|p| p.unhealthy_since.clone()).or(Some(Time(now)))
+        };
+        match &self.result {
+            Ok(v) => PodHealth {
+                name: self.name.clone(),
+                node: self.node.clone(),
+                status: v.status,
+                sync_state: v.sync_state,
+                health_factor: v.health_factor.map(round3),
+                reported_health_factor: v.reported_health_factor.map(round3),
+                state_version: v.figures.state_version,
+                target_state_version: v.figures.target_state_version,
+                ledger_delay_seconds: v.figures.ledger_delay_seconds.map(round1),
+                observed_progress_rate: v.figures.observed_progress_rate.map(round3),
+                missed_proposals: v.figures.missed_proposals,
+                in_validator_set: v.figures.in_validator_set,
+                unhealthy_since,
+                reasons: v.reasons.clone(),
+            },
+            Err(skip) => PodHealth {
+                name: self.name.clone(),
+                node: self.node.clone(),
+                status: Status::NotReady,
+                sync_state: SyncState::Unknown,
+                health_factor: None,
+                reported_health_factor: None,
+                state_version: None,
+                target_state_version: None,
+                ledger_delay_seconds: None,
+                observed_progress_rate: None,
+                missed_proposals: None,
+                in_validator_set: None,
+                unhealthy_since,
+                reasons: vec![skip.to_string()],
+            },
+        }
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
+/// An event to record about a pod's verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodEvent {
+    /// `PodUnhealthy` (Warning) or `PodRecovered` (Normal).
+    pub reason: &'static str,
+    pub warning: bool,
+    pub pod: String,
+    pub note: String,
+}
+
+/// The status after a sweep of a valid policy.
+pub fn swept(
+    generation: Option<i64>,
+    previous: Option<&NodeHealthStatus>,
+    mut pods: Vec<PodOutcome>,
+    now: Timestamp,
+    max_pods: usize,
+) -> NodeHealthStatus {
+    let total = pods.len();
+    let healthy = pods.iter().filter(|p| p.healthy()).count();
+    let prev_pod = |name: &str| previous.and_then(|s| s.pods.iter().find(|p| p.name == name));
+    let mut rows: Vec<PodHealth> = pods.iter().map(|p| p.to_pod_health(prev_pod(&p.name), now)).collect();
+    // Worst first; among equals, lowest factor first, then by name for a stable order.
+    rows.sort_by(|a, b| {
+        b.status
+            .cmp(&a.status)
+            .then(a.health_factor.unwrap_or(1.0).total_cmp(&b.health_factor.unwrap_or(1.0)))
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    let status = worst(rows.iter().map(|r| r.status));
+    let factor = rows.iter().filter_map(|r| r.health_factor).min_by(f64::total_cmp);
+    pods.sort_by(|a, b| a.name.cmp(&b.name));
+    let healthy_cond = if total == 0 {
+        cond("Healthy", "Unknown", "NoPodsSelected", "the selector matches no pod".to_owned())
+    } else if healthy == total {
+        cond("Healthy", "True", "AllPodsHealthy", format!("{healthy}/{total} pods healthy"))
+    } else {
+        let listed: Vec<String> = rows
+            .iter()
+            .filter(|r| !r.status.is_healthy())
+            .map(|r| format!("{}: {} ({})", r.name, r.status, r.sync_state))
+            .collect();
+        let msg = format!("{}/{} pods unhealthy: {}", total - healthy, total, listed.join("; "));
+        cond("Healthy", "False", "PodsUnhealthy", truncate(msg))
+    };
+    rows.truncate(max_pods);
+    let conditions = vec![
+        cond("Ready", "True", "Enforced", "the policy is valid and its pods are probed".to_owned()),
+        cond("Reconciling", "False", "Swept", "every selected pod was probed for this generation".to_owned()),
+        cond("Stalled", "False", "Valid", "the spec is valid".to_owned()),
+        healthy_cond,
+    ];
+    NodeHealthStatus {
+        observed_generation: generation,
+        ready: format!("{healthy}/{total}"),
+        total_pods: total as u32,
+        healthy_pods: healthy as u32,
+        status: Some(status),
+        health_factor: factor,
+        pods: rows,
+        last_probe_time: Some(Time(now)),
+        conditions: carry_transitions(previous, conditions, generation, now),
+    }
+}
+
+/// The status of a spec that cannot be enforced: `Stalled`, not `Ready`; pods stay as last seen.
+pub fn invalid(generation: Option<i64>, previous: Option<&NodeHealthStatus>, err: &InvalidSpec, now: Timestamp) -> NodeHealthStatus {
+    let mut s = previous.cloned().unwrap_or_default();
+    let conditions = vec![
+        cond("Ready", "False", err.reason(), err.to_string()),
+        cond("Reconciling", "False", "Stalled", "waiting for a valid spec".to_owned()),
+        cond("Stalled", "True", err.reason(), err.to_string()),
+        previous
+            .and_then(|p| p.conditions.iter().find(|c| c.type_ == "Healthy").cloned())
+            .unwrap_or_else(|| cond("Healthy", "Unknown", "NotProbed", "the spec is invalid".to_owned())),
+    ];
+    s.observed_generation = generation;
+    s.conditions = carry_transitions(previous, conditions, generation, now);
+    if s.ready.is_empty() {
+        s.ready = "0/0".to_owned();
+    }
+    s
+}
+
+/// The status written when a new generation is seen, before its first sweep.
+pub fn reconciling(previous: Option<&NodeHealthStatus>, now: Timestamp) -> NodeHealthStatus {
+    let mut s = previous.cloned().unwrap_or_default();
+    let mut conditions: Vec<Condition> = s.conditions.iter().filter(|c| c.type_ != "Reconciling").cloned().collect();
+    conditions.push(cond("Reconciling", "True", "NewGeneration", "probing the pods for a new generation".to_owned()));
+    // observedGeneration stays at the last swept generation until the sweep is written.
+    s.conditions = carry_transitions(previous, conditions, s.observed_generation, now);
+    if s.ready.is_empty() {
+        s.ready = "0/0".to_owned();
+    }
+    s
+}
+
+/// Whether `desired` must be written now.
+pub fn write_due(previous: Option<&NodeHealthStatus>, desired: &NodeHealthStatus, now: Timestamp, refresh: Duration) -> bool {
+    let Some(prev) = previous else { return true };
+    if verdict_key(prev) != verdict_key(desired) {
+        return true;
+    }
+    if prev == desired {
+        return false;
+    }
+    // Only figures moved: refresh them at most once per interval.
+    let last = prev.last_probe_time.as_ref().map(|t| t.0);
+    last.is_none_or(|t| now.duration_since(t).unsigned_abs() >= refresh)
+}
+
+/// Everything whose change is a change of verdict.
+fn verdict_key(s: &NodeHealthStatus) -> impl PartialEq + '_ {
+    (
+        s.observed_generation,
+        &s.ready,
+        s.total_pods,
+        s.healthy_pods,
+        s.status,
+        s.pods.iter().map(|p| (&p.name, &p.node, p.status, p.sync_state, &p.unhealthy_since)).collect::<Vec<_>>(),
+        s.conditions.iter().map(|c| (&c.type_, &c.status, &c.reason, &c.message)).collect::<Vec<_>>(),
+    )
+}
+
+/// Events for pods whose health changed between two statuses.
+pub fn pod_events(previous: Option<&NodeHealthStatus>, desired: &NodeHealthStatus) -> Vec<PodEvent> {
+    let was_healthy =
+        |name: &str| previous.and_then(|s| s.pods.iter().find(|p| p.name == name)).map(|p| p.status.is_healthy());
+    let mut out = Vec::new();
+    for p in &desired.pods {
+        let now_healthy = p.status.is_healthy();
+        match (was_healthy(&p.name), now_healthy) {
+            (Some(true) | None, false) => out.push(PodEvent {
+                reason: "PodUnhealthy",
+                warning: true,
+                pod: p.name.clone(),
+                note: truncate(format!(
+                    "{} is {} ({}): {}",
+                    p.name,
+                    p.status,
+                    p.sync_state,
+                    p.reasons.first().map(String::as_str).unwrap_or("no reason given")
+                )),
+            }),
+            (Some(false), true) => out.push(PodEvent {
+                reason: "PodRecovered",
+                warning: false,
+                pod: p.name.clone(),
+                note: format!("{} is {} ({}) again", p.name, p.status, p.sync_state),
+            }),
+            _ => {}
+        }
+    }
+    out
+}
+
+fn cond(type_: &str, status: &str, reason: &str, message: String) -> Condition {
+    Condition {
+        type_: type_.to_owned(),
+        status: status.to_owned(),
+        reason: reason.to_owned(),
+        message,
+        observed_generation: None,
+        last_transition_time: Time(Timestamp::UNIX_EPOCH),
+    }
+}
+
+/// Sets `observedGeneration` and keeps each condition's `lastTransitionTime` unless its status changed.
+fn carry_transitions(
+    previous: Option<&NodeHealthStatus>,
+    mut conditions: Vec<Condition>,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> Vec<Condition> {
+    for c in &mut conditions {
+        let prev = previous.and_then(|p| p.conditions.iter().find(|pc| pc.type_ == c.type_));
+        c.last_transition_time = match prev {
+            Some(pc) if pc.status == c.status => pc.last_transition_time.clone(),
+            _ => Time(now),
+        };
+        c.observed_generation = generation.or(c.observed_generation);
+    }
+    conditions
+}
+
+fn truncate(mut s: String) -> String {
+    if s.len() > MAX_MESSAGE {
+        let mut cut = MAX_MESSAGE - 3;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push_str("...");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,156 @@
+use super::*;
+use crate::assess::{Figures, PodVerdict};
+
+fn t(secs: i64) -> Timestamp {
+    Timestamp::from_second(1_763_798_400 + secs).unwrap()
+}
+
+fn verdict(status: Status, sync: SyncState, factor: f64) -> PodVerdict {
+    PodVerdict {
+        status,
+        healthy: status.is_healthy(),
+        sync_state: sync,
+        health_factor: Some(factor),
+        reported_health_factor: Some(factor),
+        figures: Figures { ledger_delay_seconds: Some(1.234), ..Figures::default() },
+        reasons: if status.is_healthy() { vec![] } else { vec!["ledger 10 min behind".into()] },
+        components: Default::default(),
+    }
+}
+
+fn pod(name: &str, status: Status, sync: SyncState, factor: f64) -> PodOutcome {
+    PodOutcome { name: name.into(), node: Some("node-a".into()), result: Ok(verdict(status, sync, factor)) }
+}
+
+fn fleet(bad: bool) -> Vec<PodOutcome> {
+    vec![
+        pod("v-0", Status::Ready, SyncState::Synced, 1.0),
+        if bad { pod("v-1", Status::NotReady, SyncState::OutOfSync, 0.0) } else { pod("v-1", Status::Ready, SyncState::Synced, 1.0) },
+        pod("v-2", Status::Affected, SyncState::Syncing, 0.6),
+    ]
+}
+
+fn condition<'a>(s: &'a NodeHealthStatus, t: &str) -> &'a Condition {
+    s.conditions.iter().find(|c| c.type_ == t).unwrap()
+}
+
+#[test]
+fn a_sick_validator_leaves_ready_true_and_healthy_false() {
+    let s = swept(Some(2), None, fleet(true), t(0), 100);
+    assert_eq!(s.ready, "2/3");
+    assert_eq!((s.total_pods, s.healthy_pods), (3, 2));
+    assert_eq!(s.status, Some(Status::NotReady));
+    assert_eq!(s.health_factor, Some(0.0));
+    assert_eq!(s.pods[0].name, "v-1", "worst first");
+    assert_eq!(s.pods[1].name, "v-2");
+    assert_eq!(s.pods[0].unhealthy_since, Some(Time(t(0))));
+    assert_eq!(condition(&s, "Ready").status, "True");
+    assert_eq!(condition(&s, "Stalled").status, "False");
+    let h = condition(&s, "Healthy");
+    assert_eq!((h.status.as_str(), h.reason.as_str()), ("False", "PodsUnhealthy"));
+    assert_eq!(h.message, "1/3 pods unhealthy: v-1: not_ready (OutOfSync)");
+    assert!(s.conditions.iter().all(|c| c.observed_generation == Some(2)));
+    assert_eq!(s.observed_generation, Some(2));
+}
+
+#[test]
+fn unhealthy_since_and_transition_times_carry_over() {
+    let first = swept(Some(1), None, fleet(true), t(0), 100);
+    let second = swept(Some(1), Some(&first), fleet(true), t(60), 100);
+    assert_eq!(second.pods[0].unhealthy_since, Some(Time(t(0))));
+    assert_eq!(condition(&second, "Healthy").last_transition_time, Time(t(0)));
+    let healed = swept(Some(1), Some(&second), fleet(false), t(120), 100);
+    assert_eq!(condition(&healed, "Healthy").status, "True");
+    assert_eq!(condition(&healed, "Healthy").last_transition_time, Time(t(120)));
+    assert_eq!(condition(&healed, "Ready").last_transition_time, Time(t(0)));
+    assert!(healed.pods.iter().all(|p| p.unhealthy_since.is_none()));
+}
+
+#[test]
+fn no_pods_is_ready_but_says_nothing_is_selected() {
+    let s = swept(Some(1), None, vec![], t(0), 100);
+    assert_eq!(s.ready, "0/0");
+    assert_eq!(s.status, Some(Status::Ready));
+    assert_eq!(condition(&s, "Healthy").reason, "NoPodsSelected");
+    assert_eq!(condition(&s, "Ready").status, "True");
+}
+
+#[test]
+fn skipped_pods_count_as_unhealthy_with_a_reason() {
+    let pods = vec![PodOutcome { name: "v-9".into(), node: None, result: Err(PodSkip::NoIp) }];
+    let s = swept(Some(1), None, pods, t(0), 100);
+    assert_eq!(s.ready, "0/1");
+    assert_eq!(s.pods[0].reasons, vec!["pod has no IP yet".to_owned()]);
+}
+
+#[test]
+fn pod_list_is_capped_counts_stay_exact() {
+    let pods: Vec<_> = (0..250).map(|i| pod(&format!("v-{i:03}"), Status::Ready, SyncState::Synced, 1.0)).collect();
+    let s = swept(Some(1), None, pods, t(0), 100);
+    assert_eq!(s.pods.len(), 100);
+    assert_eq!(s.ready, "250/250");
+}
+
+#[test]
+fn healthy_message_is_bounded() {
+    let pods: Vec<_> =
+        (0..500).map(|i| pod(&format!("validator-{i:04}"), Status::NotReady, SyncState::OutOfSync, 0.0)).collect();
+    let s = swept(Some(1), None, pods, t(0), 100);
+    assert!(condition(&s, "Healthy").message.len() <= MAX_MESSAGE);
+}
+
+#[test]
+fn invalid_spec_stalls_without_losing_the_last_verdict() {
+    let before = swept(Some(1), None, fleet(true), t(0), 100);
+    let s = invalid(Some(2), Some(&before), &InvalidSpec::EmptySelector, t(30));
+    assert_eq!(condition(&s, "Stalled").status, "True");
+    assert_eq!(condition(&s, "Stalled").reason, "EmptySelector");
+    assert_eq!(condition(&s, "Ready").status, "False");
+    assert_eq!(s.observed_generation, Some(2));
+    assert_eq!(s.ready, "2/3");
+}
+
+#[test]
+fn reconciling_until_the_new_generation_is_swept() {
+    let before = swept(Some(1), None, fleet(false), t(0), 100);
+    let r = reconciling(Some(&before), t(10));
+    assert_eq!(condition(&r, "Reconciling").status, "True");
+    assert_eq!(r.observed_generation, Some(1));
+    let after = swept(Some(2), Some(&r), fleet(false), t(12), 100);
+    assert_eq!(condition(&after, "Reconciling").status, "False");
+}
+
+#[test]
+fn figures_alone_wait_for_the_refresh_interval() {
+    let refresh = Duration::from_secs(60);
+    let a = swept(Some(1), None, fleet(true), t(0), 100);
+    let mut moved = fleet(true);
+    if let Ok(v) = &mut moved[2].result {
+        v.health_factor = Some(0.61);
+    }
+    let b = swept(Some(1), Some(&a), moved.clone(), t(15), 100);
+    assert!(!write_due(Some(&a), &b, t(15), refresh), "a factor moving within the verdict waits");
+    let c = swept(Some(1), Some(&a), moved, t(61), 100);
+    assert!(write_due(Some(&a), &c, t(61), refresh), "and is refreshed after the interval");
+    let healed = swept(Some(1), Some(&a), fleet(false), t(16), 100);
+    assert!(write_due(Some(&a), &healed, t(16), refresh), "a verdict change is written at once");
+    assert!(write_due(None, &a, t(0), refresh));
+    let same = swept(Some(1), Some(&a), fleet(true), t(15), 100);
+    let same_again = NodeHealthStatus { last_probe_time: a.last_probe_time.clone(), ..same };
+    assert!(!write_due(Some(&a), &same_again, t(15), refresh));
+}
+
+#[test]
+fn events_on_transitions_only() {
+    let a = swept(Some(1), None, fleet(false), t(0), 100);
+    assert!(pod_events(Some(&a), &a).is_empty());
+    let b = swept(Some(1), Some(&a), fleet(true), t(15), 100);
+    let ev = pod_events(Some(&a), &b);
+    assert_eq!(ev.len(), 1);
+    assert_eq!((ev[0].reason, ev[0].warning, ev[0].pod.as_str()), ("PodUnhealthy", true, "v-1"));
+    assert_eq!(ev[0].note, "v-1 is not_ready (OutOfSync): ledger 10 min behind");
+    assert!(pod_events(Some(&b), &b).is_empty());
+    let c = swept(Some(1), Some(&b), fleet(false), t(30), 100);
+    let ev = pod_events(Some(&b), &c);
+    assert_eq!((ev[0].reason, ev[0].warning), ("PodRecovered", false));
+}
