@@ -5,6 +5,7 @@
 
 pub mod assess;
 pub mod cli;
+pub mod controller;
 pub mod crd;
 pub mod health;
 pub mod metrics;
@@ -12,8 +13,10 @@ pub mod policy;
 pub mod probe;
 pub mod radix;
 pub mod radix_metrics;
+pub mod server;
 pub mod status;
 pub mod sim;
+pub mod telemetry;
 
 /// Installs rustls' `ring` crypto provider as the process default.
 ///

@@ -1,13 +1,14 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use nodehealth::cli::{Cli, Command, init_logging, probe};
+use nodehealth::cli::{Cli, Command, init_logging, probe, run};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let Cli { log_format, command } = Cli::parse();
     init_logging(log_format);
     match command {
+        Command::Run(args) => run::run(args).await,
         Command::Probe(args) => probe::run(args).await,
         Command::Crd => match nodehealth::crd::crd_yaml() {
             Ok(yaml) => {

@@ -177,7 +177,11 @@ impl Prober {
 
     /// GETs `url`, reading at most `limit` bytes of (decoded) body. Returns the status and body.
     pub async fn get(&self, url: &str, limit: usize) -> Result<(u16, Bytes), ProbeError> {
-        let timeout = self.config.timeout;
+        self.get_within(url, limit, self.config.timeout).await
+    }
+
+    /// As [`Prober::get`], with this request's own deadline.
+    pub async fn get_within(&self, url: &str, limit: usize, timeout: Duration) -> Result<(u16, Bytes), ProbeError> {
         let mut resp = self
             .client
             .get(url)
@@ -204,7 +208,11 @@ impl Prober {
 
     /// Probes a health endpoint and reads its body by the profile's rules.
     pub async fn health(&self, url: &str, profile: Profile) -> Result<HealthReading, ProbeError> {
-        let (code, body) = self.get(url, self.config.health_body_limit).await?;
+        self.health_within(url, profile, self.config.timeout).await
+    }
+
+    async fn health_within(&self, url: &str, profile: Profile, timeout: Duration) -> Result<HealthReading, ProbeError> {
+        let (code, body) = self.get_within(url, self.config.health_body_limit, timeout).await?;
         match profile {
             // 503 carries a verdict in its body just as 200 does.
             Profile::Zksync if code == 200 || code == 503 => parse_health(&body)
@@ -220,7 +228,11 @@ impl Prober {
 
     /// Probes a metrics endpoint and extracts the Radix health series.
     pub async fn metrics(&self, url: &str) -> Result<RadixMetrics, ProbeError> {
-        let (code, body) = self.get(url, self.config.metrics_body_limit).await?;
+        self.metrics_within(url, self.config.timeout).await
+    }
+
+    async fn metrics_within(&self, url: &str, timeout: Duration) -> Result<RadixMetrics, ProbeError> {
+        let (code, body) = self.get_within(url, self.config.metrics_body_limit, timeout).await?;
         if code != 200 {
             return Err(ProbeError::HttpStatus(code));
         }
@@ -229,17 +241,34 @@ impl Prober {
 
     /// Scrapes both endpoints of a pod concurrently. `at` is the scrape's time (Unix seconds).
     pub async fn scrape(&self, target: &Target, at: f64) -> Observation {
+        self.scrape_within(target, at, self.config.timeout, |_, _, _| {}).await
+    }
+
+    /// As [`Prober::scrape`], with a per-request deadline, reporting each request's outcome
+    /// (endpoint, `ok` or the error kind, seconds) to `observe`.
+    pub async fn scrape_within(
+        &self,
+        target: &Target,
+        at: f64,
+        timeout: Duration,
+        observe: impl Fn(&'static str, &'static str, f64),
+    ) -> Observation {
+        let timed = |endpoint: &'static str, started: std::time::Instant, err: Option<&ProbeError>| {
+            observe(endpoint, err.map_or("ok", ProbeError::kind), started.elapsed().as_secs_f64());
+        };
         let health = async {
-            match &target.health_url {
-                Some(u) => Some(self.health(u, target.profile).await.map_err(|e| e.to_failure())),
-                None => None,
-            }
+            let url = target.health_url.as_ref()?;
+            let started = std::time::Instant::now();
+            let r = self.health_within(url, target.profile, timeout).await;
+            timed("health", started, r.as_ref().err());
+            Some(r.map_err(|e| e.to_failure()))
         };
         let metrics = async {
-            match &target.metrics_url {
-                Some(u) => Some(self.metrics(u).await.map_err(|e| e.to_failure())),
-                None => None,
-            }
+            let url = target.metrics_url.as_ref()?;
+            let started = std::time::Instant::now();
+            let r = self.metrics_within(url, timeout).await;
+            timed("metrics", started, r.as_ref().err());
+            Some(r.map_err(|e| e.to_failure()))
         };
         let (health, metrics) = futures::join!(health, metrics);
         Observation { at, health, metrics }

@@ -2,6 +2,7 @@
 //! variable) and handed to the command that runs.
 
 pub mod probe;
+pub mod run;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -23,6 +24,8 @@ pub enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the operator: watch NodeHealths and their pods, probe, assess, write status.
+    Run(run::RunArgs),
     /// Probe one validator once and print the verdict (exit 0 healthy, 1 unhealthy, 2 nothing probed).
     Probe(probe::ProbeArgs),
     /// Print the NodeHealth CustomResourceDefinition (YAML), as checked in under crds/.

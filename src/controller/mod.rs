@@ -1,0 +1,246 @@
+//! Wiring: watches, the shared context, reconcile and its error policy.
+//!
+//! The `NodeHealth` controller is triggered by its own objects and by the pods they select
+//! (one shared pod reflector feeds both the store reconcile reads and the trigger). A
+//! `NodeHealth` whose JSON cannot be read is reported and skipped without blocking the others.
+
+mod reconcile;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use kube::core::{DeserializeGuard, SelectorExt};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef, Store, reflector};
+use kube::runtime::{Controller, WatchStreamExt, watcher};
+use kube::{Api, Client, ResourceExt};
+use tokio::sync::Semaphore;
+
+use crate::assess::History;
+use crate::crd::{NodeHealth, NodeHealthStatus};
+use crate::health::{ComponentHealth, Status};
+use crate::policy::{self, InvalidSpec};
+use crate::probe::Prober;
+use crate::server::OperatorHealth;
+use crate::telemetry::Metrics;
+
+/// The one field manager of every write (server-side apply, status included).
+pub const FIELD_MANAGER: &str = "nodehealth";
+
+/// Limits and intervals of the controller, from the command line.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Watch one namespace, or all.
+    pub namespace: Option<String>,
+    /// Probes in flight at once, over every NodeHealth.
+    pub max_concurrent_probes: usize,
+    /// Figures moving within the same verdict are written at most this often.
+    pub status_refresh: Duration,
+    /// Entries of `status.pods` at most (counts stay exact).
+    pub max_status_pods: usize,
+}
+
+/// Why a reconcile did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The spec cannot be enforced: wait for a change.
+    #[error("invalid spec: {0}")]
+    InvalidSpec(#[from] InvalidSpec),
+    /// The object's JSON does not match the schema: wait for a change.
+    #[error("unreadable NodeHealth: {0}")]
+    Unreadable(String),
+    /// Talking to the API server failed: back off and retry.
+    #[error("kubernetes API: {0}")]
+    Kube(#[source] kube::Error),
+}
+
+impl Error {
+    /// A bounded label for metrics and events.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::InvalidSpec(_) => "InvalidSpec",
+            Error::Unreadable(_) => "Unreadable",
+            Error::Kube(_) => "KubeApi",
+        }
+    }
+}
+
+/// State shared by every reconcile.
+pub struct Context {
+    pub client: Client,
+    pub prober: Prober,
+    pub pods: Store<Pod>,
+    pub nodehealths: Store<DeserializeGuard<NodeHealth>>,
+    pub recorder: Recorder,
+    pub metrics: Arc<Metrics>,
+    pub health: Arc<OperatorHealth>,
+    pub probe_slots: Arc<Semaphore>,
+    pub settings: Settings,
+    /// Scrape history per NodeHealth and pod UID. In memory only: it rebuilds within one window.
+    histories: Mutex<HashMap<Key, HashMap<String, History>>>,
+    /// The status this process last wrote per NodeHealth: the watch may not have delivered it yet.
+    written: Mutex<HashMap<Key, NodeHealthStatus>>,
+    /// Consecutive failures per NodeHealth, for the backoff.
+    failures: Mutex<HashMap<Key, u32>>,
+}
+
+/// `namespace/name` of a NodeHealth.
+type Key = String;
+
+fn key(obj: &DeserializeGuard<NodeHealth>) -> Key {
+    format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
+}
+
+/// Locks a mutex even if a panicking reconcile poisoned it: the maps stay consistent per entry.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Runs the controller until `shutdown` resolves.
+pub async fn run(
+    client: Client,
+    prober: Prober,
+    settings: Settings,
+    metrics: Arc<Metrics>,
+    health: Arc<OperatorHealth>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let (nodehealths, pods_api): (Api<DeserializeGuard<NodeHealth>>, Api<Pod>) = match &settings.namespace {
+        Some(ns) => (Api::namespaced(client.clone(), ns), Api::namespaced(client.clone(), ns)),
+        None => (Api::all(client.clone()), Api::all(client.clone())),
+    };
+    let (pod_store, pod_writer) = reflector::store();
+    // Only what selection and probing need is kept of each pod.
+    let pod_stream = reflector(pod_writer, watcher(pods_api, watcher::Config::default()).modify(strip_pod))
+        .touched_objects()
+        .default_backoff();
+    let controller = Controller::new(nodehealths, watcher::Config::default());
+    let nh_store = controller.store();
+    let reporter = Reporter { controller: FIELD_MANAGER.to_owned(), instance: std::env::var("POD_NAME").ok() };
+    let ctx = Arc::new(Context {
+        recorder: Recorder::new(client.clone(), reporter),
+        client,
+        prober,
+        pods: pod_store.clone(),
+        nodehealths: nh_store.clone(),
+        metrics,
+        health: health.clone(),
+        probe_slots: Arc::new(Semaphore::new(settings.max_concurrent_probes.max(1))),
+        settings,
+        histories: Mutex::default(),
+        written: Mutex::default(),
+        failures: Mutex::default(),
+    });
+    tokio::spawn(mark_ready_when_synced(nh_store.clone(), pod_store, health));
+    let mapper_store = nh_store.clone();
+    controller
+        .watches_stream(pod_stream, move |pod: Pod| selecting(&mapper_store, &pod))
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile::reconcile, error_policy, ctx)
+        .for_each(|res| async move {
+            if let Err(e) = res {
+                tracing::debug!(error = %e, "reconcile not completed");
+            }
+        })
+        .await;
+}
+
+/// Drops what the operator never reads of a pod, to keep the store small with thousands of pods.
+fn strip_pod(pod: &mut Pod) {
+    pod.metadata.managed_fields = None;
+    pod.metadata.annotations = None;
+    if let Some(spec) = pod.spec.as_mut() {
+        spec.volumes = None;
+        spec.init_containers = None;
+        for c in &mut spec.containers {
+            c.env = None;
+            c.volume_mounts = None;
+            c.command = None;
+            c.args = None;
+        }
+    }
+}
+
+/// The NodeHealths whose selector matches this pod (same namespace).
+fn selecting(store: &Store<DeserializeGuard<NodeHealth>>, pod: &Pod) -> Vec<ObjectRef<DeserializeGuard<NodeHealth>>> {
+    let ns = pod.namespace();
+    let labels = pod.labels();
+    store
+        .state()
+        .iter()
+        .filter_map(|guard| {
+            let nh = guard.0.as_ref().ok()?;
+            if nh.namespace() != ns {
+                return None;
+            }
+            let policy = policy::validate(&nh.spec).ok()?;
+            policy.selector.matches(labels).then(|| ObjectRef::from_obj(guard.as_ref()))
+        })
+        .collect()
+}
+
+/// Ready only once both watches have listed everything once.
+async fn mark_ready_when_synced(
+    nodehealths: Store<DeserializeGuard<NodeHealth>>,
+    pods: Store<Pod>,
+    health: Arc<OperatorHealth>,
+) {
+    let synced = async {
+        nodehealths.wait_until_ready().await?;
+        pods.wait_until_ready().await
+    };
+    match synced.await {
+        Ok(()) => {
+            for c in ["kube_api", "controller", "prober"] {
+                health.set(c, ComponentHealth::new(Status::Ready));
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "watch stores never became ready"),
+    }
+}
+
+/// Invalid or unreadable objects wait for a change; transient failures back off with jitter.
+fn error_policy(obj: Arc<DeserializeGuard<NodeHealth>>, err: &Error, ctx: Arc<Context>) -> Action {
+    match err {
+        Error::InvalidSpec(_) | Error::Unreadable(_) => Action::await_change(),
+        Error::Kube(_) => {
+            let k = key(&obj);
+            let n = {
+                let mut failures = lock(&ctx.failures);
+                let n = failures.entry(k.clone()).or_insert(0);
+                *n = n.saturating_add(1);
+                *n
+            };
+            Action::requeue(backoff(n, &k))
+        }
+    }
+}
+
+/// Exponential backoff from 5 s to 5 min, with up to 20% jitter so retries of many objects spread out.
+fn backoff(consecutive: u32, name: &str) -> Duration {
+    const BASE: Duration = Duration::from_secs(5);
+    const MAX: Duration = Duration::from_secs(300);
+    let exp = BASE.saturating_mul(1u32 << consecutive.saturating_sub(1).min(6)).min(MAX);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let seed = name.bytes().fold(u64::from(nanos), |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+    exp + exp.mul_f64((seed % 200) as f64 / 1000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_caps_and_jitters() {
+        let first = backoff(1, "a");
+        assert!(first >= Duration::from_secs(5) && first <= Duration::from_secs(6), "{first:?}");
+        let third = backoff(3, "a");
+        assert!(third >= Duration::from_secs(20) && third <= Duration::from_secs(24), "{third:?}");
+        let late = backoff(50, "a");
+        assert!(late >= Duration::from_secs(300) && late <= Duration::from_secs(360), "{late:?}");
+    }
+}

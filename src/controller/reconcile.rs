@@ -1,0 +1,224 @@
+//! One reconcile of one `NodeHealth`: select, probe, assess, decide, write. The deciding is
+//! done by the pure modules (`policy`, `assess`, `status`); this is the shell around them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::future::join_all;
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::{ObjectReference, Pod};
+use kube::api::{Patch, PatchParams};
+use kube::core::{DeserializeGuard, SelectorExt};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
+use kube::runtime::reflector::ObjectRef;
+use kube::{Api, Resource, ResourceExt};
+use serde_json::json;
+
+use super::{Context, Error, FIELD_MANAGER, key, lock};
+use crate::assess::{History, assess};
+use crate::crd::{NodeHealth, NodeHealthStatus};
+use crate::policy::{self, InvalidSpec, PodSkip, Policy};
+use crate::status::{self, PodOutcome};
+
+pub(super) async fn reconcile(obj: Arc<DeserializeGuard<NodeHealth>>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let result = reconcile_one(&obj, &ctx).await;
+    let label = result.as_ref().map_or_else(Error::kind, |_| "ok");
+    ctx.metrics.observe_reconcile(label, started.elapsed().as_secs_f64());
+    result
+}
+
+async fn reconcile_one(obj: &Arc<DeserializeGuard<NodeHealth>>, ctx: &Arc<Context>) -> Result<Action, Error> {
+    let ctx = ctx.as_ref();
+    let nh = match &obj.0 {
+        Ok(nh) => nh,
+        Err(bad) => {
+            // Reported, and skipped: the other NodeHealths go on.
+            let reference = ObjectReference {
+                api_version: Some(NodeHealth::api_version(&()).into_owned()),
+                kind: Some(NodeHealth::kind(&()).into_owned()),
+                name: bad.metadata.name.clone(),
+                namespace: bad.metadata.namespace.clone(),
+                uid: bad.metadata.uid.clone(),
+                ..ObjectReference::default()
+            };
+            let note = format!("cannot read this NodeHealth: {}", bad.error);
+            tracing::warn!(nodehealth = ?bad.metadata.name, error = %bad.error, "unreadable NodeHealth skipped");
+            publish(ctx, &reference, "InvalidSpec", true, note).await;
+            return Err(Error::Unreadable(bad.error.clone()));
+        }
+    };
+    let k = key(obj);
+    let reference = nh.object_ref(&());
+    let now = Timestamp::now();
+    let previous = {
+        let written = lock(&ctx.written);
+        newer(written.get(&k).cloned(), nh.status.clone())
+    };
+    let generation = nh.metadata.generation;
+    let policy = match policy::validate(&nh.spec) {
+        Ok(p) => p,
+        Err(e) => return stall(ctx, nh, &k, &reference, previous.as_ref(), e, now).await,
+    };
+    if previous.as_ref().is_some_and(|p| p.observed_generation != generation) {
+        let desired = status::reconciling(previous.as_ref(), now);
+        write_status(ctx, nh, &k, &desired).await?;
+    }
+    let pods: Vec<Arc<Pod>> = ctx
+        .pods
+        .state()
+        .into_iter()
+        .filter(|p| p.namespace() == nh.namespace() && policy.selector.matches(p.labels()))
+        .collect();
+    let targets: Vec<_> = pods.iter().map(|p| policy.target(p)).collect();
+    let all_unknown_ports = !targets.is_empty() && targets.iter().all(|t| matches!(t, Err(PodSkip::UnknownPort(_))));
+    if all_unknown_ports {
+        let name = match &targets[0] {
+            Err(PodSkip::UnknownPort(n)) => n.clone(),
+            _ => String::new(),
+        };
+        let e = InvalidSpec::BadPort(if policy.health.is_some() { "health" } else { "metrics" });
+        tracing::info!(port = %name, "no selected pod declares the named port");
+        return stall(ctx, nh, &k, &reference, previous.as_ref(), e, now).await;
+    }
+    let outcomes = probe_all(ctx, &k, &policy, &pods, targets).await;
+    let desired = status::swept(generation, previous.as_ref(), outcomes, now, ctx.settings.max_status_pods);
+    let events = status::pod_events(previous.as_ref(), &desired);
+    if status::write_due(previous.as_ref(), &desired, now, ctx.settings.status_refresh) {
+        write_status(ctx, nh, &k, &desired).await?;
+    }
+    for ev in events {
+        publish(ctx, &reference, ev.reason, ev.warning, ev.note).await;
+    }
+    let ns = nh.namespace().unwrap_or_default();
+    let name = nh.name_any();
+    for p in &desired.pods {
+        ctx.metrics.set_pod(&ns, &name, &p.name, p.health_factor, p.status.is_healthy());
+    }
+    let keep: Vec<&str> = desired.pods.iter().map(|p| p.name.as_str()).collect();
+    ctx.metrics.retain_pods(&ns, &name, &keep);
+    lock(&ctx.failures).remove(&k);
+    forget_deleted(ctx);
+    Ok(Action::requeue(policy.period))
+}
+
+/// Probes every selected pod, bounded by the global probe slots, and assesses each against its history.
+async fn probe_all(
+    ctx: &Context,
+    k: &str,
+    policy: &Policy,
+    pods: &[Arc<Pod>],
+    targets: Vec<Result<crate::probe::Target, PodSkip>>,
+) -> Vec<PodOutcome> {
+    let scrapes = targets.into_iter().map(|t| async move {
+        let target = t?;
+        // A closed semaphore only happens at shutdown; then the scrape goes ahead unbounded.
+        let _slot = ctx.probe_slots.acquire().await.ok();
+        let at = Timestamp::now().as_millisecond() as f64 / 1000.0;
+        let metrics = &ctx.metrics;
+        Ok(ctx.prober.scrape_within(&target, at, policy.timeout, |e, r, s| metrics.observe_probe(e, r, s)).await)
+    });
+    let observations: Vec<Result<_, PodSkip>> = join_all(scrapes).await;
+    let mut histories = lock(&ctx.histories);
+    let mine = histories.entry(k.to_owned()).or_default();
+    // A pod that is gone (or replaced: a new UID) starts with no history.
+    let live: HashMap<String, ()> = pods.iter().filter_map(|p| p.uid()).map(|u| (u, ())).collect();
+    mine.retain(|uid, _| live.contains_key(uid));
+    pods.iter()
+        .zip(observations)
+        .map(|(pod, obs)| {
+            let result = obs.map(|o| {
+                let history = mine.entry(pod.uid().unwrap_or_default()).or_insert_with(History::new);
+                assess(history, &o, &policy.params)
+            });
+            PodOutcome { name: pod.name_any(), node: pod.spec.as_ref().and_then(|s| s.node_name.clone()), result }
+        })
+        .collect()
+}
+
+/// Reports an invalid spec: `Stalled` in status, an `InvalidSpec` event when it is new.
+async fn stall(
+    ctx: &Context,
+    nh: &NodeHealth,
+    k: &str,
+    reference: &ObjectReference,
+    previous: Option<&NodeHealthStatus>,
+    err: InvalidSpec,
+    now: Timestamp,
+) -> Result<Action, Error> {
+    let desired = status::invalid(nh.metadata.generation, previous, &err, now);
+    let was_stalled = previous
+        .is_some_and(|p| p.conditions.iter().any(|c| c.type_ == "Stalled" && c.status == "True" && c.reason == err.reason()));
+    if status::write_due(previous, &desired, now, ctx.settings.status_refresh) {
+        write_status(ctx, nh, k, &desired).await?;
+    }
+    if !was_stalled {
+        publish(ctx, reference, "InvalidSpec", true, err.to_string()).await;
+    }
+    Err(Error::InvalidSpec(err))
+}
+
+/// Server-side apply of the whole status under the one field manager.
+async fn write_status(ctx: &Context, nh: &NodeHealth, k: &str, desired: &NodeHealthStatus) -> Result<(), Error> {
+    let api: Api<NodeHealth> = Api::namespaced(ctx.client.clone(), &nh.namespace().unwrap_or_default());
+    let patch = json!({
+        "apiVersion": NodeHealth::api_version(&()),
+        "kind": NodeHealth::kind(&()),
+        "status": desired,
+    });
+    let pp = PatchParams::apply(FIELD_MANAGER).force();
+    match api.patch_status(&nh.name_any(), &pp, &Patch::Apply(&patch)).await {
+        Ok(_) => {
+            ctx.metrics.observe_status_write("ok");
+            lock(&ctx.written).insert(k.to_owned(), desired.clone());
+            Ok(())
+        }
+        Err(e) => {
+            ctx.metrics.observe_status_write("error");
+            Err(Error::Kube(e))
+        }
+    }
+}
+
+async fn publish(ctx: &Context, reference: &ObjectReference, reason: &str, warning: bool, note: String) {
+    let ev = Event {
+        type_: if warning { EventType::Warning } else { EventType::Normal },
+        reason: reason.to_owned(),
+        note: Some(note),
+        action: "Assess".to_owned(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&ev, reference).await {
+        tracing::warn!(error = %e, reason, "could not record event");
+    }
+}
+
+/// The newer of what this process wrote and what the watch delivered (by observed generation
+/// and probe time): after a restart only the latter exists.
+fn newer(written: Option<NodeHealthStatus>, seen: Option<NodeHealthStatus>) -> Option<NodeHealthStatus> {
+    match (written, seen) {
+        (Some(w), Some(s)) => {
+            let stamp = |x: &NodeHealthStatus| (x.observed_generation, x.last_probe_time.as_ref().map(|t| t.0));
+            Some(if stamp(&s) > stamp(&w) { s } else { w })
+        }
+        (w, s) => w.or(s),
+    }
+}
+
+/// Drops histories, remembered statuses and pod series of NodeHealths that are gone
+/// (no finalizer: a deleted NodeHealth gets no reconcile of its own).
+fn forget_deleted(ctx: &Context) {
+    let known: Vec<String> = lock(&ctx.histories).keys().cloned().collect();
+    for k in known {
+        let (ns, name) = k.split_once('/').unwrap_or(("", k.as_str()));
+        let r = ObjectRef::<DeserializeGuard<NodeHealth>>::new(name).within(ns);
+        if ctx.nodehealths.get(&r).is_none() {
+            lock(&ctx.histories).remove(&k);
+            lock(&ctx.written).remove(&k);
+            lock(&ctx.failures).remove(&k);
+            ctx.metrics.forget_nodehealth(ns, name);
+        }
+    }
+}
