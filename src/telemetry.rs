@@ -1,0 +1,375 @@
+//! The operator's own Prometheus metrics (served on `GET /metrics` by [`crate::server`]).
+//!
+//! Every label with a value the operator does not choose (`namespace`, `nodehealth`, `pod`) lives
+//! on per-pod gauges only, and those series are removed when the pod or the `NodeHealth` goes away:
+//! a deleted pod must vanish from `/metrics`, not report its last value forever.
+//!
+//! Adding a family (say `nodehealth_remediations_total{action,result}`): a label struct deriving
+//! [`EncodeLabelSet`] with `&'static str` fields, a field on [`Metrics`], one `counter_family` line
+//! in [`Metrics::new`], and an `observe_*` method.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Mutex, PoisonError};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
+
+/// Upper bounds of `nodehealth_probe_duration_seconds`: Prometheus' default buckets (client_golang
+/// `DefBuckets`, 5 ms..10 s) extended down to 1 ms, since an in-cluster probe of a healthy pod
+/// answers in about a millisecond; 5 s and 10 s cover the probe timeout (3 s by default, see
+/// [`crate::probe::ProbeConfig`]).
+const PROBE_BUCKETS: [f64; 13] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Upper bounds of `nodehealth_reconcile_duration_seconds`: a reconcile probes its pods
+/// (each bounded by the probe timeout) and then writes a status, so it spans 10 ms (nothing to
+/// probe) to tens of seconds (timeouts plus a slow API server); 30 s and 60 s catch the latter.
+const RECONCILE_BUCKETS: [f64; 12] = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProbeLabels {
+    endpoint: &'static str,
+    result: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EndpointLabels {
+    endpoint: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PodLabels {
+    namespace: String,
+    nodehealth: String,
+    pod: String,
+}
+
+impl PodLabels {
+    fn new(namespace: &str, nodehealth: &str, pod: &str) -> Self {
+        PodLabels {
+            namespace: namespace.to_owned(),
+            nodehealth: nodehealth.to_owned(),
+            pod: pod.to_owned(),
+        }
+    }
+}
+
+/// `fn` pointers rather than closures so the family types can be named in [`Metrics`].
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn probe_histogram() -> Histogram {
+    Histogram::new(PROBE_BUCKETS)
+}
+
+/// The operator's metrics: cheap to update from any task (`Send + Sync`, share it with `Arc`).
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    reconciles: Family<ResultLabels, Counter>,
+    reconcile_duration: Histogram,
+    probes: Family<ProbeLabels, Counter>,
+    probe_duration: HistogramFamily<EndpointLabels>,
+    status_writes: Family<ResultLabels, Counter>,
+    pod_health_factor: Family<PodLabels, Gauge<f64, AtomicU64>>,
+    pod_healthy: Family<PodLabels, Gauge>,
+    /// (namespace, nodehealth) → pods with per-pod series, so that pods which are gone can be
+    /// found and removed without scanning the families (which cannot be iterated).
+    ///
+    /// Held while the per-pod families change, so the index and the families never disagree.
+    pods: Mutex<BTreeMap<(String, String), BTreeSet<String>>>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::default();
+        let reconciles = counter_family(
+            &mut registry,
+            "nodehealth_reconciles",
+            "NodeHealth reconciles by result",
+        );
+        let reconcile_duration = Histogram::new(RECONCILE_BUCKETS);
+        registry.register_with_unit(
+            "nodehealth_reconcile_duration",
+            "Time one NodeHealth reconcile took",
+            Unit::Seconds,
+            reconcile_duration.clone(),
+        );
+        let probes = counter_family(
+            &mut registry,
+            "nodehealth_probes",
+            "HTTP probes of pods by endpoint and result",
+        );
+        let probe_duration = HistogramFamily::<EndpointLabels>::new_with_constructor(probe_histogram as fn() -> _);
+        registry.register_with_unit(
+            "nodehealth_probe_duration",
+            "Time one HTTP probe of a pod took, failures included",
+            Unit::Seconds,
+            probe_duration.clone(),
+        );
+        let status_writes = counter_family(
+            &mut registry,
+            "nodehealth_status_writes",
+            "NodeHealth status writes by result",
+        );
+        let pod_health_factor = Family::<PodLabels, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "nodehealth_pod_health_factor",
+            "Health factor of a pod (0..1); absent while it cannot be computed",
+            pod_health_factor.clone(),
+        );
+        let pod_healthy = Family::<PodLabels, Gauge>::default();
+        registry.register(
+            "nodehealth_pod_healthy",
+            "1 when the pod's verdict is healthy, else 0",
+            pod_healthy.clone(),
+        );
+        Metrics {
+            registry,
+            reconciles,
+            reconcile_duration,
+            probes,
+            probe_duration,
+            status_writes,
+            pod_health_factor,
+            pod_healthy,
+            pods: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// One reconcile of a NodeHealth finished; `result` is `"ok"` or an error variant name.
+    pub fn observe_reconcile(&self, result: &'static str, seconds: f64) {
+        self.reconciles.get_or_create(&ResultLabels { result }).inc();
+        self.reconcile_duration.observe(seconds);
+    }
+
+    /// One HTTP probe finished; `endpoint` is `"health"` or `"metrics"`, `result` is `"ok"` or a
+    /// [`crate::probe::ProbeError::kind`].
+    pub fn observe_probe(&self, endpoint: &'static str, result: &'static str, seconds: f64) {
+        self.probes.get_or_create(&ProbeLabels { endpoint, result }).inc();
+        self.probe_duration
+            .get_or_create(&EndpointLabels { endpoint })
+            .observe(seconds);
+    }
+
+    /// One write of a NodeHealth status finished; `result` is `"ok"` or an error kind.
+    pub fn observe_status_write(&self, result: &'static str) {
+        self.status_writes.get_or_create(&ResultLabels { result }).inc();
+    }
+
+    /// Sets a pod's gauges; `factor: None` removes its health-factor series, since a stale or
+    /// made-up factor is worse than none.
+    pub fn set_pod(&self, namespace: &str, nodehealth: &str, pod: &str, factor: Option<f64>, healthy: bool) {
+        let labels = PodLabels::new(namespace, nodehealth, pod);
+        let mut index = self.index();
+        index
+            .entry((namespace.to_owned(), nodehealth.to_owned()))
+            .or_default()
+            .insert(pod.to_owned());
+        match factor {
+            Some(f) => {
+                self.pod_health_factor.get_or_create(&labels).set(f);
+            }
+            None => {
+                self.pod_health_factor.remove(&labels);
+            }
+        }
+        self.pod_healthy.get_or_create(&labels).set(i64::from(healthy));
+    }
+
+    /// Removes the per-pod series of this NodeHealth whose pod is not in `keep`.
+    pub fn retain_pods(&self, namespace: &str, nodehealth: &str, keep: &[&str]) {
+        let key = (namespace.to_owned(), nodehealth.to_owned());
+        let mut index = self.index();
+        let Some(pods) = index.get_mut(&key) else { return };
+        pods.retain(|pod| {
+            let kept = keep.contains(&pod.as_str());
+            if !kept {
+                self.remove_pod_series(&PodLabels::new(namespace, nodehealth, pod));
+            }
+            kept
+        });
+        if pods.is_empty() {
+            index.remove(&key);
+        }
+    }
+
+    /// Removes every per-pod series of a deleted NodeHealth.
+    pub fn forget_nodehealth(&self, namespace: &str, nodehealth: &str) {
+        let mut index = self.index();
+        for pod in index
+            .remove(&(namespace.to_owned(), nodehealth.to_owned()))
+            .into_iter()
+            .flatten()
+        {
+            self.remove_pod_series(&PodLabels::new(namespace, nodehealth, &pod));
+        }
+    }
+
+    /// The OpenMetrics text exposition, `# EOF` included.
+    pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        let mut out = String::new();
+        encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+
+    fn remove_pod_series(&self, labels: &PodLabels) {
+        self.pod_health_factor.remove(labels);
+        self.pod_healthy.remove(labels);
+    }
+
+    fn index(&self) -> std::sync::MutexGuard<'_, BTreeMap<(String, String), BTreeSet<String>>> {
+        // A panic while holding the lock cannot leave the index half-updated (each change is one
+        // map operation), so a poisoned index is still accurate.
+        self.pods.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Registers a counter family; the encoder appends `_total` to `name`.
+fn counter_family<L>(registry: &mut Registry, name: &str, help: &str) -> Family<L, Counter>
+where
+    L: EncodeLabelSet + Clone + std::hash::Hash + Eq + std::fmt::Debug + Send + Sync + 'static,
+{
+    let family = Family::<L, Counter>::default();
+    registry.register(name, help, family.clone());
+    family
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encoded(m: &Metrics) -> String {
+        m.encode().unwrap()
+    }
+
+    /// Lines of samples (not comments) of metric `name` for pod `pod`.
+    fn pod_lines(text: &str, name: &str, pod: &str) -> Vec<String> {
+        let needle = format!("pod=\"{pod}\"");
+        text.lines()
+            .filter(|l| l.starts_with(name) && l.contains(&needle))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn is_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Metrics>();
+    }
+
+    #[test]
+    fn encodes_names_labels_and_eof() {
+        let m = Metrics::new();
+        m.observe_reconcile("ok", 0.2);
+        m.observe_reconcile("KubeApi", 1.5);
+        m.observe_probe("health", "ok", 0.0012);
+        m.observe_probe("metrics", "Timeout", 3.0);
+        m.observe_status_write("ok");
+        m.set_pod("ns", "validators", "v-0", Some(0.75), true);
+        let text = encoded(&m);
+        for expected in [
+            r#"nodehealth_reconciles_total{result="ok"} 1"#,
+            r#"nodehealth_reconciles_total{result="KubeApi"} 1"#,
+            "# TYPE nodehealth_reconcile_duration_seconds histogram",
+            "# UNIT nodehealth_reconcile_duration_seconds seconds",
+            "nodehealth_reconcile_duration_seconds_count 2",
+            r#"nodehealth_reconcile_duration_seconds_bucket{le="60.0"} 2"#,
+            r#"nodehealth_probes_total{endpoint="health",result="ok"} 1"#,
+            r#"nodehealth_probes_total{endpoint="metrics",result="Timeout"} 1"#,
+            r#"nodehealth_probe_duration_seconds_bucket{le="0.0025",endpoint="health"} 1"#,
+            r#"nodehealth_probe_duration_seconds_bucket{le="0.001",endpoint="health"} 0"#,
+            r#"nodehealth_probe_duration_seconds_count{endpoint="metrics"} 1"#,
+            r#"nodehealth_status_writes_total{result="ok"} 1"#,
+            r#"nodehealth_pod_health_factor{namespace="ns",nodehealth="validators",pod="v-0"} 0.75"#,
+            r#"nodehealth_pod_healthy{namespace="ns",nodehealth="validators",pod="v-0"} 1"#,
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+        }
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+
+    #[test]
+    fn parses_as_prometheus_text() {
+        let m = Metrics::new();
+        m.observe_probe("health", "ok", 0.01);
+        m.set_pod("ns", "nh", "p", Some(1.0), true);
+        let text = encoded(&m);
+        let lines = text.lines().map(|l| Ok(l.to_owned()));
+        let scrape = prometheus_parse::Scrape::parse(lines).unwrap();
+        assert!(
+            scrape
+                .samples
+                .iter()
+                .any(|s| s.metric == "nodehealth_pod_health_factor")
+        );
+    }
+
+    #[test]
+    fn factor_none_removes_the_factor_but_keeps_healthy() {
+        let m = Metrics::new();
+        m.set_pod("ns", "nh", "p", Some(0.5), true);
+        m.set_pod("ns", "nh", "p", None, false);
+        let text = encoded(&m);
+        assert!(
+            pod_lines(&text, "nodehealth_pod_health_factor", "p").is_empty(),
+            "{text}"
+        );
+        assert_eq!(
+            pod_lines(&text, "nodehealth_pod_healthy", "p"),
+            vec![r#"nodehealth_pod_healthy{namespace="ns",nodehealth="nh",pod="p"} 0"#]
+        );
+    }
+
+    #[test]
+    fn retain_pods_removes_pods_that_are_gone() {
+        let m = Metrics::new();
+        for pod in ["a", "b", "c"] {
+            m.set_pod("ns", "nh", pod, Some(1.0), true);
+        }
+        m.set_pod("other", "nh", "b", Some(1.0), true);
+        m.retain_pods("ns", "nh", &["a", "c"]);
+        let text = encoded(&m);
+        assert_eq!(pod_lines(&text, "nodehealth_pod_", "a").len(), 2);
+        assert_eq!(pod_lines(&text, "nodehealth_pod_", "c").len(), 2);
+        let b: Vec<_> = pod_lines(&text, "nodehealth_pod_", "b");
+        assert_eq!(b.len(), 2, "only namespace other's b remains: {b:?}");
+        assert!(b.iter().all(|l| l.contains(r#"namespace="other""#)));
+
+        m.retain_pods("ns", "nh", &[]);
+        let text = encoded(&m);
+        assert!(pod_lines(&text, "nodehealth_pod_", "a").is_empty());
+        assert!(m.index().get(&("ns".to_owned(), "nh".to_owned())).is_none());
+        m.retain_pods("nowhere", "nh", &[]);
+    }
+
+    #[test]
+    fn forget_nodehealth_removes_only_its_series() {
+        let m = Metrics::new();
+        m.set_pod("ns", "nh", "a", Some(0.1), false);
+        m.set_pod("ns", "nh", "b", None, true);
+        m.set_pod("ns", "keep", "a", Some(0.9), true);
+        m.forget_nodehealth("ns", "nh");
+        let text = encoded(&m);
+        assert!(!text.contains(r#"nodehealth="nh""#), "{text}");
+        assert_eq!(pod_lines(&text, "nodehealth_pod_", "a").len(), 2);
+        m.forget_nodehealth("ns", "nh");
+    }
+}
