@@ -7,6 +7,7 @@
 mod reconcile;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -113,13 +114,19 @@ pub async fn run(
         Some(ns) => (Api::namespaced(client.clone(), ns), Api::namespaced(client.clone(), ns)),
         None => (Api::all(client.clone()), Api::all(client.clone())),
     };
+    let gate = Arc::new(SyncGate::new(health.clone()));
     let (pod_store, pod_writer) = reflector::store();
+    let pod_gate = gate.clone();
     // Only what selection and probing need is kept of each pod.
-    let pod_stream = reflector(pod_writer, watcher(pods_api, watcher::Config::default()).modify(strip_pod))
-        .touched_objects()
-        .default_backoff();
-    let controller = Controller::new(nodehealths, watcher::Config::default());
-    let nh_store = controller.store();
+    let pod_watch = watcher(pods_api, watcher::Config::default())
+        .modify(strip_pod)
+        .inspect(move |ev| pod_gate.seen(ev, Watch::Pods));
+    let pod_stream = reflector(pod_writer, pod_watch).touched_objects().default_backoff();
+    let (nh_store, nh_writer) = reflector::store();
+    let nh_gate = gate.clone();
+    let nh_watch = watcher(nodehealths, watcher::Config::default()).inspect(move |ev| nh_gate.seen(ev, Watch::NodeHealths));
+    let nh_stream = reflector(nh_writer, nh_watch).applied_objects().default_backoff();
+    let controller = Controller::for_stream(nh_stream, nh_store.clone());
     let reporter = Reporter { controller: FIELD_MANAGER.to_owned(), instance: std::env::var("POD_NAME").ok() };
     let ctx = Arc::new(Context {
         recorder: Recorder::new(client.clone(), reporter),
@@ -135,7 +142,6 @@ pub async fn run(
         written: Mutex::default(),
         failures: Mutex::default(),
     });
-    tokio::spawn(mark_ready_when_synced(nh_store.clone(), pod_store, health));
     let mapper_store = nh_store.clone();
     controller
         .watches_stream(pod_stream, move |pod: Pod| selecting(&mapper_store, &pod))
@@ -183,23 +189,56 @@ fn selecting(store: &Store<DeserializeGuard<NodeHealth>>, pod: &Pod) -> Vec<Obje
         .collect()
 }
 
-/// Ready only once both watches have listed everything once.
-async fn mark_ready_when_synced(
-    nodehealths: Store<DeserializeGuard<NodeHealth>>,
-    pods: Store<Pod>,
+#[derive(Clone, Copy)]
+enum Watch {
+    NodeHealths,
+    Pods,
+}
+
+/// Ready only once both watches have listed everything once. (Counted from the watch events
+/// themselves: a second waiter on the controller's store readiness is never woken.)
+struct SyncGate {
+    nodehealths: AtomicBool,
+    pods: AtomicBool,
     health: Arc<OperatorHealth>,
-) {
-    let synced = async {
-        nodehealths.wait_until_ready().await?;
-        pods.wait_until_ready().await
-    };
-    match synced.await {
-        Ok(()) => {
-            for c in ["kube_api", "controller", "prober"] {
-                health.set(c, ComponentHealth::new(Status::Ready));
+}
+
+impl SyncGate {
+    fn new(health: Arc<OperatorHealth>) -> Self {
+        SyncGate { nodehealths: AtomicBool::new(false), pods: AtomicBool::new(false), health }
+    }
+
+    fn seen<K>(&self, ev: &Result<watcher::Event<K>, watcher::Error>, which: Watch) {
+        match ev {
+            Ok(watcher::Event::InitDone) => {
+                let flag = match which {
+                    Watch::NodeHealths => &self.nodehealths,
+                    Watch::Pods => &self.pods,
+                };
+                if !flag.swap(true, Ordering::AcqRel) {
+                    tracing::info!(watch = which.name(), "watch synced");
+                }
+                if self.nodehealths.load(Ordering::Acquire) && self.pods.load(Ordering::Acquire) {
+                    for c in crate::server::COMPONENTS {
+                        self.health.set(c, ComponentHealth::new(Status::Ready));
+                    }
+                }
             }
+            Err(e) => {
+                let details = serde_json::json!({"watch": which.name(), "error": e.to_string()});
+                self.health.set("kube_api", ComponentHealth::new(Status::Affected).with_details(details));
+            }
+            Ok(_) => {}
         }
-        Err(e) => tracing::warn!(error = %e, "watch stores never became ready"),
+    }
+}
+
+impl Watch {
+    fn name(self) -> &'static str {
+        match self {
+            Watch::NodeHealths => "nodehealths",
+            Watch::Pods => "pods",
+        }
     }
 }
 
