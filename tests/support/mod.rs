@@ -5,5 +5,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod fleet;
 pub mod kubelet;
+pub mod operator;
 pub mod wait;

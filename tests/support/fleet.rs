@@ -1,0 +1,104 @@
+//! A simulated validator fleet behind real pods: the simulator, the simulated kubelet, nodes.
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use kube::Client;
+use kube::api::{Api, PostParams};
+use nodehealth::crd::NodeHealth;
+use nodehealth::sim::{SimClient, SimProcess};
+
+use super::kubelet::{Kubelet, ValidatorPod};
+
+pub const WAIT: Duration = Duration::from_secs(60);
+
+pub struct Fleet {
+    pub sim: SimProcess,
+    pub kubelet: Kubelet,
+    pub ns: String,
+    pub profile: &'static str,
+}
+
+impl Fleet {
+    /// `count` validators `validator-0..` labelled `app=validator`, spread over `nodes` nodes.
+    pub async fn start(client: &Client, ns: &str, count: usize, profile: &'static str, nodes: usize) -> Fleet {
+        let sim = SimProcess::spawn_random_range(
+            env!("CARGO_BIN_EXE_nodehealth-sim"),
+            count as u32,
+            &["--profile", profile],
+            5,
+        )
+        .expect("simulator starts");
+        let kubelet = Kubelet::start(client.clone(), ns, Some(sim.client().unwrap()));
+        for n in 0..nodes {
+            kubelet.create_node(&format!("{ns}-node-{n}")).await;
+        }
+        let fleet = Fleet { sim, kubelet, ns: ns.to_owned(), profile };
+        for i in 0..count {
+            fleet.add_pod(i, nodes).await;
+        }
+        fleet
+    }
+
+    /// Creates pod `validator-{i}` on node `i % nodes`, answering at simulator address `i`.
+    pub async fn add_pod(&self, i: usize, nodes: usize) {
+        let (hp, mp) = if self.profile == "zksync" { (3081, 3322) } else { (3334, 3335) };
+        self.kubelet
+            .create_pod(ValidatorPod {
+                name: format!("validator-{i}"),
+                node: format!("{}-node-{}", self.ns, i % nodes.max(1)),
+                ip: self.ip(i),
+                labels: [("app".to_owned(), "validator".to_owned())].into(),
+                ports: vec![("health".into(), hp), ("metrics".into(), mp)],
+                started_seconds_ago: 3600,
+            })
+            .await;
+    }
+
+    pub fn ip(&self, i: usize) -> Ipv4Addr {
+        self.sim.ip(i).expect("validator index within the fleet")
+    }
+
+    pub fn sim(&self) -> SimClient {
+        self.sim.client().unwrap()
+    }
+
+    pub async fn set_mode(&self, i: usize, mode: serde_json::Value) {
+        self.sim().set_mode(Some(self.ip(i)), mode).await.expect("switch simulator mode");
+    }
+}
+
+/// Creates a NodeHealth from a JSON spec.
+pub async fn create_nodehealth(client: &Client, ns: &str, name: &str, spec: serde_json::Value) -> NodeHealth {
+    let api: Api<NodeHealth> = Api::namespaced(client.clone(), ns);
+    let nh: NodeHealth = serde_json::from_value(serde_json::json!({
+        "apiVersion": "nodehealth.io/v1alpha1", "kind": "NodeHealth",
+        "metadata": {"name": name}, "spec": spec,
+    }))
+    .expect("a NodeHealth");
+    api.create(&PostParams::default(), &nh).await.expect("create NodeHealth")
+}
+
+/// A Radix policy over `app=validator`, probing fast, with a short observed-rate window.
+pub fn radix_spec() -> serde_json::Value {
+    serde_json::json!({
+        "selector": {"matchLabels": {"app": "validator"}},
+        "profile": "radix",
+        "probe": {"health": {"port": "health"}, "metrics": {"port": "metrics"},
+                  "periodSeconds": 1, "timeoutSeconds": 1},
+        "assessment": {"observedRateWindowSeconds": 10}
+    })
+}
+
+/// The condition of this type, if any.
+pub fn condition<'a>(nh: &'a NodeHealth, type_: &str) -> Option<&'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+    nh.status.as_ref()?.conditions.iter().find(|c| c.type_ == type_)
+}
+
+pub fn condition_is(nh: &NodeHealth, type_: &str, status: &str) -> bool {
+    condition(nh, type_).is_some_and(|c| c.status == status)
+}
+
+pub fn pod_row<'a>(nh: &'a NodeHealth, pod: &str) -> Option<&'a nodehealth::crd::PodHealth> {
+    nh.status.as_ref()?.pods.iter().find(|p| p.name == pod)
+}

@@ -1,0 +1,94 @@
+//! The operator under test: the real `nodehealth run` binary, watching one test namespace,
+//! with the CRD applied from `crds/` as a user would.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::Client;
+use kube::api::{Api, Patch, PatchParams};
+
+use super::cluster::kubeconfig;
+use super::wait::wait_for;
+
+/// Applies the checked-in CRD (server-side apply: parallel tests may do it at once).
+pub async fn install_crd(client: &Client) {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/crds/nodehealth.io_nodehealths.yaml");
+    let crd: CustomResourceDefinition = serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    crds.patch("nodehealths.nodehealth.io", &PatchParams::apply("nodehealth-test").force(), &Patch::Apply(&crd))
+        .await
+        .expect("apply the NodeHealth CRD");
+    wait_for(&crds, "nodehealths.nodehealth.io", std::time::Duration::from_secs(30), "CRD Established", |c| {
+        c.status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Established" && c.status == "True"))
+    })
+    .await;
+}
+
+/// A running operator, killed when dropped.
+pub struct Operator {
+    child: Child,
+    pub http: String,
+}
+
+impl Operator {
+    /// Starts `nodehealth run` for one namespace, with extra flags.
+    pub async fn start(ns: &str, extra: &[&str]) -> Operator {
+        let port = {
+            // A free port: bind, read, release. The operator binds it right after.
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let http = format!("127.0.0.1:{port}");
+        let kc = kubeconfig().await;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_nodehealth"))
+            .arg("run")
+            .arg("--kubeconfig")
+            .arg(&kc)
+            .args(["--namespace", ns, "--http-addr", &http])
+            .args(extra)
+            .env("RUST_LOG", "info,kube=warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start nodehealth run");
+        if let Some(stderr) = child.stderr.take() {
+            let tag = ns.to_owned();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    eprintln!("[operator {tag}] {line}");
+                }
+            });
+        }
+        Operator { child, http }
+    }
+
+    /// Sends SIGKILL and waits: the process gets no chance to clean up.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends SIGTERM and waits up to `timeout` for a graceful exit; returns the exit code.
+    pub fn terminate(&mut self, timeout: std::time::Duration) -> Option<i32> {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
