@@ -17,7 +17,11 @@ const WARMUP: u32 = 100;
 /// This thread's CPU time so far (Linux schedstat: nanoseconds on CPU).
 fn thread_cpu() -> Duration {
     let text = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
-    let ns = text.split_whitespace().next().and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
+    let ns = text
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(0);
     Duration::from_nanos(ns)
 }
 
@@ -30,7 +34,10 @@ fn main() {
         .expect("simulator starts");
     let ip = sim.ip(0).expect("one validator");
     // One thread does all the client work, so its CPU time is the probe's cost.
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(async {
         let prober = Prober::new(ProbeConfig::default()).expect("client");
         let target = Target {
@@ -52,8 +59,14 @@ fn main() {
         }
         let (cpu, wall) = (thread_cpu() - cpu0, wall0.elapsed());
         println!("probe of one pod (health + metrics, loopback, parse, assess), {ROUNDS} rounds:");
-        println!("  CPU  per pod probe: {:>8.1} µs  (target < 1000 µs)", cpu.as_secs_f64() * 1e6 / f64::from(ROUNDS));
-        println!("  wall per pod probe: {:>8.1} µs", wall.as_secs_f64() * 1e6 / f64::from(ROUNDS));
+        println!(
+            "  CPU  per pod probe: {:>8.1} µs  (target < 1000 µs)",
+            cpu.as_secs_f64() * 1e6 / f64::from(ROUNDS)
+        );
+        println!(
+            "  wall per pod probe: {:>8.1} µs",
+            wall.as_secs_f64() * 1e6 / f64::from(ROUNDS)
+        );
         println!("  healthy verdicts:   {healthy}/{ROUNDS}");
     });
 }

@@ -115,7 +115,11 @@ impl AppHealth {
     /// Builds an application's health from its components (status = worst of them).
     pub fn from_components(components: BTreeMap<String, ComponentHealth>) -> Self {
         let status = worst(components.values().map(|c| c.status));
-        AppHealth { status, details: None, components }
+        AppHealth {
+            status,
+            details: None,
+            components,
+        }
     }
 
     /// The HTTP status code to answer with.
@@ -171,13 +175,17 @@ const MAX_COMPONENTS: usize = 1024;
 /// status must make a pod unhealthy, never hide it behind a parse error.
 pub fn parse_health(body: &[u8]) -> Result<HealthReport, HealthParseError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| HealthParseError::NotJson(e.classify_str()))?;
-    let obj = value.as_object().ok_or(HealthParseError::NotHealthObject("not a JSON object"))?;
+    let obj = value
+        .as_object()
+        .ok_or(HealthParseError::NotHealthObject("not a JSON object"))?;
     let mut unknown = Vec::new();
     let app = read_status("(application)", obj.get("status"), &mut unknown);
     let mut components = BTreeMap::new();
     let mut sync = None;
     if let Some(comps) = obj.get("components") {
-        let comps = comps.as_object().ok_or(HealthParseError::NotHealthObject("components is not an object"))?;
+        let comps = comps
+            .as_object()
+            .ok_or(HealthParseError::NotHealthObject("components is not an object"))?;
         for (name, comp) in comps.iter().take(MAX_COMPONENTS) {
             let status = match read_status(name, comp.get("status"), &mut unknown) {
                 Some(s) => s,
@@ -196,7 +204,12 @@ pub fn parse_health(body: &[u8]) -> Result<HealthReport, HealthParseError> {
         return Err(HealthParseError::NotHealthObject("neither status nor components"));
     }
     let status = worst(app.into_iter().chain(components.values().copied()));
-    Ok(HealthReport { status, components, unknown, sync })
+    Ok(HealthReport {
+        status,
+        components,
+        unknown,
+        sync,
+    })
 }
 
 /// Reads a status field: `None` when absent; an unknown value counts as `not_ready` and is noted.
@@ -235,7 +248,12 @@ trait ClassifyStr {
 impl ClassifyStr for serde_json::Error {
     /// A short, bounded description (the position, never the input).
     fn classify_str(&self) -> String {
-        format!("{:?} error at line {} column {}", self.classify(), self.line(), self.column())
+        format!(
+            "{:?} error at line {} column {}",
+            self.classify(),
+            self.line(),
+            self.column()
+        )
     }
 }
 
@@ -250,7 +268,10 @@ mod tests {
             assert!(pair[0] < pair[1], "{} < {}", pair[0], pair[1]);
         }
         assert_eq!(worst([]), Status::Ready);
-        assert_eq!(worst([Status::Affected, Status::Panicked, Status::Ready]), Status::Panicked);
+        assert_eq!(
+            worst([Status::Affected, Status::Panicked, Status::Ready]),
+            Status::Panicked
+        );
     }
 
     #[test]
@@ -270,7 +291,10 @@ mod tests {
         }
         let mut comps = BTreeMap::new();
         comps.insert("db".to_owned(), ComponentHealth::new(Status::Ready));
-        comps.insert("tree".to_owned(), ComponentHealth::new(Status::ShutDown).with_details(json!({"x": 1})));
+        comps.insert(
+            "tree".to_owned(),
+            ComponentHealth::new(Status::ShutDown).with_details(json!({"x": 1})),
+        );
         let app = AppHealth::from_components(comps);
         assert_eq!(app.status, Status::ShutDown);
         assert_eq!(app.http_code(), 503);
@@ -325,10 +349,19 @@ mod tests {
 
     #[test]
     fn garbage_is_a_clear_error() {
-        assert!(matches!(parse_health(b"<html>oops</html>"), Err(HealthParseError::NotJson(_))));
-        assert!(matches!(parse_health(b"[1,2]"), Err(HealthParseError::NotHealthObject(_))));
+        assert!(matches!(
+            parse_health(b"<html>oops</html>"),
+            Err(HealthParseError::NotJson(_))
+        ));
+        assert!(matches!(
+            parse_health(b"[1,2]"),
+            Err(HealthParseError::NotHealthObject(_))
+        ));
         assert!(matches!(parse_health(b"{}"), Err(HealthParseError::NotHealthObject(_))));
-        assert!(matches!(parse_health(br#"{"components":[]}"#), Err(HealthParseError::NotHealthObject(_))));
+        assert!(matches!(
+            parse_health(br#"{"components":[]}"#),
+            Err(HealthParseError::NotHealthObject(_))
+        ));
     }
 
     #[test]

@@ -14,8 +14,8 @@ pub mod probe;
 pub mod radix;
 pub mod radix_metrics;
 pub mod server;
-pub mod status;
 pub mod sim;
+pub mod status;
 pub mod telemetry;
 
 /// Installs rustls' `ring` crypto provider as the process default.

@@ -90,7 +90,13 @@ impl std::fmt::Display for PodSkip {
 
 /// Validates a spec.
 pub fn validate(spec: &NodeHealthSpec) -> Result<Policy, InvalidSpec> {
-    let NodeHealthSpec { selector, profile, probe, assessment, remediation: _ } = spec;
+    let NodeHealthSpec {
+        selector,
+        profile,
+        probe,
+        assessment,
+        remediation: _,
+    } = spec;
     let empty = selector.match_labels.as_ref().is_none_or(|m| m.is_empty())
         && selector.match_expressions.as_ref().is_none_or(|e| e.is_empty());
     if empty {
@@ -103,10 +109,14 @@ pub fn validate(spec: &NodeHealthSpec) -> Result<Policy, InvalidSpec> {
     let health = endpoint(probe.health.as_ref(), "health", profile.default_health_path())?;
     let metrics = endpoint(probe.metrics.as_ref(), "metrics", profile.default_metrics_path())?;
     if probe.timeout_seconds == 0 || probe.period_seconds == 0 {
-        return Err(InvalidSpec::BadProbeTiming("periodSeconds and timeoutSeconds must be at least 1".into()));
+        return Err(InvalidSpec::BadProbeTiming(
+            "periodSeconds and timeoutSeconds must be at least 1".into(),
+        ));
     }
     if probe.failure_threshold == 0 || probe.success_threshold == 0 {
-        return Err(InvalidSpec::BadProbeTiming("failureThreshold and successThreshold must be at least 1".into()));
+        return Err(InvalidSpec::BadProbeTiming(
+            "failureThreshold and successThreshold must be at least 1".into(),
+        ));
     }
     let mut params = params(assessment)?;
     params.failure_threshold = probe.failure_threshold;
@@ -122,7 +132,11 @@ pub fn validate(spec: &NodeHealthSpec) -> Result<Policy, InvalidSpec> {
     })
 }
 
-fn endpoint(spec: Option<&EndpointSpec>, which: &'static str, default_path: &str) -> Result<Option<Endpoint>, InvalidSpec> {
+fn endpoint(
+    spec: Option<&EndpointSpec>,
+    which: &'static str,
+    default_path: &str,
+) -> Result<Option<Endpoint>, InvalidSpec> {
     let Some(spec) = spec else { return Ok(None) };
     let path = spec.path.clone().unwrap_or_else(|| default_path.to_owned());
     // The operator probes the pod's own IP only: a path must not smuggle in another host.
@@ -134,13 +148,19 @@ fn endpoint(spec: Option<&EndpointSpec>, which: &'static str, default_path: &str
         IntOrString::String(name) if valid_port_name(name) => {}
         _ => return Err(InvalidSpec::BadPort(which)),
     }
-    Ok(Some(Endpoint { port: spec.port.clone(), path, scheme: spec.scheme }))
+    Ok(Some(Endpoint {
+        port: spec.port.clone(),
+        path,
+        scheme: spec.scheme,
+    }))
 }
 
 /// IANA_SVC_NAME, as Kubernetes validates container port names.
 fn valid_port_name(name: &str) -> bool {
     (1..=15).contains(&name.len())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && name.chars().any(|c| c.is_ascii_lowercase())
         && !name.starts_with('-')
         && !name.ends_with('-')
@@ -212,14 +232,19 @@ impl Policy {
     /// Where to probe this pod, resolving named ports as the kubelet does.
     pub fn target(&self, pod: &Pod) -> Result<Target, PodSkip> {
         let status = pod.status.as_ref();
-        let phase = status.and_then(|s| s.phase.clone()).unwrap_or_else(|| "Pending".to_owned());
+        let phase = status
+            .and_then(|s| s.phase.clone())
+            .unwrap_or_else(|| "Pending".to_owned());
         if pod.metadata.deletion_timestamp.is_some() {
             return Err(PodSkip::NotRunning("Terminating".to_owned()));
         }
         if phase != "Running" {
             return Err(PodSkip::NotRunning(phase));
         }
-        let ip = status.and_then(|s| s.pod_ip.as_deref()).filter(|ip| !ip.is_empty()).ok_or(PodSkip::NoIp)?;
+        let ip = status
+            .and_then(|s| s.pod_ip.as_deref())
+            .filter(|ip| !ip.is_empty())
+            .ok_or(PodSkip::NoIp)?;
         let url = |e: &Endpoint| -> Result<String, PodSkip> {
             let port = resolve_port(pod, &e.port)?;
             let scheme = match e.scheme {
@@ -227,7 +252,11 @@ impl Policy {
                 Scheme::Https => "https",
             };
             // An IPv6 pod IP needs brackets in a URL.
-            let host = if ip.contains(':') { format!("[{ip}]") } else { ip.to_owned() };
+            let host = if ip.contains(':') {
+                format!("[{ip}]")
+            } else {
+                ip.to_owned()
+            };
             Ok(format!("{scheme}://{host}:{port}{}", e.path))
         };
         Ok(Target {

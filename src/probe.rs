@@ -132,11 +132,18 @@ impl ProbeError {
 
     /// True when the process did not answer at all.
     pub fn no_answer(&self) -> bool {
-        matches!(self, ProbeError::ConnectionRefused | ProbeError::Timeout(_) | ProbeError::Connect(_) | ProbeError::Tls)
+        matches!(
+            self,
+            ProbeError::ConnectionRefused | ProbeError::Timeout(_) | ProbeError::Connect(_) | ProbeError::Tls
+        )
     }
 
     pub fn to_failure(&self) -> ProbeFailure {
-        ProbeFailure { kind: self.kind(), message: self.to_string(), no_answer: self.no_answer() }
+        ProbeFailure {
+            kind: self.kind(),
+            message: self.to_string(),
+            no_answer: self.no_answer(),
+        }
     }
 }
 
@@ -254,7 +261,11 @@ impl Prober {
         observe: impl Fn(&'static str, &'static str, f64),
     ) -> Observation {
         let timed = |endpoint: &'static str, started: std::time::Instant, err: Option<&ProbeError>| {
-            observe(endpoint, err.map_or("ok", ProbeError::kind), started.elapsed().as_secs_f64());
+            observe(
+                endpoint,
+                err.map_or("ok", ProbeError::kind),
+                started.elapsed().as_secs_f64(),
+            );
         };
         let health = async {
             let url = target.health_url.as_ref()?;

@@ -75,7 +75,12 @@ pub enum SystemHealthError {
 /// Reads a `/system/health` body.
 pub fn parse_system_health(body: &[u8]) -> Result<SystemHealth, SystemHealthError> {
     serde_json::from_slice(body).map_err(|e| {
-        SystemHealthError::Invalid(format!("{:?} error at line {} column {}", e.classify(), e.line(), e.column()))
+        SystemHealthError::Invalid(format!(
+            "{:?} error at line {} column {}",
+            e.classify(),
+            e.line(),
+            e.column()
+        ))
     })
 }
 
@@ -111,7 +116,11 @@ mod tests {
             ("SOMETHING_NEW", Status::NotReady),
         ] {
             let body = format!(r#"{{"status":"{word}"}}"#);
-            assert_eq!(parse_system_health(body.as_bytes()).unwrap().status.to_status(), st, "{word}");
+            assert_eq!(
+                parse_system_health(body.as_bytes()).unwrap().status.to_status(),
+                st,
+                "{word}"
+            );
         }
     }
 

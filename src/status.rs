@@ -111,16 +111,30 @@ pub fn swept(
     rows.sort_by(|a, b| {
         b.status
             .cmp(&a.status)
-            .then(a.health_factor.unwrap_or(1.0).total_cmp(&b.health_factor.unwrap_or(1.0)))
+            .then(
+                a.health_factor
+                    .unwrap_or(1.0)
+                    .total_cmp(&b.health_factor.unwrap_or(1.0)),
+            )
             .then_with(|| a.name.cmp(&b.name))
     });
     let status = worst(rows.iter().map(|r| r.status));
     let factor = rows.iter().filter_map(|r| r.health_factor).min_by(f64::total_cmp);
     pods.sort_by(|a, b| a.name.cmp(&b.name));
     let healthy_cond = if total == 0 {
-        cond("Healthy", "Unknown", "NoPodsSelected", "the selector matches no pod".to_owned())
+        cond(
+            "Healthy",
+            "Unknown",
+            "NoPodsSelected",
+            "the selector matches no pod".to_owned(),
+        )
     } else if healthy == total {
-        cond("Healthy", "True", "AllPodsHealthy", format!("{healthy}/{total} pods healthy"))
+        cond(
+            "Healthy",
+            "True",
+            "AllPodsHealthy",
+            format!("{healthy}/{total} pods healthy"),
+        )
     } else {
         let listed: Vec<String> = rows
             .iter()
@@ -132,8 +146,18 @@ pub fn swept(
     };
     rows.truncate(max_pods);
     let conditions = vec![
-        cond("Ready", "True", "Enforced", "the policy is valid and its pods are probed".to_owned()),
-        cond("Reconciling", "False", "Swept", "every selected pod was probed for this generation".to_owned()),
+        cond(
+            "Ready",
+            "True",
+            "Enforced",
+            "the policy is valid and its pods are probed".to_owned(),
+        ),
+        cond(
+            "Reconciling",
+            "False",
+            "Swept",
+            "every selected pod was probed for this generation".to_owned(),
+        ),
         cond("Stalled", "False", "Valid", "the spec is valid".to_owned()),
         healthy_cond,
     ];
@@ -151,7 +175,12 @@ pub fn swept(
 }
 
 /// The status of a spec that cannot be enforced: `Stalled`, not `Ready`; pods stay as last seen.
-pub fn invalid(generation: Option<i64>, previous: Option<&NodeHealthStatus>, err: &InvalidSpec, now: Timestamp) -> NodeHealthStatus {
+pub fn invalid(
+    generation: Option<i64>,
+    previous: Option<&NodeHealthStatus>,
+    err: &InvalidSpec,
+    now: Timestamp,
+) -> NodeHealthStatus {
     let mut s = previous.cloned().unwrap_or_default();
     let conditions = vec![
         cond("Ready", "False", err.reason(), err.to_string()),
@@ -172,8 +201,18 @@ pub fn invalid(generation: Option<i64>, previous: Option<&NodeHealthStatus>, err
 /// The status written when a new generation is seen, before its first sweep.
 pub fn reconciling(previous: Option<&NodeHealthStatus>, now: Timestamp) -> NodeHealthStatus {
     let mut s = previous.cloned().unwrap_or_default();
-    let mut conditions: Vec<Condition> = s.conditions.iter().filter(|c| c.type_ != "Reconciling").cloned().collect();
-    conditions.push(cond("Reconciling", "True", "NewGeneration", "probing the pods for a new generation".to_owned()));
+    let mut conditions: Vec<Condition> = s
+        .conditions
+        .iter()
+        .filter(|c| c.type_ != "Reconciling")
+        .cloned()
+        .collect();
+    conditions.push(cond(
+        "Reconciling",
+        "True",
+        "NewGeneration",
+        "probing the pods for a new generation".to_owned(),
+    ));
     // observedGeneration stays at the last swept generation until the sweep is written.
     s.conditions = carry_transitions(previous, conditions, s.observed_generation, now);
     if s.ready.is_empty() {
@@ -183,7 +222,12 @@ pub fn reconciling(previous: Option<&NodeHealthStatus>, now: Timestamp) -> NodeH
 }
 
 /// Whether `desired` must be written now.
-pub fn write_due(previous: Option<&NodeHealthStatus>, desired: &NodeHealthStatus, now: Timestamp, refresh: Duration) -> bool {
+pub fn write_due(
+    previous: Option<&NodeHealthStatus>,
+    desired: &NodeHealthStatus,
+    now: Timestamp,
+    refresh: Duration,
+) -> bool {
     let Some(prev) = previous else { return true };
     if verdict_key(prev) != verdict_key(desired) {
         return true;
@@ -204,15 +248,24 @@ fn verdict_key(s: &NodeHealthStatus) -> impl PartialEq + '_ {
         s.total_pods,
         s.healthy_pods,
         s.status,
-        s.pods.iter().map(|p| (&p.name, &p.node, p.status, p.sync_state, &p.unhealthy_since)).collect::<Vec<_>>(),
-        s.conditions.iter().map(|c| (&c.type_, &c.status, &c.reason, &c.message)).collect::<Vec<_>>(),
+        s.pods
+            .iter()
+            .map(|p| (&p.name, &p.node, p.status, p.sync_state, &p.unhealthy_since))
+            .collect::<Vec<_>>(),
+        s.conditions
+            .iter()
+            .map(|c| (&c.type_, &c.status, &c.reason, &c.message))
+            .collect::<Vec<_>>(),
     )
 }
 
 /// Events for pods whose health changed between two statuses.
 pub fn pod_events(previous: Option<&NodeHealthStatus>, desired: &NodeHealthStatus) -> Vec<PodEvent> {
-    let was_healthy =
-        |name: &str| previous.and_then(|s| s.pods.iter().find(|p| p.name == name)).map(|p| p.status.is_healthy());
+    let was_healthy = |name: &str| {
+        previous
+            .and_then(|s| s.pods.iter().find(|p| p.name == name))
+            .map(|p| p.status.is_healthy())
+    };
     let mut out = Vec::new();
     for p in &desired.pods {
         let now_healthy = p.status.is_healthy();

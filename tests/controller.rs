@@ -18,7 +18,11 @@ use support::operator::{Operator, install_crd};
 use support::wait::{eventually, wait_for};
 
 async fn http_get(url: &str) -> Result<(u16, String), String> {
-    let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(5)).build().unwrap();
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
     let r = client.get(url).send().await.map_err(|e| e.to_string())?;
     let code = r.status().as_u16();
     let body = r.text().await.map_err(|e| e.to_string())?;
@@ -27,7 +31,13 @@ async fn http_get(url: &str) -> Result<(u16, String), String> {
 
 async fn events_for(client: &kube::Client, ns: &str, reason: &str) -> Vec<Event> {
     let api: Api<Event> = Api::namespaced(client.clone(), ns);
-    api.list(&ListParams::default()).await.unwrap().items.into_iter().filter(|e| e.reason.as_deref() == Some(reason)).collect()
+    api.list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some(reason))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -51,56 +61,90 @@ async fn a_stalled_validator_is_caught_while_ready_stays_true_and_recovers() {
         let node = pod_row(&nh, "validator-0").unwrap().node.clone();
         assert_eq!(node.as_deref(), Some(format!("{ns}-node-0").as_str()));
         let readyz = format!("http://{}/readyz", op.http);
-        eventually(Duration::from_secs(10), "the operator ready once its watches synced", || {
-            let readyz = readyz.clone();
-            async move {
-                match http_get(&readyz).await? {
-                    (200, _) => Ok(()),
-                    (code, body) => Err(format!("{code} {body}")),
+        eventually(
+            Duration::from_secs(10),
+            "the operator ready once its watches synced",
+            || {
+                let readyz = readyz.clone();
+                async move {
+                    match http_get(&readyz).await? {
+                        (200, _) => Ok(()),
+                        (code, body) => Err(format!("{code} {body}")),
+                    }
                 }
-            }
-        })
+            },
+        )
         .await;
 
         // Syncing at 30x real time, 1 h behind: the node says 0.5, so do we.
-        fleet.set_mode(1, json!({"mode": "syncing", "rate": 30, "behind_seconds": 3600})).await;
+        fleet
+            .set_mode(1, json!({"mode": "syncing", "rate": 30, "behind_seconds": 3600}))
+            .await;
         wait_for(&api, "validators", WAIT, "validator-1 syncing at factor 0.5", |nh| {
-            pod_row(nh, "validator-1")
-                .is_some_and(|p| p.status == Status::Affected && p.health_factor.is_some_and(|f| (f - 0.5).abs() < 0.05))
+            pod_row(nh, "validator-1").is_some_and(|p| {
+                p.status == Status::Affected && p.health_factor.is_some_and(|f| (f - 0.5).abs() < 0.05)
+            })
         })
         .await;
 
         // Stalled: the node keeps reporting its last rate (factor 0.5); the operator observes 0.
         fleet.set_mode(1, json!({"mode": "stalled"})).await;
-        let nh = wait_for(&api, "validators", WAIT, "validator-1 not_ready/OutOfSync at factor 0", |nh| {
-            pod_row(nh, "validator-1").is_some_and(|p| {
-                p.status == Status::NotReady
-                    && p.sync_state == nodehealth::assess::SyncState::OutOfSync
-                    && p.health_factor == Some(0.0)
-                    && p.observed_progress_rate == Some(0.0)
-            })
-        })
+        let nh = wait_for(
+            &api,
+            "validators",
+            WAIT,
+            "validator-1 not_ready/OutOfSync at factor 0",
+            |nh| {
+                pod_row(nh, "validator-1").is_some_and(|p| {
+                    p.status == Status::NotReady
+                        && p.sync_state == nodehealth::assess::SyncState::OutOfSync
+                        && p.health_factor == Some(0.0)
+                        && p.observed_progress_rate == Some(0.0)
+                })
+            },
+        )
         .await;
         let row = pod_row(&nh, "validator-1").unwrap();
-        assert_eq!(row.reported_health_factor, Some(0.5), "the node's own factor stays at 0.5");
+        assert_eq!(
+            row.reported_health_factor,
+            Some(0.5),
+            "the node's own factor stays at 0.5"
+        );
         assert!(row.unhealthy_since.is_some());
-        assert!(row.reasons[0].contains("behind, progressing at 0.0× real time"), "{:?}", row.reasons);
-        assert!(condition_is(&nh, "Ready", "True"), "a sick validator must not make the policy un-Ready");
+        assert!(
+            row.reasons[0].contains("behind, progressing at 0.0× real time"),
+            "{:?}",
+            row.reasons
+        );
+        assert!(
+            condition_is(&nh, "Ready", "True"),
+            "a sick validator must not make the policy un-Ready"
+        );
         let healthy = condition(&nh, "Healthy").unwrap();
         assert_eq!(healthy.status, "False");
-        assert!(healthy.message.contains("validator-1: not_ready (OutOfSync)"), "{}", healthy.message);
+        assert!(
+            healthy.message.contains("validator-1: not_ready (OutOfSync)"),
+            "{}",
+            healthy.message
+        );
         assert_eq!(nh.status.as_ref().unwrap().ready, "2/3");
         assert_eq!(nh.status.as_ref().unwrap().pods[0].name, "validator-1", "worst first");
         let (_, metrics) = http_get(&format!("http://{}/metrics", op.http)).await.unwrap();
         assert!(
-            metrics.lines().any(|l| l.starts_with("nodehealth_pod_healthy{") && l.contains("pod=\"validator-1\"") && l.ends_with(" 0")),
+            metrics.lines().any(|l| l.starts_with("nodehealth_pod_healthy{")
+                && l.contains("pod=\"validator-1\"")
+                && l.ends_with(" 0")),
             "{metrics}"
         );
         eventually(WAIT, "a PodUnhealthy event", || {
             let (client, ns) = (client.clone(), ns.clone());
             async move {
                 let evs = events_for(&client, &ns, "PodUnhealthy").await;
-                if evs.iter().any(|e| e.note.as_deref().is_some_and(|n| n.starts_with("validator-1 is not_ready"))) {
+                if evs.iter().any(|e| {
+                    e.note
+                        .as_deref()
+                        .is_some_and(|n| n.starts_with("validator-1 is not_ready"))
+                }) {
                     Ok(())
                 } else {
                     Err(format!("{} PodUnhealthy events", evs.len()))
@@ -111,7 +155,10 @@ async fn a_stalled_validator_is_caught_while_ready_stays_true_and_recovers() {
 
         // Back in sync: Healthy again, with a PodRecovered event.
         fleet.set_mode(1, json!({"mode": "synced"})).await;
-        wait_for(&api, "validators", WAIT, "Healthy again", |nh| condition_is(nh, "Healthy", "True")).await;
+        wait_for(&api, "validators", WAIT, "Healthy again", |nh| {
+            condition_is(nh, "Healthy", "True")
+        })
+        .await;
         eventually(WAIT, "a PodRecovered event", || {
             let (client, ns) = (client.clone(), ns.clone());
             async move {
@@ -147,7 +194,11 @@ async fn booting_unreachable_and_slow_validators_each_get_their_verdict() {
         assert_eq!(nh.status.as_ref().unwrap().ready, "1/4");
         assert!(condition_is(&nh, "Ready", "True"));
         let refused = pod_row(&nh, "validator-2").unwrap();
-        assert!(refused.reasons[0].contains("connection refused"), "{:?}", refused.reasons);
+        assert!(
+            refused.reasons[0].contains("connection refused"),
+            "{:?}",
+            refused.reasons
+        );
         let slow = pod_row(&nh, "validator-3").unwrap();
         assert!(slow.reasons[0].contains("no answer within 1.0 s"), "{:?}", slow.reasons);
         assert_eq!(slow.status, Status::NotReady);
@@ -198,22 +249,38 @@ async fn an_invalid_spec_stalls_and_a_fixed_one_is_followed() {
         spec["selector"] = json!({});
         create_nodehealth(&client, &ns, "validators", spec).await;
         let api: Api<NodeHealth> = Api::namespaced(client.clone(), &ns);
-        let nh = wait_for(&api, "validators", WAIT, "Stalled", |nh| condition_is(nh, "Stalled", "True")).await;
+        let nh = wait_for(&api, "validators", WAIT, "Stalled", |nh| {
+            condition_is(nh, "Stalled", "True")
+        })
+        .await;
         let stalled = condition(&nh, "Stalled").unwrap();
         assert_eq!(stalled.reason, "EmptySelector");
         assert!(condition_is(&nh, "Ready", "False"));
         assert_eq!(nh.status.as_ref().unwrap().observed_generation, Some(1));
         let fix = json!({"spec": {"selector": {"matchLabels": {"app": "validator"}}}});
-        api.patch("validators", &PatchParams::default(), &Patch::Merge(&fix)).await.unwrap();
+        api.patch("validators", &PatchParams::default(), &Patch::Merge(&fix))
+            .await
+            .unwrap();
         let nh = wait_for(&api, "validators", WAIT, "generation 2 swept", |nh| {
-            nh.status.as_ref().is_some_and(|s| s.observed_generation == Some(2) && s.ready == "1/1")
+            nh.status
+                .as_ref()
+                .is_some_and(|s| s.observed_generation == Some(2) && s.ready == "1/1")
         })
         .await;
         assert!(condition_is(&nh, "Stalled", "False"));
         assert!(condition_is(&nh, "Ready", "True"));
         assert!(condition_is(&nh, "Reconciling", "False"));
-        assert!(nh.status.unwrap().conditions.iter().all(|c| c.observed_generation == Some(2)));
-        assert!(!events_for(&client, &ns, "InvalidSpec").await.is_empty(), "an InvalidSpec event");
+        assert!(
+            nh.status
+                .unwrap()
+                .conditions
+                .iter()
+                .all(|c| c.observed_generation == Some(2))
+        );
+        assert!(
+            !events_for(&client, &ns, "InvalidSpec").await.is_empty(),
+            "an InvalidSpec event"
+        );
     })
     .await;
 }
@@ -230,10 +297,14 @@ async fn pods_added_and_removed_are_picked_up_without_waiting_a_period() {
         create_nodehealth(&client, &ns, "validators", spec).await;
         let api: Api<NodeHealth> = Api::namespaced(client.clone(), &ns);
         let quick = Duration::from_secs(20);
-        wait_for(&api, "validators", quick, "1/1", |nh| nh.status.as_ref().is_some_and(|s| s.ready == "1/1")).await;
+        wait_for(&api, "validators", quick, "1/1", |nh| {
+            nh.status.as_ref().is_some_and(|s| s.ready == "1/1")
+        })
+        .await;
         // A second validator pod, answered by a second simulator.
-        let more = nodehealth::sim::SimProcess::spawn_random_range(env!("CARGO_BIN_EXE_nodehealth-sim"), 1, &[] as &[&str], 5)
-            .unwrap();
+        let more =
+            nodehealth::sim::SimProcess::spawn_random_range(env!("CARGO_BIN_EXE_nodehealth-sim"), 1, &[] as &[&str], 5)
+                .unwrap();
         fleet
             .kubelet
             .create_pod(support::kubelet::ValidatorPod {
@@ -245,10 +316,21 @@ async fn pods_added_and_removed_are_picked_up_without_waiting_a_period() {
                 started_seconds_ago: 3600,
             })
             .await;
-        wait_for(&api, "validators", quick, "2/2", |nh| nh.status.as_ref().is_some_and(|s| s.ready == "2/2")).await;
+        wait_for(&api, "validators", quick, "2/2", |nh| {
+            nh.status.as_ref().is_some_and(|s| s.ready == "2/2")
+        })
+        .await;
         fleet.kubelet.forget("validator-extra");
-        fleet.kubelet.pods().delete("validator-extra", &DeleteParams::default().grace_period(0)).await.unwrap();
-        let nh = wait_for(&api, "validators", quick, "1/1 again", |nh| nh.status.as_ref().is_some_and(|s| s.ready == "1/1")).await;
+        fleet
+            .kubelet
+            .pods()
+            .delete("validator-extra", &DeleteParams::default().grace_period(0))
+            .await
+            .unwrap();
+        let nh = wait_for(&api, "validators", quick, "1/1 again", |nh| {
+            nh.status.as_ref().is_some_and(|s| s.ready == "1/1")
+        })
+        .await;
         assert!(pod_row(&nh, "validator-extra").is_none());
     })
     .await;
@@ -262,7 +344,10 @@ async fn steady_state_costs_at_most_one_status_write_a_minute() {
         let _op = Operator::start(&ns, &[]).await;
         create_nodehealth(&client, &ns, "validators", radix_spec()).await;
         let api: Api<NodeHealth> = Api::namespaced(client.clone(), &ns);
-        wait_for(&api, "validators", WAIT, "Healthy", |nh| condition_is(nh, "Healthy", "True")).await;
+        wait_for(&api, "validators", WAIT, "Healthy", |nh| {
+            condition_is(nh, "Healthy", "True")
+        })
+        .await;
         // Count the object's versions as the API server hands them out, over 65 s of 1 s probes.
         let cfg = watcher::Config::default().fields("metadata.name=validators");
         let mut stream = watcher(api.clone(), cfg).boxed();
@@ -283,7 +368,10 @@ async fn steady_state_costs_at_most_one_status_write_a_minute() {
         }
         // The first version is the one current when the watch began; the rest are writes.
         let writes = versions.len().saturating_sub(1);
-        assert!(writes <= 2, "{writes} status writes in 65 s of steady state with a 1 s probe period");
+        assert!(
+            writes <= 2,
+            "{writes} status writes in 65 s of steady state with a 1 s probe period"
+        );
         assert!(writes >= 1, "moving figures are still refreshed once a minute");
     })
     .await;

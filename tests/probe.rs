@@ -26,7 +26,9 @@ async fn serve_raw(response: Vec<u8>, delay: Duration) -> String {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         loop {
-            let Ok((mut sock, _)) = listener.accept().await else { return };
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
             let response = response.clone();
             tokio::spawn(async move {
                 let mut buf = [0u8; 4096];
@@ -41,7 +43,11 @@ async fn serve_raw(response: Vec<u8>, delay: Duration) -> String {
 }
 
 fn response(code: u16, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
-    let mut r = format!("HTTP/1.1 {code} X\r\ncontent-length: {}\r\nconnection: close\r\n", body.len()).into_bytes();
+    let mut r = format!(
+        "HTTP/1.1 {code} X\r\ncontent-length: {}\r\nconnection: close\r\n",
+        body.len()
+    )
+    .into_bytes();
     for (k, v) in headers {
         r.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
     }
@@ -53,9 +59,18 @@ fn response(code: u16, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
 #[tokio::test]
 async fn zksync_503_with_a_valid_body_is_a_verdict() {
     let body = br#"{"status":"not_ready","components":{"tree":{"status":"not_ready"},"api":{"status":"ready"}}}"#;
-    let base = serve_raw(response(503, &[("content-type", "application/json")], body), Duration::ZERO).await;
-    let reading = prober(2000).health(&format!("{base}/health"), Profile::Zksync).await.unwrap();
-    let HealthReading::Zksync(report) = reading else { panic!("zksync reading expected") };
+    let base = serve_raw(
+        response(503, &[("content-type", "application/json")], body),
+        Duration::ZERO,
+    )
+    .await;
+    let reading = prober(2000)
+        .health(&format!("{base}/health"), Profile::Zksync)
+        .await
+        .unwrap();
+    let HealthReading::Zksync(report) = reading else {
+        panic!("zksync reading expected")
+    };
     assert_eq!(report.status, Status::NotReady);
     assert_eq!(report.components["api"], Status::Ready);
 }
@@ -64,8 +79,13 @@ async fn zksync_503_with_a_valid_body_is_a_verdict() {
 async fn radix_status_comes_from_the_body() {
     let body = br#"{"status":"OUT_OF_SYNC","detail":"behind"}"#;
     let base = serve_raw(response(200, &[], body), Duration::ZERO).await;
-    let reading = prober(2000).health(&format!("{base}/system/health"), Profile::Radix).await.unwrap();
-    let HealthReading::Radix(h) = reading else { panic!("radix reading expected") };
+    let reading = prober(2000)
+        .health(&format!("{base}/system/health"), Profile::Radix)
+        .await
+        .unwrap();
+    let HealthReading::Radix(h) = reading else {
+        panic!("radix reading expected")
+    };
     assert_eq!(h.status.to_status(), Status::NotReady);
 }
 
@@ -73,7 +93,10 @@ async fn radix_status_comes_from_the_body() {
 async fn connection_refused() {
     // Bind then drop: a port nobody listens on.
     let addr = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
-    let err = prober(2000).get(&format!("http://{addr}/health"), 1024).await.unwrap_err();
+    let err = prober(2000)
+        .get(&format!("http://{addr}/health"), 1024)
+        .await
+        .unwrap_err();
     assert_eq!(err, ProbeError::ConnectionRefused);
     assert!(err.no_answer());
     assert_eq!(err.to_string(), "connection refused");
@@ -86,17 +109,27 @@ async fn slow_endpoint_times_out() {
     let err = prober(300).get(&format!("{base}/health"), 1024).await.unwrap_err();
     assert!(matches!(err, ProbeError::Timeout(_)), "{err:?}");
     assert!(err.no_answer());
-    assert!(started.elapsed() < Duration::from_secs(4), "the timeout bounds the request");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "the timeout bounds the request"
+    );
     assert_eq!(err.to_string(), "no answer within 0.3 s");
 }
 
 #[tokio::test]
 async fn http_errors_and_redirects_are_not_followed() {
     let base = serve_raw(response(500, &[], b"boom"), Duration::ZERO).await;
-    let err = prober(2000).health(&format!("{base}/health"), Profile::Zksync).await.unwrap_err();
+    let err = prober(2000)
+        .health(&format!("{base}/health"), Profile::Zksync)
+        .await
+        .unwrap_err();
     assert_eq!(err, ProbeError::HttpStatus(500));
     assert!(!err.no_answer(), "a 500 is an answer from a running process");
-    let base = serve_raw(response(302, &[("location", "http://127.0.0.1:1/elsewhere")], b""), Duration::ZERO).await;
+    let base = serve_raw(
+        response(302, &[("location", "http://127.0.0.1:1/elsewhere")], b""),
+        Duration::ZERO,
+    )
+    .await;
     let err = prober(2000).get(&format!("{base}/health"), 1024).await.unwrap_err();
     assert_eq!(err, ProbeError::Redirect(302));
 }
@@ -135,7 +168,10 @@ async fn gzip_bomb_is_capped_after_decoding() {
 #[tokio::test]
 async fn malformed_bodies_say_why_without_echoing_them() {
     let base = serve_raw(response(200, &[], b"<html>secret-token-123</html>"), Duration::ZERO).await;
-    let err = prober(2000).health(&format!("{base}/health"), Profile::Zksync).await.unwrap_err();
+    let err = prober(2000)
+        .health(&format!("{base}/health"), Profile::Zksync)
+        .await
+        .unwrap_err();
     assert!(matches!(err, ProbeError::Parse(_)), "{err:?}");
     assert!(!err.to_string().contains("secret"), "{err}");
     let err = prober(2000).metrics(&format!("{base}/metrics")).await.unwrap_err();
@@ -146,8 +182,15 @@ async fn malformed_bodies_say_why_without_echoing_them() {
 #[tokio::test]
 async fn a_real_metrics_page_is_read() {
     let page = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/radix_metrics.txt")).unwrap();
-    let base = serve_raw(response(200, &[("content-type", "text/plain; version=0.0.4")], &page), Duration::ZERO).await;
-    let m = prober(2000).metrics(&format!("{base}/prometheus/metrics")).await.unwrap();
+    let base = serve_raw(
+        response(200, &[("content-type", "text/plain; version=0.0.4")], &page),
+        Duration::ZERO,
+    )
+    .await;
+    let m = prober(2000)
+        .metrics(&format!("{base}/prometheus/metrics"))
+        .await
+        .unwrap();
     assert_eq!(m.in_validator_set, Some(true));
     assert_eq!(m.ledger_state_version, Some(231457012.0));
 }

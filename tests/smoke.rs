@@ -35,13 +35,18 @@ async fn custom_resource_is_served_watched_and_its_status_patched() {
             }
         });
         // Server-side apply: idempotent when parallel test processes apply it too.
-        crds.patch("smokes.smoke.nodehealth.io", &PatchParams::apply("nodehealth-test").force(), &Patch::Apply(&crd))
-            .await
-            .expect("apply CRD");
+        crds.patch(
+            "smokes.smoke.nodehealth.io",
+            &PatchParams::apply("nodehealth-test").force(),
+            &Patch::Apply(&crd),
+        )
+        .await
+        .expect("apply CRD");
         wait_for(&crds, "smokes.smoke.nodehealth.io", WAIT, "CRD Established", |c| {
-            c.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|cs| {
-                cs.iter().any(|c| c.type_ == "Established" && c.status == "True")
-            })
+            c.status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Established" && c.status == "True"))
         })
         .await;
 
@@ -52,7 +57,10 @@ async fn custom_resource_is_served_watched_and_its_status_patched() {
         obj.data = json!({"spec": {"size": 3}});
         // The watch starts before the object exists, so it must see the creation and the status.
         let mut events = watcher(smokes.clone(), watcher::Config::default()).boxed();
-        smokes.create(&PostParams::default(), &obj).await.expect("create custom resource");
+        smokes
+            .create(&PostParams::default(), &obj)
+            .await
+            .expect("create custom resource");
         let status = json!({"apiVersion": "smoke.nodehealth.io/v1", "kind": "Smoke", "status": {"phase": "Probed"}});
         smokes
             .patch_status("first", &PatchParams::apply("nodehealth-test"), &Patch::Apply(&status))
@@ -72,9 +80,17 @@ async fn custom_resource_is_served_watched_and_its_status_patched() {
         .expect("the watch saw the status within 30 s")
         .expect("watch stream ended");
         assert_eq!(seen.data["spec"]["size"], 3, "spec untouched by the status write");
-        let managers: Vec<_> =
-            seen.metadata.managed_fields.unwrap_or_default().into_iter().filter_map(|m| m.manager).collect();
-        assert!(managers.iter().any(|m| m == "nodehealth-test"), "status written by our field manager: {managers:?}");
+        let managers: Vec<_> = seen
+            .metadata
+            .managed_fields
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|m| m.manager)
+            .collect();
+        assert!(
+            managers.iter().any(|m| m == "nodehealth-test"),
+            "status written by our field manager: {managers:?}"
+        );
     })
     .await;
 }
@@ -106,8 +122,9 @@ async fn read_validator(http: &reqwest::Client, ip: &str) -> Result<(String, f64
 #[tokio::test(flavor = "multi_thread")]
 async fn validator_pods_answer_stall_and_come_back_after_eviction() {
     with_temp_ns("smoke-fleet", |client, ns| async move {
-        let sim = nodehealth::sim::SimProcess::spawn_random_range(env!("CARGO_BIN_EXE_nodehealth-sim"), 3, &[] as &[&str], 5)
-            .expect("simulator starts");
+        let sim =
+            nodehealth::sim::SimProcess::spawn_random_range(env!("CARGO_BIN_EXE_nodehealth-sim"), 3, &[] as &[&str], 5)
+                .expect("simulator starts");
         let kubelet = Kubelet::start(client.clone(), &ns, Some(sim.client().unwrap()));
         for node in ["a", "b"] {
             kubelet.create_node(&format!("{ns}-{node}")).await;
@@ -125,21 +142,33 @@ async fn validator_pods_answer_stall_and_come_back_after_eviction() {
                 .await;
         }
         let pods = kubelet.pods();
-        let http = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(5)).build().unwrap();
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .unwrap();
         for i in 0..3 {
             let pod = wait_for(&pods, &format!("validator-{i}"), WAIT, "Running with an IP", |p| {
-                p.status.as_ref().is_some_and(|s| s.phase.as_deref() == Some("Running") && s.pod_ip.is_some())
+                p.status
+                    .as_ref()
+                    .is_some_and(|s| s.phase.as_deref() == Some("Running") && s.pod_ip.is_some())
             })
             .await;
             let ip = pod.status.unwrap().pod_ip.unwrap();
             assert_eq!(ip, sim.ip(i).unwrap().to_string());
-            let (word, _) = read_validator(&http, &ip).await.expect("validator answers at its pod IP");
+            let (word, _) = read_validator(&http, &ip)
+                .await
+                .expect("validator answers at its pod IP");
             assert_eq!(word, "UP");
         }
 
         // Stalled: the process answers, its ledger stops.
         let stalled = sim.ip(1).unwrap();
-        sim.client().unwrap().set_mode(Some(stalled), serde_json::json!({"mode": "stalled"})).await.unwrap();
+        sim.client()
+            .unwrap()
+            .set_mode(Some(stalled), serde_json::json!({"mode": "stalled"}))
+            .await
+            .unwrap();
         let (_, frozen) = read_validator(&http, &stalled.to_string()).await.unwrap();
         let started = std::time::Instant::now();
         eventually(WAIT, "the stalled ledger to stay put while time passes", || {
@@ -150,7 +179,11 @@ async fn validator_pods_answer_stall_and_come_back_after_eviction() {
                     return Err(format!("ledger moved from {frozen} to {ts}"));
                 }
                 // Two seconds is ample for a synced ledger to move (it advances with real time).
-                if started.elapsed() < Duration::from_secs(2) { Err("not long enough yet".into()) } else { Ok(()) }
+                if started.elapsed() < Duration::from_secs(2) {
+                    Err("not long enough yet".into())
+                } else {
+                    Ok(())
+                }
             }
         })
         .await;
@@ -160,14 +193,20 @@ async fn validator_pods_answer_stall_and_come_back_after_eviction() {
             let ip = sim.ip(0).unwrap().to_string();
             async move {
                 let (_, ts) = read_validator(&http, &ip).await?;
-                if ts > moving_before { Ok(()) } else { Err(format!("still at {ts}")) }
+                if ts > moving_before {
+                    Ok(())
+                } else {
+                    Err(format!("still at {ts}"))
+                }
             }
         })
         .await;
 
         // Evicted: Terminating until the kubelet finishes it, then recreated with a new UID.
         let old_uid = pods.get("validator-2").await.unwrap().metadata.uid.unwrap();
-        pods.evict("validator-2", &EvictParams::default()).await.expect("eviction accepted");
+        pods.evict("validator-2", &EvictParams::default())
+            .await
+            .expect("eviction accepted");
         let back = wait_for(&pods, "validator-2", WAIT, "recreated and Running", |p| {
             p.metadata.uid.as_deref() != Some(old_uid.as_str())
                 && p.status.as_ref().is_some_and(|s| s.phase.as_deref() == Some("Running"))

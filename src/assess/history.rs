@@ -58,7 +58,11 @@ impl History {
 
     /// Records a scrape and gives the verdict it leads to.
     pub fn observe(&mut self, obs: &Observation, params: &Params) -> PodVerdict {
-        let verdict = if obs.no_answer() { self.no_answer(obs, params) } else { self.answered(obs, params) };
+        let verdict = if obs.no_answer() {
+            self.no_answer(obs, params)
+        } else {
+            self.answered(obs, params)
+        };
         self.last = Some(verdict.clone());
         verdict
     }
@@ -73,7 +77,10 @@ impl History {
             self.samples.clear();
             let mut v = PodVerdict::new(Status::NotReady, SyncState::Unreachable);
             v.health_factor = Some(0.0);
-            v.reasons.push(format!("no answer for {} probes in a row: {why}", self.consecutive_failures));
+            v.reasons.push(format!(
+                "no answer for {} probes in a row: {why}",
+                self.consecutive_failures
+            ));
             return v;
         }
         // Below the threshold a failure is not yet a verdict: the previous one stands.
@@ -110,7 +117,9 @@ impl History {
             Some(Ok(m)) => Some(m),
             _ => None,
         };
-        let ledger_ts = metrics.and_then(|m| m.last_update_proposer_epoch_second).filter(|t| *t > 0.0);
+        let ledger_ts = metrics
+            .and_then(|m| m.last_update_proposer_epoch_second)
+            .filter(|t| *t > 0.0);
         let observed = ledger_ts.and_then(|ts| self.record_ledger(obs.at, ts, params));
         let mut verdict = judge(obs, observed, params);
         if let Some(m) = metrics {
@@ -122,7 +131,11 @@ impl History {
     /// Adds a ledger sample and measures the progress rate over the window.
     fn record_ledger(&mut self, at: f64, ts: f64, params: &Params) -> Option<ObservedRate> {
         // A ledger that went backwards is a new process (restart, restore): start afresh.
-        if self.samples.back().is_some_and(|&(prev_at, prev_ts)| ts < prev_ts || at < prev_at) {
+        if self
+            .samples
+            .back()
+            .is_some_and(|&(prev_at, prev_ts)| ts < prev_ts || at < prev_at)
+        {
             self.samples.clear();
         }
         let horizon = at - params.observed_rate_window_seconds;
@@ -131,7 +144,10 @@ impl History {
         }
         let observed = self.samples.front().and_then(|&(a0, t0)| {
             let span = at - a0;
-            (span >= MIN_RATE_SPAN_SECONDS).then(|| ObservedRate { rate: ((ts - t0) / span).max(0.0), over_seconds: span })
+            (span >= MIN_RATE_SPAN_SECONDS).then(|| ObservedRate {
+                rate: ((ts - t0) / span).max(0.0),
+                over_seconds: span,
+            })
         });
         self.samples.push_back((at, ts));
         observed
@@ -149,13 +165,16 @@ impl History {
                 let roots = grew(prev.mismatched_root, now.mismatched_root)
                     .map(|r| format!(" ({r:.0} with a mismatched transaction root)"))
                     .unwrap_or_default();
-                v.reasons.push(format!("{n:.0} invalid sync responses since the last probe{roots}"));
+                v.reasons
+                    .push(format!("{n:.0} invalid sync responses since the last probe{roots}"));
             }
             if let Some(n) = grew(prev.unexpected, now.unexpected) {
-                v.reasons.push(format!("{n:.0} unexpected sync responses since the last probe"));
+                v.reasons
+                    .push(format!("{n:.0} unexpected sync responses since the last probe"));
             }
             if let Some(n) = grew(prev.rejected, now.rejected) {
-                v.reasons.push(format!("{n:.0} consensus events rejected since the last probe"));
+                v.reasons
+                    .push(format!("{n:.0} consensus events rejected since the last probe"));
             }
         }
     }

@@ -10,7 +10,10 @@ fn radix_health(status: RadixStatus, missed: u64) -> Option<Result<HealthReading
     Some(Ok(HealthReading::Radix(SystemHealth {
         status,
         detail: String::new(),
-        recent_self_proposal_miss_statistic: Some(MissStatistic { missed_count: missed, recent_proposals_tracked_count: 50 }),
+        recent_self_proposal_miss_statistic: Some(MissStatistic {
+            missed_count: missed,
+            recent_proposals_tracked_count: 50,
+        }),
         current_protocol_version: None,
         enacted_protocol_updates: vec![],
         pending_protocol_updates: vec![],
@@ -35,7 +38,11 @@ fn metrics(at: f64, behind: f64, rate: f64, missed: f64, validator: bool) -> Rad
 }
 
 fn obs(at: f64, health: RadixStatus, m: RadixMetrics) -> Observation {
-    Observation { at, health: radix_health(health, 0), metrics: Some(Ok(m)) }
+    Observation {
+        at,
+        health: radix_health(health, 0),
+        metrics: Some(Ok(m)),
+    }
 }
 
 fn once(o: &Observation) -> PodVerdict {
@@ -47,7 +54,11 @@ fn approx(a: Option<f64>, b: f64) -> bool {
 }
 
 fn refused() -> ProbeFailure {
-    ProbeFailure { kind: "ConnectionRefused", message: "connection refused".into(), no_answer: true }
+    ProbeFailure {
+        kind: "ConnectionRefused",
+        message: "connection refused".into(),
+        no_answer: true,
+    }
 }
 
 #[test]
@@ -123,7 +134,10 @@ fn stalled_while_syncing_falls_to_zero_within_one_window() {
         m.overall_health_factor = Some(0.5);
         let v = assess(&mut h, &obs(at, RadixStatus::Syncing, m), &params);
         if i == 0 {
-            assert!(approx(v.health_factor, 0.5), "first scrape has only the node's rate: {v:?}");
+            assert!(
+                approx(v.health_factor, 0.5),
+                "first scrape has only the node's rate: {v:?}"
+            );
         }
         last = Some(v);
         if 15.0 * i as f64 >= params.observed_rate_window_seconds {
@@ -136,7 +150,11 @@ fn stalled_while_syncing_falls_to_zero_within_one_window() {
     assert_eq!(v.sync_state, SyncState::OutOfSync);
     assert_eq!(v.status, Status::NotReady);
     assert!(approx(v.figures.observed_progress_rate, 0.0));
-    assert!(v.reasons[0].contains("progressing at 0.0× real time over 5 min"), "{:?}", v.reasons);
+    assert!(
+        v.reasons[0].contains("progressing at 0.0× real time over 5 min"),
+        "{:?}",
+        v.reasons
+    );
 }
 
 #[test]
@@ -148,7 +166,11 @@ fn a_node_really_syncing_keeps_its_rate() {
     for i in 0..10 {
         let at = NOW + 15.0 * i as f64;
         let ts = start_ts + 30.0 * 15.0 * i as f64;
-        v = Some(assess(&mut h, &obs(at, RadixStatus::Syncing, metrics(at, at - ts, 30.0, 0.0, true)), &params));
+        v = Some(assess(
+            &mut h,
+            &obs(at, RadixStatus::Syncing, metrics(at, at - ts, 30.0, 0.0, true)),
+            &params,
+        ));
     }
     let v = v.unwrap();
     assert!(approx(v.figures.observed_progress_rate, 30.0), "{v:?}");
@@ -177,7 +199,11 @@ fn radix_words_map_without_metrics() {
         (RadixStatus::OutOfSync, Status::NotReady, SyncState::OutOfSync),
         (RadixStatus::BootingPreGenesis, Status::NotReady, SyncState::Booting),
     ] {
-        let v = once(&Observation { at: NOW, health: radix_health(word, 0), metrics: None });
+        let v = once(&Observation {
+            at: NOW,
+            health: radix_health(word, 0),
+            metrics: None,
+        });
         assert_eq!((v.status, v.sync_state), (status, sync), "{word:?}");
         assert_eq!(v.health_factor, None);
     }
@@ -189,10 +215,18 @@ fn unreachable_after_failure_threshold_and_back() {
     let mut h = History::new();
     let ok = obs(NOW, RadixStatus::Up, metrics(NOW, 1.0, 1.0, 0.0, true));
     assert!(assess(&mut h, &ok, &params).healthy);
-    let down = |at| Observation { at, health: Some(Err(refused())), metrics: Some(Err(refused())) };
+    let down = |at| Observation {
+        at,
+        health: Some(Err(refused())),
+        metrics: Some(Err(refused())),
+    };
     let v1 = assess(&mut h, &down(NOW + 15.0), &params);
     assert!(v1.healthy, "one failure keeps the previous verdict: {v1:?}");
-    assert!(v1.reasons.iter().any(|r| r == "probe failed (1/3): connection refused"), "{:?}", v1.reasons);
+    assert!(
+        v1.reasons.iter().any(|r| r == "probe failed (1/3): connection refused"),
+        "{:?}",
+        v1.reasons
+    );
     assess(&mut h, &down(NOW + 30.0), &params);
     let v3 = assess(&mut h, &down(NOW + 45.0), &params);
     assert_eq!(v3.sync_state, SyncState::Unreachable);
@@ -204,9 +238,21 @@ fn unreachable_after_failure_threshold_and_back() {
 
 #[test]
 fn success_threshold_holds_unreachable() {
-    let params = Params { failure_threshold: 1, success_threshold: 2, ..Params::default() };
+    let params = Params {
+        failure_threshold: 1,
+        success_threshold: 2,
+        ..Params::default()
+    };
     let mut h = History::new();
-    assess(&mut h, &Observation { at: NOW, health: Some(Err(refused())), metrics: None }, &params);
+    assess(
+        &mut h,
+        &Observation {
+            at: NOW,
+            health: Some(Err(refused())),
+            metrics: None,
+        },
+        &params,
+    );
     let ok = obs(NOW + 1.0, RadixStatus::Up, metrics(NOW + 1.0, 1.0, 1.0, 0.0, true));
     assert_eq!(assess(&mut h, &ok, &params).sync_state, SyncState::Unreachable);
     assert_eq!(assess(&mut h, &ok, &params).sync_state, SyncState::Synced);
@@ -214,15 +260,27 @@ fn success_threshold_holds_unreachable() {
 
 #[test]
 fn first_probe_failing_is_not_healthy() {
-    let v = once(&Observation { at: NOW, health: Some(Err(refused())), metrics: None });
+    let v = once(&Observation {
+        at: NOW,
+        health: Some(Err(refused())),
+        metrics: None,
+    });
     assert!(!v.healthy);
     assert_eq!(v.sync_state, SyncState::Unknown);
 }
 
 #[test]
 fn an_answer_that_is_wrong_is_a_verdict_at_once() {
-    let bad = ProbeFailure { kind: "HttpStatus", message: "HTTP 500".into(), no_answer: false };
-    let v = once(&Observation { at: NOW, health: Some(Err(bad)), metrics: None });
+    let bad = ProbeFailure {
+        kind: "HttpStatus",
+        message: "HTTP 500".into(),
+        no_answer: false,
+    };
+    let v = once(&Observation {
+        at: NOW,
+        health: Some(Err(bad)),
+        metrics: None,
+    });
     assert_eq!(v.status, Status::NotReady);
     assert!(v.reasons.iter().any(|r| r == "health probe failed: HTTP 500"));
 }
@@ -233,19 +291,42 @@ fn zksync_verdicts() {
         status,
         components: BTreeMap::from([("sync_state".to_owned(), status)]),
         unknown: vec![],
-        sync: Some(ZkSyncState { is_synced: synced, local_block: Some(90), main_node_block: Some(100) }),
+        sync: Some(ZkSyncState {
+            is_synced: synced,
+            local_block: Some(90),
+            main_node_block: Some(100),
+        }),
     };
-    let z = |r| Observation { at: NOW, health: Some(Ok(HealthReading::Zksync(r))), metrics: None };
+    let z = |r| Observation {
+        at: NOW,
+        health: Some(Ok(HealthReading::Zksync(r))),
+        metrics: None,
+    };
     let v = once(&z(report(Status::Ready, true)));
-    assert_eq!((v.status, v.sync_state, v.healthy), (Status::Ready, SyncState::Synced, true));
+    assert_eq!(
+        (v.status, v.sync_state, v.healthy),
+        (Status::Ready, SyncState::Synced, true)
+    );
     let v = once(&z(report(Status::Affected, false)));
-    assert_eq!((v.status, v.sync_state, v.healthy), (Status::Affected, SyncState::Syncing, true));
+    assert_eq!(
+        (v.status, v.sync_state, v.healthy),
+        (Status::Affected, SyncState::Syncing, true)
+    );
     assert_eq!(v.figures.block_lag, Some(10));
-    for bad in [Status::ShuttingDown, Status::ShutDown, Status::NotReady, Status::Panicked] {
+    for bad in [
+        Status::ShuttingDown,
+        Status::ShutDown,
+        Status::NotReady,
+        Status::Panicked,
+    ] {
         let v = once(&z(report(bad, true)));
         assert_eq!(v.status, bad);
         assert!(!v.healthy);
-        assert!(v.reasons.iter().any(|r| r == &format!("component sync_state is {bad}")), "{:?}", v.reasons);
+        assert!(
+            v.reasons.iter().any(|r| r == &format!("component sync_state is {bad}")),
+            "{:?}",
+            v.reasons
+        );
     }
 }
 
@@ -256,7 +337,13 @@ fn clock_skew_and_proposal_window_are_reasons() {
     m.proposal_timestamp_difference_seconds = Some(-45.0);
     let v = once(&obs(NOW, RadixStatus::Up, m));
     assert!(v.healthy, "skew alone is a warning: {v:?}");
-    assert!(v.reasons.iter().any(|r| r == "node clock 12.0 s ahead of the operator's"), "{:?}", v.reasons);
+    assert!(
+        v.reasons
+            .iter()
+            .any(|r| r == "node clock 12.0 s ahead of the operator's"),
+        "{:?}",
+        v.reasons
+    );
     assert!(v.reasons.iter().any(|r| r.starts_with("proposal timestamps differ")));
     assert!(approx(v.figures.clock_skew_seconds, 12.0));
 }
@@ -275,8 +362,18 @@ fn growing_error_counters_are_warnings() {
     m.bft_rejected_consensus_events = Some(5.0);
     let v = assess(&mut h, &obs(NOW + 15.0, RadixStatus::Up, m.clone()), &params);
     assert!(v.healthy);
-    assert!(v.reasons.iter().any(|r| r == "3 invalid sync responses since the last probe (2 with a mismatched transaction root)"), "{:?}", v.reasons);
-    assert!(v.reasons.iter().any(|r| r == "5 consensus events rejected since the last probe"));
+    assert!(
+        v.reasons
+            .iter()
+            .any(|r| r == "3 invalid sync responses since the last probe (2 with a mismatched transaction root)"),
+        "{:?}",
+        v.reasons
+    );
+    assert!(
+        v.reasons
+            .iter()
+            .any(|r| r == "5 consensus events rejected since the last probe")
+    );
     // A restart resets counters: no warning for a decrease.
     m.sync_invalid_responses = Some(0.0);
     let v = assess(&mut h, &obs(NOW + 30.0, RadixStatus::Up, m), &params);
@@ -288,13 +385,25 @@ fn peers_targets_are_flagged_as_unvalidated() {
     let mut m = metrics(NOW, 600.0, 30.0, 0.0, true);
     m.sync_target_state_version = Some(5000.0);
     let v = once(&obs(NOW, RadixStatus::Syncing, m));
-    assert!(v.reasons.iter().any(|r| r == "4000 state versions behind the sync target announced by peers (unvalidated)"));
+    assert!(
+        v.reasons
+            .iter()
+            .any(|r| r == "4000 state versions behind the sync target announced by peers (unvalidated)")
+    );
 }
 
 #[test]
 fn thresholds_are_parameters() {
-    let strict = Params { degraded_below: 0.99, synced_delay_seconds: 10.0, ..Params::default() };
-    let v = assess(&mut History::new(), &obs(NOW, RadixStatus::Up, metrics(NOW, 30.0, 40.0, 0.0, true)), &strict);
+    let strict = Params {
+        degraded_below: 0.99,
+        synced_delay_seconds: 10.0,
+        ..Params::default()
+    };
+    let v = assess(
+        &mut History::new(),
+        &obs(NOW, RadixStatus::Up, metrics(NOW, 30.0, 40.0, 0.0, true)),
+        &strict,
+    );
     assert!(approx(v.health_factor, 0.75));
     assert_eq!(v.status, Status::Affected);
 }

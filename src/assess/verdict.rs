@@ -105,7 +105,8 @@ pub(super) fn judge(obs: &Observation, observed: Option<ObservedRate>, params: &
             v.worsen(report.status);
             v.components = report.components.clone();
             for (name, raw) in &report.unknown {
-                v.reasons.push(format!("component {name} reports an unknown status {raw:?}"));
+                v.reasons
+                    .push(format!("component {name} reports an unknown status {raw:?}"));
             }
             for (name, st) in &report.components {
                 if !st.is_healthy() {
@@ -114,9 +115,16 @@ pub(super) fn judge(obs: &Observation, observed: Option<ObservedRate>, params: &
             }
             if let Some(sync) = report.sync {
                 v.figures.block_lag = sync.block_lag();
-                v.sync_state = if sync.is_synced { SyncState::Synced } else { SyncState::Syncing };
+                v.sync_state = if sync.is_synced {
+                    SyncState::Synced
+                } else {
+                    SyncState::Syncing
+                };
                 if !sync.is_synced {
-                    let lag = sync.block_lag().map(|l| format!(", {l} blocks behind the main node")).unwrap_or_default();
+                    let lag = sync
+                        .block_lag()
+                        .map(|l| format!(", {l} blocks behind the main node"))
+                        .unwrap_or_default();
                     v.reasons.push(format!("not synced{lag}"));
                 }
             }
@@ -221,12 +229,17 @@ fn judge_radix_metrics(
     if delay >= params.synced_delay_seconds {
         let rate_words = match (rate, observed) {
             (Some(r), Some(o)) if o.rate <= r => {
-                format!("progressing at {:.1}× real time over {}", r, human_duration(o.over_seconds))
+                format!(
+                    "progressing at {:.1}× real time over {}",
+                    r,
+                    human_duration(o.over_seconds)
+                )
             }
             (Some(r), _) => format!("progressing at {r:.1}× real time (as the node reports)"),
             (None, _) => "progress rate unknown".to_owned(),
         };
-        v.reasons.insert(0, format!("ledger {} behind, {rate_words}", human_duration(delay)));
+        v.reasons
+            .insert(0, format!("ledger {} behind, {rate_words}", human_duration(delay)));
         if let (Some(cur), Some(target)) = (fig.state_version, fig.target_state_version)
             && target > cur
         {
@@ -248,7 +261,8 @@ fn clock_reasons(v: &mut PodVerdict, m: &RadixMetrics, now: f64, params: &Params
         v.figures.clock_skew_seconds = Some(skew);
         if skew.abs() > params.max_clock_skew_seconds {
             let dir = if skew > 0.0 { "ahead of" } else { "behind" };
-            v.reasons.push(format!("node clock {:.1} s {dir} the operator's", skew.abs()));
+            v.reasons
+                .push(format!("node clock {:.1} s {dir} the operator's", skew.abs()));
         }
     }
     if let Some(d) = m.proposal_timestamp_difference_seconds

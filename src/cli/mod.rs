@@ -7,7 +7,11 @@ pub mod run;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "nodehealth", version, about = "Health verdicts and careful remediation for blockchain validator pods")]
+#[command(
+    name = "nodehealth",
+    version,
+    about = "Health verdicts and careful remediation for blockchain validator pods"
+)]
 pub struct Cli {
     /// Log format.
     #[arg(long, global = true, env = "NODEHEALTH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -36,7 +40,9 @@ pub enum Command {
 pub fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

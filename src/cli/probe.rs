@@ -41,7 +41,14 @@ pub enum Output {
 const EXIT_NOTHING_PROBED: u8 = 2;
 
 pub async fn run(args: ProbeArgs) -> ExitCode {
-    let ProbeArgs { health, metrics, profile, output, window, timeout } = args;
+    let ProbeArgs {
+        health,
+        metrics,
+        profile,
+        output,
+        window,
+        timeout,
+    } = args;
     if health.is_none() && metrics.is_none() {
         eprintln!("error: give --health URL, --metrics URL, or both");
         return ExitCode::from(EXIT_NOTHING_PROBED);
@@ -50,7 +57,10 @@ pub async fn run(args: ProbeArgs) -> ExitCode {
         eprintln!("error: --timeout must be > 0 and --window >= 0 (seconds)");
         return ExitCode::from(EXIT_NOTHING_PROBED);
     }
-    let config = ProbeConfig { timeout: Duration::from_secs_f64(timeout), ..ProbeConfig::default() };
+    let config = ProbeConfig {
+        timeout: Duration::from_secs_f64(timeout),
+        ..ProbeConfig::default()
+    };
     let prober = match Prober::new(config) {
         Ok(p) => p,
         Err(e) => {
@@ -58,8 +68,15 @@ pub async fn run(args: ProbeArgs) -> ExitCode {
             return ExitCode::from(EXIT_NOTHING_PROBED);
         }
     };
-    let target = Target { profile, health_url: health, metrics_url: metrics };
-    let params = Params { failure_threshold: 1, ..Params::default() };
+    let target = Target {
+        profile,
+        health_url: health,
+        metrics_url: metrics,
+    };
+    let params = Params {
+        failure_threshold: 1,
+        ..Params::default()
+    };
     let mut history = History::new();
     let mut obs = prober.scrape(&target, unix_now()).await;
     let mut verdict = assess(&mut history, &obs, &params);
@@ -85,16 +102,29 @@ pub async fn run(args: ProbeArgs) -> ExitCode {
 }
 
 fn unix_now() -> f64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 /// The verdict for people.
 pub fn render_text(v: &PodVerdict) -> String {
     let mut s = String::new();
     let factor = |f: Option<f64>| f.map(|f| format!("{f:.2}")).unwrap_or_else(|| "-".to_owned());
-    let _ = writeln!(s, "status:  {} ({})", v.status, if v.healthy { "healthy" } else { "unhealthy" });
+    let _ = writeln!(
+        s,
+        "status:  {} ({})",
+        v.status,
+        if v.healthy { "healthy" } else { "unhealthy" }
+    );
     let _ = writeln!(s, "sync:    {}", v.sync_state);
-    let _ = writeln!(s, "factor:  {} (node reports {})", factor(v.health_factor), factor(v.reported_health_factor));
+    let _ = writeln!(
+        s,
+        "factor:  {} (node reports {})",
+        factor(v.health_factor),
+        factor(v.reported_health_factor)
+    );
     let f = &v.figures;
     let mut figures = Vec::new();
     if let Some(x) = f.state_version {

@@ -62,7 +62,11 @@ pub async fn run(args: RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let probe_config = ProbeConfig { health_body_limit, metrics_body_limit, ..ProbeConfig::default() };
+    let probe_config = ProbeConfig {
+        health_body_limit,
+        metrics_body_limit,
+        ..ProbeConfig::default()
+    };
     let prober = match Prober::new(probe_config) {
         Ok(p) => p,
         Err(e) => {
@@ -120,7 +124,9 @@ async fn client(kubeconfig: Option<PathBuf>) -> Result<Client, kube::Error> {
     let config = match kubeconfig {
         Some(path) => {
             let kc = Kubeconfig::read_from(path).map_err(kube::Error::InferKubeconfig)?;
-            Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await.map_err(kube::Error::InferKubeconfig)?
+            Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+                .await
+                .map_err(kube::Error::InferKubeconfig)?
         }
         None => Config::infer().await.map_err(kube::Error::InferConfig)?,
     };

@@ -124,10 +124,14 @@ pub async fn run(
     let pod_stream = reflector(pod_writer, pod_watch).touched_objects().default_backoff();
     let (nh_store, nh_writer) = reflector::store();
     let nh_gate = gate.clone();
-    let nh_watch = watcher(nodehealths, watcher::Config::default()).inspect(move |ev| nh_gate.seen(ev, Watch::NodeHealths));
+    let nh_watch =
+        watcher(nodehealths, watcher::Config::default()).inspect(move |ev| nh_gate.seen(ev, Watch::NodeHealths));
     let nh_stream = reflector(nh_writer, nh_watch).applied_objects().default_backoff();
     let controller = Controller::for_stream(nh_stream, nh_store.clone());
-    let reporter = Reporter { controller: FIELD_MANAGER.to_owned(), instance: std::env::var("POD_NAME").ok() };
+    let reporter = Reporter {
+        controller: FIELD_MANAGER.to_owned(),
+        instance: std::env::var("POD_NAME").ok(),
+    };
     let ctx = Arc::new(Context {
         recorder: Recorder::new(client.clone(), reporter),
         client,
@@ -184,7 +188,10 @@ fn selecting(store: &Store<DeserializeGuard<NodeHealth>>, pod: &Pod) -> Vec<Obje
                 return None;
             }
             let policy = policy::validate(&nh.spec).ok()?;
-            policy.selector.matches(labels).then(|| ObjectRef::from_obj(guard.as_ref()))
+            policy
+                .selector
+                .matches(labels)
+                .then(|| ObjectRef::from_obj(guard.as_ref()))
         })
         .collect()
 }
@@ -205,7 +212,11 @@ struct SyncGate {
 
 impl SyncGate {
     fn new(health: Arc<OperatorHealth>) -> Self {
-        SyncGate { nodehealths: AtomicBool::new(false), pods: AtomicBool::new(false), health }
+        SyncGate {
+            nodehealths: AtomicBool::new(false),
+            pods: AtomicBool::new(false),
+            health,
+        }
     }
 
     fn seen<K>(&self, ev: &Result<watcher::Event<K>, watcher::Error>, which: Watch) {
@@ -226,7 +237,8 @@ impl SyncGate {
             }
             Err(e) => {
                 let details = serde_json::json!({"watch": which.name(), "error": e.to_string()});
-                self.health.set("kube_api", ComponentHealth::new(Status::Affected).with_details(details));
+                self.health
+                    .set("kube_api", ComponentHealth::new(Status::Affected).with_details(details));
             }
             Ok(_) => {}
         }
@@ -263,9 +275,16 @@ fn error_policy(obj: Arc<DeserializeGuard<NodeHealth>>, err: &Error, ctx: Arc<Co
 fn backoff(consecutive: u32, name: &str) -> Duration {
     const BASE: Duration = Duration::from_secs(5);
     const MAX: Duration = Duration::from_secs(300);
-    let exp = BASE.saturating_mul(1u32 << consecutive.saturating_sub(1).min(6)).min(MAX);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-    let seed = name.bytes().fold(u64::from(nanos), |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+    let exp = BASE
+        .saturating_mul(1u32 << consecutive.saturating_sub(1).min(6))
+        .min(MAX);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let seed = name
+        .bytes()
+        .fold(u64::from(nanos), |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
     exp + exp.mul_f64((seed % 200) as f64 / 1000.0)
 }
 
@@ -276,10 +295,19 @@ mod tests {
     #[test]
     fn backoff_grows_caps_and_jitters() {
         let first = backoff(1, "a");
-        assert!(first >= Duration::from_secs(5) && first <= Duration::from_secs(6), "{first:?}");
+        assert!(
+            first >= Duration::from_secs(5) && first <= Duration::from_secs(6),
+            "{first:?}"
+        );
         let third = backoff(3, "a");
-        assert!(third >= Duration::from_secs(20) && third <= Duration::from_secs(24), "{third:?}");
+        assert!(
+            third >= Duration::from_secs(20) && third <= Duration::from_secs(24),
+            "{third:?}"
+        );
         let late = backoff(50, "a");
-        assert!(late >= Duration::from_secs(300) && late <= Duration::from_secs(360), "{late:?}");
+        assert!(
+            late >= Duration::from_secs(300) && late <= Duration::from_secs(360),
+            "{late:?}"
+        );
     }
 }

@@ -17,7 +17,7 @@ use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 
 use super::{Context, Error, FIELD_MANAGER, key, lock};
-use crate::assess::{History, assess};
+use crate::assess::assess;
 use crate::crd::{NodeHealth, NodeHealthStatus};
 use crate::policy::{self, InvalidSpec, PodSkip, Policy};
 use crate::status::{self, PodOutcome};
@@ -84,7 +84,13 @@ async fn reconcile_one(obj: &Arc<DeserializeGuard<NodeHealth>>, ctx: &Arc<Contex
         return stall(ctx, nh, &k, &reference, previous.as_ref(), e, now).await;
     }
     let outcomes = probe_all(ctx, &k, &policy, &pods, targets).await;
-    let desired = status::swept(generation, previous.as_ref(), outcomes, now, ctx.settings.max_status_pods);
+    let desired = status::swept(
+        generation,
+        previous.as_ref(),
+        outcomes,
+        now,
+        ctx.settings.max_status_pods,
+    );
     let events = status::pod_events(previous.as_ref(), &desired);
     if status::write_due(previous.as_ref(), &desired, now, ctx.settings.status_refresh) {
         write_status(ctx, nh, &k, &desired).await?;
@@ -95,7 +101,8 @@ async fn reconcile_one(obj: &Arc<DeserializeGuard<NodeHealth>>, ctx: &Arc<Contex
     let ns = nh.namespace().unwrap_or_default();
     let name = nh.name_any();
     for p in &desired.pods {
-        ctx.metrics.set_pod(&ns, &name, &p.name, p.health_factor, p.status.is_healthy());
+        ctx.metrics
+            .set_pod(&ns, &name, &p.name, p.health_factor, p.status.is_healthy());
     }
     let keep: Vec<&str> = desired.pods.iter().map(|p| p.name.as_str()).collect();
     ctx.metrics.retain_pods(&ns, &name, &keep);
@@ -118,7 +125,10 @@ async fn probe_all(
         let _slot = ctx.probe_slots.acquire().await.ok();
         let at = Timestamp::now().as_millisecond() as f64 / 1000.0;
         let metrics = &ctx.metrics;
-        Ok(ctx.prober.scrape_within(&target, at, policy.timeout, |e, r, s| metrics.observe_probe(e, r, s)).await)
+        Ok(ctx
+            .prober
+            .scrape_within(&target, at, policy.timeout, |e, r, s| metrics.observe_probe(e, r, s))
+            .await)
     });
     let observations: Vec<Result<_, PodSkip>> = join_all(scrapes).await;
     let mut histories = lock(&ctx.histories);
@@ -130,10 +140,14 @@ async fn probe_all(
         .zip(observations)
         .map(|(pod, obs)| {
             let result = obs.map(|o| {
-                let history = mine.entry(pod.uid().unwrap_or_default()).or_insert_with(History::new);
+                let history = mine.entry(pod.uid().unwrap_or_default()).or_default();
                 assess(history, &o, &policy.params)
             });
-            PodOutcome { name: pod.name_any(), node: pod.spec.as_ref().and_then(|s| s.node_name.clone()), result }
+            PodOutcome {
+                name: pod.name_any(),
+                node: pod.spec.as_ref().and_then(|s| s.node_name.clone()),
+                result,
+            }
         })
         .collect()
 }
@@ -149,8 +163,11 @@ async fn stall(
     now: Timestamp,
 ) -> Result<Action, Error> {
     let desired = status::invalid(nh.metadata.generation, previous, &err, now);
-    let was_stalled = previous
-        .is_some_and(|p| p.conditions.iter().any(|c| c.type_ == "Stalled" && c.status == "True" && c.reason == err.reason()));
+    let was_stalled = previous.is_some_and(|p| {
+        p.conditions
+            .iter()
+            .any(|c| c.type_ == "Stalled" && c.status == "True" && c.reason == err.reason())
+    });
     if status::write_due(previous, &desired, now, ctx.settings.status_refresh) {
         write_status(ctx, nh, k, &desired).await?;
     }

@@ -30,13 +30,19 @@ fn a_radix_policy_with_defaults() {
     assert_eq!(p.params, Params::default());
     let t = p.target(&pod("Running", Some("127.0.1.7"))).unwrap();
     assert_eq!(t.health_url.as_deref(), Some("http://127.0.1.7:3334/system/health"));
-    assert_eq!(t.metrics_url.as_deref(), Some("http://127.0.1.7:3335/prometheus/metrics"));
+    assert_eq!(
+        t.metrics_url.as_deref(),
+        Some("http://127.0.1.7:3335/prometheus/metrics")
+    );
 }
 
 #[test]
 fn pods_not_ready_to_probe_say_why() {
     let p = validate(&spec(radix())).unwrap();
-    assert_eq!(p.target(&pod("Pending", None)).unwrap_err(), PodSkip::NotRunning("Pending".into()));
+    assert_eq!(
+        p.target(&pod("Pending", None)).unwrap_err(),
+        PodSkip::NotRunning("Pending".into())
+    );
     assert_eq!(p.target(&pod("Running", None)).unwrap_err(), PodSkip::NoIp);
     let mut v = radix();
     v["probe"]["health"]["port"] = json!("admin");
@@ -56,13 +62,28 @@ fn invalid_specs_are_named() {
             "InvalidSelector",
         ),
         (json!({"probe": {}}), "NoProbe"),
-        (json!({"probe": {"health": {"port": 1, "path": "http://evil/"}}}), "InvalidPath"),
-        (json!({"probe": {"health": {"port": 1, "path": "//evil/x"}}}), "InvalidPath"),
+        (
+            json!({"probe": {"health": {"port": 1, "path": "http://evil/"}}}),
+            "InvalidPath",
+        ),
+        (
+            json!({"probe": {"health": {"port": 1, "path": "//evil/x"}}}),
+            "InvalidPath",
+        ),
         (json!({"probe": {"health": {"port": 0}}}), "InvalidPort"),
         (json!({"probe": {"health": {"port": "Not_A_Name"}}}), "InvalidPort"),
-        (json!({"assessment": {"unhealthyBelow": 0.9, "degradedBelow": 0.8}}), "InvalidThresholds"),
-        (json!({"assessment": {"minProgressRate": 50, "maxProgressRate": 10}}), "InvalidThresholds"),
-        (json!({"probe": {"health": {"port": 1}, "periodSeconds": 0}}), "InvalidProbeTiming"),
+        (
+            json!({"assessment": {"unhealthyBelow": 0.9, "degradedBelow": 0.8}}),
+            "InvalidThresholds",
+        ),
+        (
+            json!({"assessment": {"minProgressRate": 50, "maxProgressRate": 10}}),
+            "InvalidThresholds",
+        ),
+        (
+            json!({"probe": {"health": {"port": 1}, "periodSeconds": 0}}),
+            "InvalidProbeTiming",
+        ),
     ];
     for (patch, reason) in cases {
         let mut v = radix();

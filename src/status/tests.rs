@@ -12,20 +12,35 @@ fn verdict(status: Status, sync: SyncState, factor: f64) -> PodVerdict {
         sync_state: sync,
         health_factor: Some(factor),
         reported_health_factor: Some(factor),
-        figures: Figures { ledger_delay_seconds: Some(1.234), ..Figures::default() },
-        reasons: if status.is_healthy() { vec![] } else { vec!["ledger 10 min behind".into()] },
+        figures: Figures {
+            ledger_delay_seconds: Some(1.234),
+            ..Figures::default()
+        },
+        reasons: if status.is_healthy() {
+            vec![]
+        } else {
+            vec!["ledger 10 min behind".into()]
+        },
         components: Default::default(),
     }
 }
 
 fn pod(name: &str, status: Status, sync: SyncState, factor: f64) -> PodOutcome {
-    PodOutcome { name: name.into(), node: Some("node-a".into()), result: Ok(verdict(status, sync, factor)) }
+    PodOutcome {
+        name: name.into(),
+        node: Some("node-a".into()),
+        result: Ok(verdict(status, sync, factor)),
+    }
 }
 
 fn fleet(bad: bool) -> Vec<PodOutcome> {
     vec![
         pod("v-0", Status::Ready, SyncState::Synced, 1.0),
-        if bad { pod("v-1", Status::NotReady, SyncState::OutOfSync, 0.0) } else { pod("v-1", Status::Ready, SyncState::Synced, 1.0) },
+        if bad {
+            pod("v-1", Status::NotReady, SyncState::OutOfSync, 0.0)
+        } else {
+            pod("v-1", Status::Ready, SyncState::Synced, 1.0)
+        },
         pod("v-2", Status::Affected, SyncState::Syncing, 0.6),
     ]
 }
@@ -77,7 +92,11 @@ fn no_pods_is_ready_but_says_nothing_is_selected() {
 
 #[test]
 fn skipped_pods_count_as_unhealthy_with_a_reason() {
-    let pods = vec![PodOutcome { name: "v-9".into(), node: None, result: Err(PodSkip::NoIp) }];
+    let pods = vec![PodOutcome {
+        name: "v-9".into(),
+        node: None,
+        result: Err(PodSkip::NoIp),
+    }];
     let s = swept(Some(1), None, pods, t(0), 100);
     assert_eq!(s.ready, "0/1");
     assert_eq!(s.pods[0].reasons, vec!["pod has no IP yet".to_owned()]);
@@ -85,7 +104,9 @@ fn skipped_pods_count_as_unhealthy_with_a_reason() {
 
 #[test]
 fn pod_list_is_capped_counts_stay_exact() {
-    let pods: Vec<_> = (0..250).map(|i| pod(&format!("v-{i:03}"), Status::Ready, SyncState::Synced, 1.0)).collect();
+    let pods: Vec<_> = (0..250)
+        .map(|i| pod(&format!("v-{i:03}"), Status::Ready, SyncState::Synced, 1.0))
+        .collect();
     let s = swept(Some(1), None, pods, t(0), 100);
     assert_eq!(s.pods.len(), 100);
     assert_eq!(s.ready, "250/250");
@@ -93,8 +114,16 @@ fn pod_list_is_capped_counts_stay_exact() {
 
 #[test]
 fn healthy_message_is_bounded() {
-    let pods: Vec<_> =
-        (0..500).map(|i| pod(&format!("validator-{i:04}"), Status::NotReady, SyncState::OutOfSync, 0.0)).collect();
+    let pods: Vec<_> = (0..500)
+        .map(|i| {
+            pod(
+                &format!("validator-{i:04}"),
+                Status::NotReady,
+                SyncState::OutOfSync,
+                0.0,
+            )
+        })
+        .collect();
     let s = swept(Some(1), None, pods, t(0), 100);
     assert!(condition(&s, "Healthy").message.len() <= MAX_MESSAGE);
 }
@@ -129,14 +158,26 @@ fn figures_alone_wait_for_the_refresh_interval() {
         v.health_factor = Some(0.61);
     }
     let b = swept(Some(1), Some(&a), moved.clone(), t(15), 100);
-    assert!(!write_due(Some(&a), &b, t(15), refresh), "a factor moving within the verdict waits");
+    assert!(
+        !write_due(Some(&a), &b, t(15), refresh),
+        "a factor moving within the verdict waits"
+    );
     let c = swept(Some(1), Some(&a), moved, t(61), 100);
-    assert!(write_due(Some(&a), &c, t(61), refresh), "and is refreshed after the interval");
+    assert!(
+        write_due(Some(&a), &c, t(61), refresh),
+        "and is refreshed after the interval"
+    );
     let healed = swept(Some(1), Some(&a), fleet(false), t(16), 100);
-    assert!(write_due(Some(&a), &healed, t(16), refresh), "a verdict change is written at once");
+    assert!(
+        write_due(Some(&a), &healed, t(16), refresh),
+        "a verdict change is written at once"
+    );
     assert!(write_due(None, &a, t(0), refresh));
     let same = swept(Some(1), Some(&a), fleet(true), t(15), 100);
-    let same_again = NodeHealthStatus { last_probe_time: a.last_probe_time.clone(), ..same };
+    let same_again = NodeHealthStatus {
+        last_probe_time: a.last_probe_time.clone(),
+        ..same
+    };
     assert!(!write_due(Some(&a), &same_again, t(15), refresh));
 }
 
@@ -147,7 +188,10 @@ fn events_on_transitions_only() {
     let b = swept(Some(1), Some(&a), fleet(true), t(15), 100);
     let ev = pod_events(Some(&a), &b);
     assert_eq!(ev.len(), 1);
-    assert_eq!((ev[0].reason, ev[0].warning, ev[0].pod.as_str()), ("PodUnhealthy", true, "v-1"));
+    assert_eq!(
+        (ev[0].reason, ev[0].warning, ev[0].pod.as_str()),
+        ("PodUnhealthy", true, "v-1")
+    );
     assert_eq!(ev[0].note, "v-1 is not_ready (OutOfSync): ledger 10 min behind");
     assert!(pod_events(Some(&b), &b).is_empty());
     let c = swept(Some(1), Some(&b), fleet(false), t(30), 100);

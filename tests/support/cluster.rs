@@ -28,9 +28,20 @@ async fn kubeconfig_path() -> PathBuf {
     KUBECONFIG
         .get_or_init(|| async {
             let script = repo().join("scripts/cluster.sh");
-            let status = Command::new("bash").arg(&script).arg("up").status().expect("run scripts/cluster.sh up");
-            assert!(status.success(), "scripts/cluster.sh up failed: the control plane is not available");
-            let out = Command::new("bash").arg(&script).arg("env").output().expect("run scripts/cluster.sh env");
+            let status = Command::new("bash")
+                .arg(&script)
+                .arg("up")
+                .status()
+                .expect("run scripts/cluster.sh up");
+            assert!(
+                status.success(),
+                "scripts/cluster.sh up failed: the control plane is not available"
+            );
+            let out = Command::new("bash")
+                .arg(&script)
+                .arg("env")
+                .output()
+                .expect("run scripts/cluster.sh env");
             let text = String::from_utf8_lossy(&out.stdout);
             let line = text
                 .lines()
@@ -51,13 +62,18 @@ pub async fn kubeconfig() -> PathBuf {
 pub async fn admin_client() -> Client {
     nodehealth::install_crypto_provider();
     let kc = Kubeconfig::read_from(kubeconfig_path().await).expect("read kubeconfig");
-    let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await.expect("kubeconfig");
+    let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .expect("kubeconfig");
     Client::try_from(config).expect("client")
 }
 
 /// A name unique across parallel test processes.
 pub fn unique_suffix() -> String {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
     format!("{:x}{:04x}", std::process::id() % 0xffff, nanos % 0xffff)
 }
 
@@ -69,17 +85,27 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     let client = admin_client().await;
-    let prefix: String = prefix.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').take(40).collect();
+    let prefix: String = prefix
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(40)
+        .collect();
     let ns = format!("{}-{}", prefix.to_lowercase(), unique_suffix());
     let namespaces: Api<Namespace> = Api::all(client.clone());
     namespaces
-        .create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap(),
+        )
         .await
         .expect("create test namespace");
     let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), &ns);
-    sas.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "default"}})).unwrap())
-        .await
-        .expect("create default ServiceAccount");
+    sas.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "default"}})).unwrap(),
+    )
+    .await
+    .expect("create default ServiceAccount");
     let outcome = tokio::spawn(body(client.clone(), ns.clone())).await;
     cleanup(&client, &ns).await;
     if let Err(e) = outcome {
@@ -97,10 +123,13 @@ async fn cleanup(client: &Client, ns: &str) {
     let sel = ListParams::default().labels(&format!("{TEST_NS_LABEL}={ns}"));
     let _ = nodes.delete_collection(&DeleteParams::default(), &sel).await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
-    let _ = pods.delete_collection(&DeleteParams::default().grace_period(0), &ListParams::default()).await;
+    let _ = pods
+        .delete_collection(&DeleteParams::default().grace_period(0), &ListParams::default())
+        .await;
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let _ = namespaces.delete(ns, &DeleteParams::default()).await;
-    let finalize = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}, "spec": {"finalizers": []}});
+    let finalize =
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}, "spec": {"finalizers": []}});
     let req = http::Request::put(format!("/api/v1/namespaces/{ns}/finalize"))
         .header("content-type", "application/json")
         .body(serde_json::to_vec(&finalize).unwrap())

@@ -33,7 +33,12 @@ impl Fleet {
         for n in 0..nodes {
             kubelet.create_node(&format!("{ns}-node-{n}")).await;
         }
-        let fleet = Fleet { sim, kubelet, ns: ns.to_owned(), profile };
+        let fleet = Fleet {
+            sim,
+            kubelet,
+            ns: ns.to_owned(),
+            profile,
+        };
         for i in 0..count {
             fleet.add_pod(i, nodes).await;
         }
@@ -42,7 +47,11 @@ impl Fleet {
 
     /// Creates pod `validator-{i}` on node `i % nodes`, answering at simulator address `i`.
     pub async fn add_pod(&self, i: usize, nodes: usize) {
-        let (hp, mp) = if self.profile == "zksync" { (3081, 3322) } else { (3334, 3335) };
+        let (hp, mp) = if self.profile == "zksync" {
+            (3081, 3322)
+        } else {
+            (3334, 3335)
+        };
         self.kubelet
             .create_pod(ValidatorPod {
                 name: format!("validator-{i}"),
@@ -64,7 +73,10 @@ impl Fleet {
     }
 
     pub async fn set_mode(&self, i: usize, mode: serde_json::Value) {
-        self.sim().set_mode(Some(self.ip(i)), mode).await.expect("switch simulator mode");
+        self.sim()
+            .set_mode(Some(self.ip(i)), mode)
+            .await
+            .expect("switch simulator mode");
     }
 }
 
@@ -76,7 +88,9 @@ pub async fn create_nodehealth(client: &Client, ns: &str, name: &str, spec: serd
         "metadata": {"name": name}, "spec": spec,
     }))
     .expect("a NodeHealth");
-    api.create(&PostParams::default(), &nh).await.expect("create NodeHealth")
+    api.create(&PostParams::default(), &nh)
+        .await
+        .expect("create NodeHealth")
 }
 
 /// A Radix policy over `app=validator`, probing fast, with a short observed-rate window.
@@ -91,7 +105,10 @@ pub fn radix_spec() -> serde_json::Value {
 }
 
 /// The condition of this type, if any.
-pub fn condition<'a>(nh: &'a NodeHealth, type_: &str) -> Option<&'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+pub fn condition<'a>(
+    nh: &'a NodeHealth,
+    type_: &str,
+) -> Option<&'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
     nh.status.as_ref()?.conditions.iter().find(|c| c.type_ == type_)
 }
 

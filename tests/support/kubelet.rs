@@ -9,9 +9,9 @@ use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::Client;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::runtime::watcher;
-use kube::Client;
 use nodehealth::sim::SimClient;
 use serde_json::json;
 use tokio::task::JoinHandle;
@@ -50,7 +50,12 @@ impl Kubelet {
     pub fn start(client: Client, ns: &str, sim: Option<SimClient>) -> Kubelet {
         let templates: Arc<Mutex<HashMap<String, ValidatorPod>>> = Arc::default();
         let task = tokio::spawn(run(client.clone(), ns.to_owned(), templates.clone(), sim));
-        Kubelet { client, ns: ns.to_owned(), templates, task }
+        Kubelet {
+            client,
+            ns: ns.to_owned(),
+            templates,
+            task,
+        }
     }
 
     /// Creates a Ready node (cluster-scoped, labelled with the test's namespace for cleanup).
@@ -63,7 +68,10 @@ impl Kubelet {
         nodes.create(&PostParams::default(), &node).await.expect("create node");
         let status = json!({"status": {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
             "lastHeartbeatTime": now(0), "lastTransitionTime": now(0)}]}});
-        nodes.patch_status(name, &PatchParams::default(), &Patch::Merge(&status)).await.expect("node status")
+        nodes
+            .patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
+            .await
+            .expect("node status")
     }
 
     /// Creates a validator pod and makes it Running and Ready with its simulator address.
@@ -90,7 +98,11 @@ fn now(offset_seconds: i64) -> String {
 
 async fn create_and_run(client: &Client, ns: &str, vp: &ValidatorPod) -> Pod {
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
-    let ports: Vec<_> = vp.ports.iter().map(|(n, p)| json!({"name": n, "containerPort": p})).collect();
+    let ports: Vec<_> = vp
+        .ports
+        .iter()
+        .map(|(n, p)| json!({"name": n, "containerPort": p}))
+        .collect();
     let pod: Pod = serde_json::from_value(json!({
         "metadata": {"name": vp.name, "labels": vp.labels},
         "spec": {
@@ -115,7 +127,9 @@ async fn create_and_run(client: &Client, ns: &str, vp: &ValidatorPod) -> Pod {
         "containerStatuses": [{"name": "validator", "ready": true, "started": true, "restartCount": 0,
             "image": "nodehealth-sim:test", "imageID": "", "state": {"running": {"startedAt": started}}}],
     }});
-    pods.patch_status(&vp.name, &PatchParams::default(), &Patch::Merge(&status)).await.expect("pod status")
+    pods.patch_status(&vp.name, &PatchParams::default(), &Patch::Merge(&status))
+        .await
+        .expect("pod status")
 }
 
 async fn run(client: Client, ns: String, templates: Arc<Mutex<HashMap<String, ValidatorPod>>>, sim: Option<SimClient>) {
@@ -131,7 +145,10 @@ async fn run(client: Client, ns: String, templates: Arc<Mutex<HashMap<String, Va
                 let uid = pod.metadata.uid.clone();
                 let dp = DeleteParams {
                     grace_period_seconds: Some(0),
-                    preconditions: Some(Preconditions { uid, resource_version: None }),
+                    preconditions: Some(Preconditions {
+                        uid,
+                        resource_version: None,
+                    }),
                     ..DeleteParams::default()
                 };
                 let _ = pods.delete(&name, &dp).await;
@@ -144,7 +161,10 @@ async fn run(client: Client, ns: String, templates: Arc<Mutex<HashMap<String, Va
                         let _ = sim.restart(Some(vp.ip)).await;
                     }
                     // The new instance starts now.
-                    let fresh = ValidatorPod { started_seconds_ago: 0, ..vp };
+                    let fresh = ValidatorPod {
+                        started_seconds_ago: 0,
+                        ..vp
+                    };
                     create_and_run(&client, &ns, &fresh).await;
                 }
             }

@@ -16,15 +16,25 @@ pub async fn install_crd(client: &Client) {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/crds/nodehealth.io_nodehealths.yaml");
     let crd: CustomResourceDefinition = serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    crds.patch("nodehealths.nodehealth.io", &PatchParams::apply("nodehealth-test").force(), &Patch::Apply(&crd))
-        .await
-        .expect("apply the NodeHealth CRD");
-    wait_for(&crds, "nodehealths.nodehealth.io", std::time::Duration::from_secs(30), "CRD Established", |c| {
-        c.status
-            .as_ref()
-            .and_then(|s| s.conditions.as_ref())
-            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Established" && c.status == "True"))
-    })
+    crds.patch(
+        "nodehealths.nodehealth.io",
+        &PatchParams::apply("nodehealth-test").force(),
+        &Patch::Apply(&crd),
+    )
+    .await
+    .expect("apply the NodeHealth CRD");
+    wait_for(
+        &crds,
+        "nodehealths.nodehealth.io",
+        std::time::Duration::from_secs(30),
+        "CRD Established",
+        |c| {
+            c.status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Established" && c.status == "True"))
+        },
+    )
     .await;
 }
 
@@ -75,7 +85,10 @@ impl Operator {
 
     /// Sends SIGTERM and waits up to `timeout` for a graceful exit; returns the exit code.
     pub fn terminate(&mut self, timeout: std::time::Duration) -> Option<i32> {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         let deadline = std::time::Instant::now() + timeout;
         while std::time::Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {

@@ -4,11 +4,11 @@ use std::fmt::Debug;
 use std::future::Future;
 use std::time::Duration;
 
+use kube::Resource;
 use kube::api::Api;
 use kube::runtime::wait::await_condition;
-use kube::Resource;
-use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 /// Waits until the named object satisfies `cond`, or panics after `timeout` with the object.
 pub async fn wait_for<K>(api: &Api<K>, name: &str, timeout: Duration, what: &str, cond: impl Fn(&K) -> bool) -> K
