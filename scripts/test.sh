@@ -19,13 +19,16 @@ trap cleanup EXIT
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
+echo "== the checked-in CRD matches the Rust types"
+cargo run --quiet --locked -- crd | diff -u crds/nodehealth.io_nodehealths.yaml - \
+  || { echo "crds/ is stale: cargo run -- crd > crds/nodehealth.io_nodehealths.yaml" >&2; exit 1; }
 echo "== cargo clippy -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
 echo "== tests (unit + end-to-end on the local control plane)"
 if command -v cargo-nextest >/dev/null 2>&1; then
-  cargo nextest run --locked --no-fail-fast
-  # nextest does not run doctests.
+  # nextest does not run doctests; run them first so the summary of every test closes the log.
   cargo test --locked --doc
+  cargo nextest run --locked --no-fail-fast
 else
   cargo test --locked --no-fail-fast
 fi
