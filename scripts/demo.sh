@@ -98,7 +98,7 @@ echo "(the stalled node keeps reporting its last progress rate; the operator mea
 wait_until 90 bash -c "kubectl -n $NS get nh validators -o jsonpath='{.status.conditions[?(@.type==\"Healthy\")].status}' | grep -qx False"
 kubectl -n "$NS" get nodehealth -o wide
 kubectl -n "$NS" get nodehealth validators -o jsonpath='{range .status.pods[0]}{.name}: {.status} {.syncState} factor={.healthFactor} (node reports {.reportedHealthFactor}){"\n"}{range .reasons[*]}  - {@}{"\n"}{end}{end}'
-kubectl -n "$NS" get events --field-selector reason=PodUnhealthy -o custom-columns=REASON:.reason,MESSAGE:.note 2>/dev/null \
+kubectl -n "$NS" get events --field-selector reason=PodUnhealthy -o custom-columns=REASON:.reason,MESSAGE:.message 2>/dev/null \
   || kubectl -n "$NS" get events
 
 cat <<TXT

@@ -376,3 +376,42 @@ async fn steady_state_costs_at_most_one_status_write_a_minute() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_operators_own_health_tells_the_truth_and_it_shuts_down_gracefully() {
+    with_temp_ns("ctl-self", |client, ns| async move {
+        install_crd(&client).await;
+        let mut op = Operator::start(&ns, &[]).await;
+        let health = format!("http://{}/health", op.http);
+        // Ready (200) only once the watches have synced; the body is the component model.
+        let body = eventually(WAIT, "the operator's /health to say ready", || {
+            let health = health.clone();
+            async move {
+                match http_get(&health).await? {
+                    (200, body) => Ok(body),
+                    (code, body) => Err(format!("{code} {body}")),
+                }
+            }
+        })
+        .await;
+        let report =
+            nodehealth::health::parse_health(body.as_bytes()).expect("the operator speaks the format it reads");
+        assert_eq!(report.status, Status::Ready);
+        for c in ["kube_api", "controller", "prober"] {
+            assert_eq!(report.components.get(c), Some(&Status::Ready), "{body}");
+        }
+        let (code, _) = http_get(&format!("http://{}/livez", op.http)).await.unwrap();
+        assert_eq!(code, 200);
+        let (_, metrics) = http_get(&format!("http://{}/metrics", op.http)).await.unwrap();
+        assert!(
+            metrics.contains("# TYPE nodehealth_reconcile_duration_seconds histogram"),
+            "{metrics}"
+        );
+        assert_eq!(
+            op.terminate(Duration::from_secs(20)),
+            Some(0),
+            "SIGTERM ends the operator cleanly"
+        );
+    })
+    .await;
+}

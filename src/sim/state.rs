@@ -310,7 +310,9 @@ impl Validator {
         let ledger = self.ledger(now);
         let target_proposer_ts = (now - LEDGER_LAG_SECONDS).max(ledger.proposer_ts);
         let delay = wallclock - ledger.proposer_ts;
-        snap.status = if ledger.catching_up {
+        // The node judges itself from its own figures: a node that stalled while syncing still
+        // reports its last (high) progress rate, so it goes on calling itself SYNCING.
+        snap.status = if ledger.catching_up || (delay > OUT_OF_SYNC_DELAY_SECONDS && ledger.rate > RATE_FLOOR) {
             RadixStatus::Syncing
         } else if delay > OUT_OF_SYNC_DELAY_SECONDS {
             RadixStatus::OutOfSync
