@@ -11,8 +11,13 @@ use crate::radix_metrics::RadixMetrics;
 
 /// Samples kept at most per pod, whatever the window and period: 300 s at a 1 s period, with room.
 const MAX_SAMPLES: usize = 512;
-/// Shortest span over which an observed rate means anything; below it, clock jitter dominates.
-const MIN_RATE_SPAN_SECONDS: f64 = 1.0;
+/// Shortest span over which an observed rate is trusted, as a share of the window: a syncing
+/// ledger moves in batches, so a few seconds of no progress prove nothing. A fifth of the
+/// window (60 s of the default 300 s) keeps stall detection well within one window.
+const MIN_RATE_SPAN_SHARE: f64 = 0.2;
+/// And not less than this (below it scrape jitter dominates), unless the window is so short
+/// that half of it is less: then half the window (`nodehealth probe --window 5`).
+const MIN_RATE_SPAN_SECONDS: f64 = 10.0;
 
 /// Counter values from the previous scrape, to see what grew in between.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -142,9 +147,13 @@ impl History {
         while self.samples.front().is_some_and(|&(a, _)| a < horizon) || self.samples.len() >= MAX_SAMPLES {
             self.samples.pop_front();
         }
+        let window = params.observed_rate_window_seconds;
+        let min_span = (window * MIN_RATE_SPAN_SHARE)
+            .max(MIN_RATE_SPAN_SECONDS)
+            .min(window * 0.5);
         let observed = self.samples.front().and_then(|&(a0, t0)| {
             let span = at - a0;
-            (span >= MIN_RATE_SPAN_SECONDS).then(|| ObservedRate {
+            (span >= min_span).then(|| ObservedRate {
                 rate: ((ts - t0) / span).max(0.0),
                 over_seconds: span,
             })

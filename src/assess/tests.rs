@@ -416,3 +416,24 @@ fn human_durations() {
     assert_eq!(human_duration(300.0), "5 min");
     assert_eq!(human_duration(7322.0), "2 h 2 min");
 }
+
+#[test]
+fn a_few_seconds_without_progress_prove_nothing() {
+    // A syncing ledger moves in batches: 15 s without a batch is not a stall yet.
+    let params = Params::default();
+    let mut h = History::new();
+    let ts = NOW - 3600.0;
+    assess(
+        &mut h,
+        &obs(NOW, RadixStatus::Syncing, metrics(NOW, 3600.0, 30.0, 0.0, true)),
+        &params,
+    );
+    let later = NOW + 15.0;
+    let v = assess(
+        &mut h,
+        &obs(later, RadixStatus::Syncing, metrics(later, later - ts, 30.0, 0.0, true)),
+        &params,
+    );
+    assert_eq!(v.figures.observed_progress_rate, None, "span too short to trust");
+    assert!(approx(v.health_factor, 0.5));
+}

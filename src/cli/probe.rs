@@ -73,9 +73,16 @@ pub async fn run(args: ProbeArgs) -> ExitCode {
         health_url: health,
         metrics_url: metrics,
     };
+    let defaults = Params::default();
     let params = Params {
         failure_threshold: 1,
-        ..Params::default()
+        // Both scrapes must stay inside the window: twice the interval between them.
+        observed_rate_window_seconds: if window > 0.0 {
+            window * 2.0
+        } else {
+            defaults.observed_rate_window_seconds
+        },
+        ..defaults
     };
     let mut history = History::new();
     let mut obs = prober.scrape(&target, unix_now()).await;
