@@ -153,7 +153,7 @@ pub async fn run(
         .run(reconcile::reconcile, error_policy, ctx)
         .for_each(|res| async move {
             if let Err(e) = res {
-                tracing::debug!(error = %e, "reconcile not completed");
+                tracing::warn!(error = %e, "reconcile not completed");
             }
         })
         .await;

@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures::FutureExt;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, ServiceAccount};
-use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use serde_json::json;
@@ -122,6 +122,17 @@ async fn cleanup(client: &Client, ns: &str) {
     let nodes: Api<Node> = Api::all(client.clone());
     let sel = ListParams::default().labels(&format!("{TEST_NS_LABEL}={ns}"));
     let _ = nodes.delete_collection(&DeleteParams::default(), &sel).await;
+    // Namespaced custom resources too: nobody garbage-collects a finalized namespace's content,
+    // and an operator watching all namespaces (the demo's) would go on reconciling it.
+    let gvk = GroupVersionKind::gvk("nodehealth.io", "v1alpha1", "NodeHealth");
+    let nodehealths: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        ns,
+        &ApiResource::from_gvk_with_plural(&gvk, "nodehealths"),
+    );
+    let _ = nodehealths
+        .delete_collection(&DeleteParams::default(), &ListParams::default())
+        .await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     let _ = pods
         .delete_collection(&DeleteParams::default().grace_period(0), &ListParams::default())
