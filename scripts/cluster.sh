@@ -191,6 +191,7 @@ EOF
 up() {
   mkdir -p "$STATE"
   # Test processes start in parallel and each asks for the control plane: one `up` at a time.
+  # (The servers started below must not inherit fd 9, or they would hold the lock forever.)
   exec 9>"$STATE/.lock"
   flock 9
   tools
@@ -217,7 +218,7 @@ up() {
     --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
     --initial-cluster "nodehealth-local=http://127.0.0.1:$ETCD_PEER_PORT" \
     --unsafe-no-fsync --quota-backend-bytes 4294967296 \
-    >"$STATE/logs/etcd.log" 2>&1 </dev/null &
+    >"$STATE/logs/etcd.log" 2>&1 </dev/null 9>&- &
   echo $! >"$STATE/etcd.pid"
   local i
   for i in $(seq 1 50); do
@@ -236,7 +237,7 @@ up() {
     --token-auth-file="$STATE/tokens.csv" --authorization-mode=RBAC \
     --service-cluster-ip-range=10.96.0.0/12 \
     --event-ttl=30m \
-    >"$STATE/logs/apiserver.log" 2>&1 </dev/null &
+    >"$STATE/logs/apiserver.log" 2>&1 </dev/null 9>&- &
   echo $! >"$STATE/apiserver.pid"
   for i in $(seq 1 120); do
     api_ready && break

@@ -84,6 +84,14 @@ async fn reconcile_one(obj: &Arc<DeserializeGuard<NodeHealth>>, ctx: &Arc<Contex
         return stall(ctx, nh, &k, &reference, previous.as_ref(), e, now).await;
     }
     let outcomes = probe_all(ctx, &k, &policy, &pods, targets).await;
+    // Gauges cover every pod, not only the (capped) list written to status.
+    let gauges: Vec<(String, Option<f64>, bool)> = outcomes
+        .iter()
+        .map(|o| match &o.result {
+            Ok(v) => (o.name.clone(), v.health_factor, v.healthy),
+            Err(_) => (o.name.clone(), None, false),
+        })
+        .collect();
     let desired = status::swept(
         generation,
         previous.as_ref(),
@@ -100,11 +108,10 @@ async fn reconcile_one(obj: &Arc<DeserializeGuard<NodeHealth>>, ctx: &Arc<Contex
     }
     let ns = nh.namespace().unwrap_or_default();
     let name = nh.name_any();
-    for p in &desired.pods {
-        ctx.metrics
-            .set_pod(&ns, &name, &p.name, p.health_factor, p.status.is_healthy());
+    for (pod, factor, healthy) in &gauges {
+        ctx.metrics.set_pod(&ns, &name, pod, *factor, *healthy);
     }
-    let keep: Vec<&str> = desired.pods.iter().map(|p| p.name.as_str()).collect();
+    let keep: Vec<&str> = gauges.iter().map(|(pod, _, _)| pod.as_str()).collect();
     ctx.metrics.retain_pods(&ns, &name, &keep);
     lock(&ctx.failures).remove(&k);
     forget_deleted(ctx);
