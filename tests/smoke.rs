@@ -95,25 +95,16 @@ async fn custom_resource_is_served_watched_and_its_status_patched() {
     .await;
 }
 
+async fn get_bytes(http: &reqwest::Client, url: String) -> Result<bytes::Bytes, String> {
+    let resp = http.get(url).send().await.map_err(|e| e.to_string())?;
+    resp.bytes().await.map_err(|e| e.to_string())
+}
+
 /// Reads a validator's Radix endpoints over HTTP: (health status word, ledger proposer timestamp).
 async fn read_validator(http: &reqwest::Client, ip: &str) -> Result<(String, f64), String> {
-    let body = http
-        .get(format!("http://{ip}:3334/system/health"))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .bytes()
-        .await
-        .map_err(|e| e.to_string())?;
+    let body = get_bytes(http, format!("http://{ip}:3334/system/health")).await?;
     let health: serde_json::Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
-    let page = http
-        .get(format!("http://{ip}:3335/prometheus/metrics"))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .bytes()
-        .await
-        .map_err(|e| e.to_string())?;
+    let page = get_bytes(http, format!("http://{ip}:3335/prometheus/metrics")).await?;
     let m = nodehealth::radix_metrics::RadixMetrics::from_exposition(&page).map_err(|e| e.to_string())?;
     let ts = m.last_update_proposer_epoch_second.ok_or("no ledger timestamp")?;
     Ok((health["status"].as_str().unwrap_or_default().to_owned(), ts))
