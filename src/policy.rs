@@ -26,6 +26,8 @@ pub enum InvalidSpec {
     BadPath(&'static str),
     #[error("spec.probe.{0}.port must be 1-65535 or a port name (IANA_SVC_NAME, at most 15 characters)")]
     BadPort(&'static str),
+    #[error("no selected pod declares a container port named {0:?}")]
+    UnknownPortName(String),
     #[error("spec.assessment: {0}")]
     BadThresholds(String),
     #[error("spec.probe: {0}")]
@@ -41,6 +43,7 @@ impl InvalidSpec {
             InvalidSpec::NoProbe => "NoProbe",
             InvalidSpec::BadPath(_) => "InvalidPath",
             InvalidSpec::BadPort(_) => "InvalidPort",
+            InvalidSpec::UnknownPortName(_) => "UnknownPortName",
             InvalidSpec::BadThresholds(_) => "InvalidThresholds",
             InvalidSpec::BadProbeTiming(_) => "InvalidProbeTiming",
         }

@@ -281,6 +281,16 @@ async fn an_invalid_spec_stalls_and_a_fixed_one_is_followed() {
             !events_for(&client, &ns, "InvalidSpec").await.is_empty(),
             "an InvalidSpec event"
         );
+        // A port name no selected pod declares is a spec mistake too.
+        let wrong = json!({"spec": {"probe": {"health": {"port": "admin"}}}});
+        api.patch("validators", &PatchParams::default(), &Patch::Merge(&wrong))
+            .await
+            .unwrap();
+        let nh = wait_for(&api, "validators", WAIT, "Stalled on the port name", |nh| {
+            condition(nh, "Stalled").is_some_and(|c| c.status == "True" && c.reason == "UnknownPortName")
+        })
+        .await;
+        assert!(condition(&nh, "Stalled").unwrap().message.contains("\"admin\""));
     })
     .await;
 }

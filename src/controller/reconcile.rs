@@ -73,14 +73,11 @@ async fn reconcile_one(obj: &Arc<DeserializeGuard<NodeHealth>>, ctx: &Arc<Contex
         .filter(|p| p.namespace() == nh.namespace() && policy.selector.matches(p.labels()))
         .collect();
     let targets: Vec<_> = pods.iter().map(|p| policy.target(p)).collect();
-    let all_unknown_ports = !targets.is_empty() && targets.iter().all(|t| matches!(t, Err(PodSkip::UnknownPort(_))));
-    if all_unknown_ports {
-        let name = match &targets[0] {
-            Err(PodSkip::UnknownPort(n)) => n.clone(),
-            _ => String::new(),
-        };
-        let e = InvalidSpec::BadPort(if policy.health.is_some() { "health" } else { "metrics" });
-        tracing::info!(port = %name, "no selected pod declares the named port");
+    // A port name that no selected pod declares is a mistake in the spec, not in the pods.
+    if let Some(Err(PodSkip::UnknownPort(name))) = targets.first()
+        && targets.iter().all(|t| matches!(t, Err(PodSkip::UnknownPort(_))))
+    {
+        let e = InvalidSpec::UnknownPortName(name.clone());
         return stall(ctx, nh, &k, &reference, previous.as_ref(), e, now).await;
     }
     let outcomes = probe_all(ctx, &k, &policy, &pods, targets).await;
