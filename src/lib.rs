@@ -13,6 +13,7 @@ pub mod policy;
 pub mod probe;
 pub mod radix;
 pub mod radix_metrics;
+pub mod remediate;
 pub mod server;
 pub mod sim;
 pub mod status;

@@ -12,6 +12,7 @@ use kube::core::Selector;
 use crate::assess::Params;
 use crate::crd::{AssessmentSpec, EndpointSpec, NodeHealthSpec, Scheme};
 use crate::probe::{Profile, Target};
+use crate::remediate::{self, RemediationPolicy};
 
 /// A spec the operator cannot enforce. The variant's name is the `Stalled` condition's reason.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -32,6 +33,8 @@ pub enum InvalidSpec {
     BadThresholds(String),
     #[error("spec.probe: {0}")]
     BadProbeTiming(String),
+    #[error("spec.remediation.{0}")]
+    BadRemediation(String),
 }
 
 impl InvalidSpec {
@@ -46,6 +49,7 @@ impl InvalidSpec {
             InvalidSpec::UnknownPortName(_) => "UnknownPortName",
             InvalidSpec::BadThresholds(_) => "InvalidThresholds",
             InvalidSpec::BadProbeTiming(_) => "InvalidProbeTiming",
+            InvalidSpec::BadRemediation(_) => "InvalidRemediation",
         }
     }
 }
@@ -68,6 +72,8 @@ pub struct Policy {
     pub params: Params,
     pub period: Duration,
     pub timeout: Duration,
+    /// Absent: observe only.
+    pub remediation: Option<RemediationPolicy>,
 }
 
 /// Why a selected pod is not probed this round.
@@ -98,7 +104,7 @@ pub fn validate(spec: &NodeHealthSpec) -> Result<Policy, InvalidSpec> {
         profile,
         probe,
         assessment,
-        remediation: _,
+        remediation,
     } = spec;
     let empty = selector.match_labels.as_ref().is_none_or(|m| m.is_empty())
         && selector.match_expressions.as_ref().is_none_or(|e| e.is_empty());
@@ -121,6 +127,11 @@ pub fn validate(spec: &NodeHealthSpec) -> Result<Policy, InvalidSpec> {
             "failureThreshold and successThreshold must be at least 1".into(),
         ));
     }
+    let remediation = remediation
+        .as_ref()
+        .map(remediate::validate)
+        .transpose()
+        .map_err(InvalidSpec::BadRemediation)?;
     let mut params = params(assessment)?;
     params.failure_threshold = probe.failure_threshold;
     params.success_threshold = probe.success_threshold;
@@ -132,6 +143,7 @@ pub fn validate(spec: &NodeHealthSpec) -> Result<Policy, InvalidSpec> {
         params,
         period: Duration::from_secs(u64::from(probe.period_seconds)),
         timeout: Duration::from_secs(u64::from(probe.timeout_seconds)),
+        remediation,
     })
 }
 

@@ -13,9 +13,10 @@ use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use crate::assess::{PodVerdict, SyncState};
-use crate::crd::{NodeHealthStatus, PodHealth};
+use crate::crd::{NodeHealthStatus, PodHealth, RemediationStatus};
 use crate::health::{Status, worst};
 use crate::policy::{InvalidSpec, PodSkip};
+use crate::remediate::Verdict;
 
 /// Longest `Healthy` message; the API server takes 32 KiB, `kubectl get -o wide` wants far less.
 const MAX_MESSAGE: usize = 1024;
@@ -170,6 +171,8 @@ pub fn swept(
         health_factor: factor,
         pods: rows,
         last_probe_time: Some(Time(now)),
+        // Remediation records carry over; the controller replaces them when it decides.
+        remediation: previous.and_then(|p| p.remediation.clone()),
         conditions: carry_transitions(previous, conditions, generation, now),
     }
 }
@@ -182,7 +185,7 @@ pub fn invalid(
     now: Timestamp,
 ) -> NodeHealthStatus {
     let mut s = previous.cloned().unwrap_or_default();
-    let conditions = vec![
+    let mut conditions = vec![
         cond("Ready", "False", err.reason(), err.to_string()),
         cond("Reconciling", "False", "Stalled", "waiting for a valid spec".to_owned()),
         cond("Stalled", "True", err.reason(), err.to_string()),
@@ -190,6 +193,16 @@ pub fn invalid(
             .and_then(|p| p.conditions.iter().find(|c| c.type_ == "Healthy").cloned())
             .unwrap_or_else(|| cond("Healthy", "Unknown", "NotProbed", "the spec is invalid".to_owned())),
     ];
+    if s.remediation.is_some() {
+        // Records stay (timers, cordons to release later); no action until the spec is fixed.
+        conditions.push(cond(
+            "RemediationAllowed",
+            "False",
+            "InvalidSpec",
+            "the spec is invalid: no action until it is fixed".to_owned(),
+        ));
+        conditions.extend(previous.and_then(|p| p.conditions.iter().find(|c| c.type_ == "Remediating").cloned()));
+    }
     s.observed_generation = generation;
     s.conditions = carry_transitions(previous, conditions, generation, now);
     if s.ready.is_empty() {
@@ -220,6 +233,33 @@ pub fn reconciling(previous: Option<&NodeHealthStatus>, now: Timestamp) -> NodeH
     }
     s
 }
+
+/// Sets the remediation records and their conditions (`RemediationAllowed`, `Remediating`);
+/// `None` removes both.
+pub fn set_remediation(
+    desired: &mut NodeHealthStatus,
+    previous: Option<&NodeHealthStatus>,
+    records: Option<RemediationStatus>,
+    verdicts: &[Verdict],
+    now: Timestamp,
+) {
+    desired
+        .conditions
+        .retain(|c| !REMEDIATION_CONDITIONS.contains(&c.type_.as_str()));
+    let generation = desired.observed_generation;
+    if records.is_some() {
+        let added: Vec<Condition> = verdicts
+            .iter()
+            .map(|v| cond(v.type_, v.status, v.reason, truncate(v.message.clone())))
+            .collect();
+        desired
+            .conditions
+            .extend(carry_transitions(previous, added, generation, now));
+    }
+    desired.remediation = records;
+}
+
+const REMEDIATION_CONDITIONS: [&str; 2] = ["RemediationAllowed", "Remediating"];
 
 /// Whether `desired` must be written now.
 pub fn write_due(
@@ -256,6 +296,8 @@ fn verdict_key(s: &NodeHealthStatus) -> impl PartialEq + '_ {
             .iter()
             .map(|c| (&c.type_, &c.status, &c.reason, &c.message))
             .collect::<Vec<_>>(),
+        // Timers and records of remediation must survive a restart: every change is written.
+        &s.remediation,
     )
 }
 

@@ -45,6 +45,17 @@ struct ProbeLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RemediationLabels {
+    action: &'static str,
+    result: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EndpointLabels {
     endpoint: &'static str,
 }
@@ -82,6 +93,8 @@ pub struct Metrics {
     probes: Family<ProbeLabels, Counter>,
     probe_duration: HistogramFamily<EndpointLabels>,
     status_writes: Family<ResultLabels, Counter>,
+    remediations: Family<RemediationLabels, Counter>,
+    remediations_blocked: Family<ReasonLabels, Counter>,
     pod_health_factor: Family<PodLabels, Gauge<f64, AtomicU64>>,
     pod_healthy: Family<PodLabels, Gauge>,
     /// (namespace, nodehealth) → pods with per-pod series, so that pods which are gone can be
@@ -129,6 +142,16 @@ impl Metrics {
             "nodehealth_status_writes",
             "NodeHealth status writes by result",
         );
+        let remediations = counter_family(
+            &mut registry,
+            "nodehealth_remediations",
+            "Remediation actions by action (cordon, uncordon, restart) and result (succeeded, blocked, failed, dry_run)",
+        );
+        let remediations_blocked = counter_family(
+            &mut registry,
+            "nodehealth_remediations_blocked",
+            "Due remediation steps not taken, by the gate that stopped them (one per step per round)",
+        );
         let pod_health_factor = Family::<PodLabels, Gauge<f64, AtomicU64>>::default();
         registry.register(
             "nodehealth_pod_health_factor",
@@ -148,6 +171,8 @@ impl Metrics {
             probes,
             probe_duration,
             status_writes,
+            remediations,
+            remediations_blocked,
             pod_health_factor,
             pod_healthy,
             pods: Mutex::new(BTreeMap::new()),
@@ -167,6 +192,18 @@ impl Metrics {
         self.probe_duration
             .get_or_create(&EndpointLabels { endpoint })
             .observe(seconds);
+    }
+
+    /// A remediation action was carried out (or decided, in dry run).
+    pub fn observe_remediation(&self, action: &'static str, result: &'static str) {
+        self.remediations
+            .get_or_create(&RemediationLabels { action, result })
+            .inc();
+    }
+
+    /// A due remediation step was not taken because of `reason` (a `Block` reason).
+    pub fn observe_remediation_blocked(&self, reason: &'static str) {
+        self.remediations_blocked.get_or_create(&ReasonLabels { reason }).inc();
     }
 
     /// One write of a NodeHealth status finished; `result` is `"ok"` or an error kind.

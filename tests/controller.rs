@@ -6,8 +6,7 @@ mod support;
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::events::v1::Event;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::watcher;
 use nodehealth::crd::NodeHealth;
 use nodehealth::health::Status;
@@ -15,7 +14,7 @@ use serde_json::json;
 use support::cluster::with_temp_ns;
 use support::fleet::{Fleet, WAIT, condition, condition_is, create_nodehealth, pod_row, radix_spec};
 use support::operator::{Operator, install_crd};
-use support::wait::{eventually, wait_for};
+use support::wait::{events, eventually, wait_for};
 
 async fn http_get(url: &str) -> Result<(u16, String), String> {
     let client = reqwest::Client::builder()
@@ -27,17 +26,6 @@ async fn http_get(url: &str) -> Result<(u16, String), String> {
     let code = r.status().as_u16();
     let body = r.text().await.map_err(|e| e.to_string())?;
     Ok((code, body))
-}
-
-async fn events_for(client: &kube::Client, ns: &str, reason: &str) -> Vec<Event> {
-    let api: Api<Event> = Api::namespaced(client.clone(), ns);
-    api.list(&ListParams::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter(|e| e.reason.as_deref() == Some(reason))
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -139,7 +127,7 @@ async fn a_stalled_validator_is_caught_while_ready_stays_true_and_recovers() {
         eventually(WAIT, "a PodUnhealthy event", || {
             let (client, ns) = (client.clone(), ns.clone());
             async move {
-                let evs = events_for(&client, &ns, "PodUnhealthy").await;
+                let evs = events(&client, &ns, "PodUnhealthy").await;
                 if evs.iter().any(|e| {
                     e.note
                         .as_deref()
@@ -162,7 +150,7 @@ async fn a_stalled_validator_is_caught_while_ready_stays_true_and_recovers() {
         eventually(WAIT, "a PodRecovered event", || {
             let (client, ns) = (client.clone(), ns.clone());
             async move {
-                let n = events_for(&client, &ns, "PodRecovered").await.len();
+                let n = events(&client, &ns, "PodRecovered").await.len();
                 if n >= 1 { Ok(()) } else { Err("none yet".into()) }
             }
         })
@@ -278,7 +266,7 @@ async fn an_invalid_spec_stalls_and_a_fixed_one_is_followed() {
                 .all(|c| c.observed_generation == Some(2))
         );
         assert!(
-            !events_for(&client, &ns, "InvalidSpec").await.is_empty(),
+            !events(&client, &ns, "InvalidSpec").await.is_empty(),
             "an InvalidSpec event"
         );
         // A port name no selected pod declares is a spec mistake too.

@@ -55,7 +55,7 @@ pub async fn run(args: RunArgs) -> ExitCode {
         metrics_body_limit,
     } = args;
     crate::install_crypto_provider();
-    let client = match client(kubeconfig).await {
+    let (client, acting_client) = match clients(kubeconfig).await {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "cannot build a Kubernetes client");
@@ -106,7 +106,11 @@ pub async fn run(args: RunArgs) -> ExitCode {
         max_status_pods: max_status_pods.max(1),
     };
     tracing::info!(%http_addr, "nodehealth operator starting");
-    controller::run(client, prober, settings, metrics, health, stopped()).await;
+    let clients = controller::Clients {
+        main: client,
+        acting: acting_client,
+    };
+    controller::run(clients, prober, settings, metrics, health, stopped()).await;
     match server.await {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) => {
@@ -120,7 +124,10 @@ pub async fn run(args: RunArgs) -> ExitCode {
     }
 }
 
-async fn client(kubeconfig: Option<PathBuf>) -> Result<Client, kube::Error> {
+/// The client of watches and status writes, and the one that acts on nodes and pods: the
+/// latter without kube's built-in retry of 429, which would wait out a PodDisruptionBudget's
+/// refusal inside the reconcile (up to 15 retries) instead of reporting it.
+async fn clients(kubeconfig: Option<PathBuf>) -> Result<(Client, Client), kube::Error> {
     let config = match kubeconfig {
         Some(path) => {
             let kc = Kubeconfig::read_from(path).map_err(kube::Error::InferKubeconfig)?;
@@ -130,7 +137,10 @@ async fn client(kubeconfig: Option<PathBuf>) -> Result<Client, kube::Error> {
         }
         None => Config::infer().await.map_err(kube::Error::InferConfig)?,
     };
-    Client::try_from(config)
+    let mut acting_config = config.clone();
+    acting_config.default_retry = false;
+    let acting = Client::try_from(acting_config)?;
+    Ok((Client::try_from(config)?, acting))
 }
 
 /// SIGTERM (the kubelet's) or Ctrl-C.

@@ -4,6 +4,7 @@
 //! (one shared pod reflector feeds both the store reconcile reads and the trigger). A
 //! `NodeHealth` whose JSON cannot be read is reported and skipped without blocking the others.
 
+mod act;
 mod reconcile;
 
 use std::collections::HashMap;
@@ -73,6 +74,8 @@ impl Error {
 /// State shared by every reconcile.
 pub struct Context {
     pub client: Client,
+    /// For actions on nodes and pods (see [`Clients::acting`]).
+    pub acting: Client,
     pub prober: Prober,
     pub pods: Store<Pod>,
     pub nodehealths: Store<DeserializeGuard<NodeHealth>>,
@@ -81,12 +84,33 @@ pub struct Context {
     pub health: Arc<OperatorHealth>,
     pub probe_slots: Arc<Semaphore>,
     pub settings: Settings,
+    pub leadership: Leadership,
+    /// Whether both watches have listed everything once.
+    synced: Arc<SyncGate>,
     /// Scrape history per NodeHealth and pod UID. In memory only: it rebuilds within one window.
     histories: Mutex<HashMap<Key, HashMap<String, History>>>,
     /// The status this process last wrote per NodeHealth: the watch may not have delivered it yet.
     written: Mutex<HashMap<Key, NodeHealthStatus>>,
     /// Consecutive failures per NodeHealth, for the backoff.
     failures: Mutex<HashMap<Key, u32>>,
+}
+
+/// Whether this replica may act on nodes and pods. Probing and status run on every replica;
+/// cordons and restarts only on the leader. Leader election is not built yet: the chart runs
+/// one replica, which always leads; an election sets this flag when it lands.
+#[derive(Debug)]
+pub struct Leadership(AtomicBool);
+
+impl Default for Leadership {
+    fn default() -> Self {
+        Leadership(AtomicBool::new(true))
+    }
+}
+
+impl Leadership {
+    pub fn is_leader(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
 }
 
 /// `namespace/name` of a NodeHealth.
@@ -101,15 +125,24 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// The operator's API clients.
+pub struct Clients {
+    /// Watches and status writes (kube's default retries of 429/503/504).
+    pub main: Client,
+    /// Cordons and evictions: no automatic retry, so a refusal is seen and reported at once.
+    pub acting: Client,
+}
+
 /// Runs the controller until `shutdown` resolves.
 pub async fn run(
-    client: Client,
+    clients: Clients,
     prober: Prober,
     settings: Settings,
     metrics: Arc<Metrics>,
     health: Arc<OperatorHealth>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
+    let Clients { main: client, acting } = clients;
     let (nodehealths, pods_api): (Api<DeserializeGuard<NodeHealth>>, Api<Pod>) = match &settings.namespace {
         Some(ns) => (Api::namespaced(client.clone(), ns), Api::namespaced(client.clone(), ns)),
         None => (Api::all(client.clone()), Api::all(client.clone())),
@@ -135,6 +168,7 @@ pub async fn run(
     let ctx = Arc::new(Context {
         recorder: Recorder::new(client.clone(), reporter),
         client,
+        acting,
         prober,
         pods: pod_store.clone(),
         nodehealths: nh_store.clone(),
@@ -142,6 +176,8 @@ pub async fn run(
         health: health.clone(),
         probe_slots: Arc::new(Semaphore::new(settings.max_concurrent_probes.max(1))),
         settings,
+        leadership: Leadership::default(),
+        synced: gate.clone(),
         histories: Mutex::default(),
         written: Mutex::default(),
         failures: Mutex::default(),
@@ -162,7 +198,9 @@ pub async fn run(
 /// Drops what the operator never reads of a pod, to keep the store small with thousands of pods.
 fn strip_pod(pod: &mut Pod) {
     pod.metadata.managed_fields = None;
-    pod.metadata.annotations = None;
+    if let Some(a) = pod.metadata.annotations.as_mut() {
+        a.retain(|k, _| k == crate::remediate::SKIP_ANNOTATION);
+    }
     if let Some(spec) = pod.spec.as_mut() {
         spec.volumes = None;
         spec.init_containers = None;
@@ -211,6 +249,10 @@ struct SyncGate {
 }
 
 impl SyncGate {
+    fn is_synced(&self) -> bool {
+        self.nodehealths.load(Ordering::Acquire) && self.pods.load(Ordering::Acquire)
+    }
+
     fn new(health: Arc<OperatorHealth>) -> Self {
         SyncGate {
             nodehealths: AtomicBool::new(false),
@@ -229,7 +271,7 @@ impl SyncGate {
                 if !flag.swap(true, Ordering::AcqRel) {
                     tracing::info!(watch = which.name(), "watch synced");
                 }
-                if self.nodehealths.load(Ordering::Acquire) && self.pods.load(Ordering::Acquire) {
+                if self.is_synced() {
                     for c in crate::server::COMPONENTS {
                         self.health.set(c, ComponentHealth::new(Status::Ready));
                     }

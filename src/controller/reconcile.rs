@@ -16,10 +16,11 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 
-use super::{Context, Error, FIELD_MANAGER, key, lock};
+use super::{Context, Error, FIELD_MANAGER, act, key, lock};
 use crate::assess::assess;
 use crate::crd::{NodeHealth, NodeHealthStatus};
 use crate::policy::{self, InvalidSpec, PodSkip, Policy};
+use crate::remediate::Subject;
 use crate::status::{self, PodOutcome};
 
 pub(super) async fn reconcile(obj: Arc<DeserializeGuard<NodeHealth>>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -46,10 +47,15 @@ async fn reconcile_one(obj: &Arc<DeserializeGuard<NodeHealth>>, ctx: &Arc<Contex
             };
             let note = format!("cannot read this NodeHealth: {}", bad.error);
             tracing::warn!(nodehealth = ?bad.metadata.name, error = %bad.error, "unreadable NodeHealth skipped");
-            publish(ctx, &reference, "InvalidSpec", true, note).await;
+            publish(ctx, &reference, "Assess", "InvalidSpec", true, note).await;
             return Err(Error::Unreadable(bad.error.clone()));
         }
     };
+    // Until the pod watch has listed everything, a missing pod may just not be seen yet:
+    // deciding then would reset timers (or report 0/0), so wait for the first full list.
+    if !ctx.synced.is_synced() {
+        return Ok(Action::requeue(std::time::Duration::from_secs(1)));
+    }
     let k = key(obj);
     let reference = nh.object_ref(&());
     let now = Timestamp::now();
@@ -89,19 +95,56 @@ async fn reconcile_one(obj: &Arc<DeserializeGuard<NodeHealth>>, ctx: &Arc<Contex
             Err(_) => (o.name.clone(), None, false),
         })
         .collect();
-    let desired = status::swept(
+    let ns_pods: Vec<Arc<Pod>> = ctx
+        .pods
+        .state()
+        .into_iter()
+        .filter(|p| p.namespace() == nh.namespace())
+        .collect();
+    let facts = act::pod_facts(&pods, &outcomes, &ns_pods);
+    let mut desired = status::swept(
         generation,
         previous.as_ref(),
         outcomes,
         now,
         ctx.settings.max_status_pods,
     );
+    let plan = act::plan(ctx, nh, &k, &policy, &facts, previous.as_ref(), &mut desired, now).await?;
     let events = status::pod_events(previous.as_ref(), &desired);
+    // Write-ahead: an action is in status as pending before it is carried out.
     if status::write_due(previous.as_ref(), &desired, now, ctx.settings.status_refresh) {
         write_status(ctx, nh, &k, &desired).await?;
     }
     for ev in events {
-        publish(ctx, &reference, ev.reason, ev.warning, ev.note).await;
+        publish(ctx, &reference, "Assess", ev.reason, ev.warning, ev.note).await;
+    }
+    if let Some(d) = plan {
+        let mut notices = d.notices.clone();
+        if !d.acts.is_empty() {
+            let ns = nh.namespace().unwrap_or_default();
+            notices.extend(act::execute(ctx, &ns, &k, &d, &mut desired).await);
+            write_status(ctx, nh, &k, &desired).await?;
+        }
+        for n in notices {
+            let target = match &n.subject {
+                Subject::NodeHealth => reference.clone(),
+                Subject::Pod(name) => pods
+                    .iter()
+                    .find(|p| p.name_any() == *name)
+                    .map(|p| p.object_ref(&()))
+                    .unwrap_or_else(|| reference.clone()),
+                // Namespaced "default": the 1.20 server takes an events.k8s.io event about a
+                // cluster-scoped object only in the namespace its `regarding` names.
+                Subject::Node(name) => ObjectReference {
+                    api_version: Some("v1".to_owned()),
+                    kind: Some("Node".to_owned()),
+                    name: Some(name.clone()),
+                    namespace: Some("default".to_owned()),
+                    ..ObjectReference::default()
+                },
+            };
+            publish(ctx, &target, n.action, n.reason, n.warning, n.note).await;
+        }
     }
     let ns = nh.namespace().unwrap_or_default();
     let name = nh.name_any();
@@ -176,7 +219,7 @@ async fn stall(
         write_status(ctx, nh, k, &desired).await?;
     }
     if !was_stalled {
-        publish(ctx, reference, "InvalidSpec", true, err.to_string()).await;
+        publish(ctx, reference, "Assess", "InvalidSpec", true, err.to_string()).await;
     }
     Err(Error::InvalidSpec(err))
 }
@@ -203,12 +246,12 @@ async fn write_status(ctx: &Context, nh: &NodeHealth, k: &str, desired: &NodeHea
     }
 }
 
-async fn publish(ctx: &Context, reference: &ObjectReference, reason: &str, warning: bool, note: String) {
+async fn publish(ctx: &Context, reference: &ObjectReference, action: &str, reason: &str, warning: bool, note: String) {
     let ev = Event {
         type_: if warning { EventType::Warning } else { EventType::Normal },
         reason: reason.to_owned(),
         note: Some(note),
-        action: "Assess".to_owned(),
+        action: action.to_owned(),
         secondary: None,
     };
     if let Err(e) = ctx.recorder.publish(&ev, reference).await {

@@ -172,3 +172,42 @@ async fn run(client: Client, ns: String, templates: Arc<Mutex<HashMap<String, Va
         }
     }
 }
+
+/// PodDisruptionBudgets as the 1.20 server serves them (policy/v1beta1 only; k8s-openapi's
+/// typed PDB is policy/v1).
+fn pdb_api(client: &Client, ns: &str) -> Api<kube::api::DynamicObject> {
+    let gvk = kube::api::GroupVersionKind::gvk("policy", "v1beta1", "PodDisruptionBudget");
+    let ar = kube::api::ApiResource::from_gvk_with_plural(&gvk, "poddisruptionbudgets");
+    Api::namespaced_with(client.clone(), ns, &ar)
+}
+
+impl Kubelet {
+    /// Creates a PDB over `app=validator` pods with `minAvailable`.
+    pub async fn create_pdb(&self, name: &str, min_available: i32) {
+        let pdb: kube::api::DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "policy/v1beta1", "kind": "PodDisruptionBudget",
+            "metadata": {"name": name},
+            "spec": {"minAvailable": min_available, "selector": {"matchLabels": {"app": "validator"}}},
+        }))
+        .unwrap();
+        pdb_api(&self.client, &self.ns)
+            .create(&PostParams::default(), &pdb)
+            .await
+            .expect("create PDB");
+    }
+
+    /// Plays the disruption controller (there is no controller-manager here): sets the PDB's
+    /// status as it would, with `disruptionsAllowed` chosen by the test.
+    pub async fn set_disruptions_allowed(&self, name: &str, allowed: i32) {
+        let api = pdb_api(&self.client, &self.ns);
+        let pdb = api.get(name).await.expect("get PDB");
+        let status = json!({"status": {
+            "observedGeneration": pdb.metadata.generation,
+            "disruptionsAllowed": allowed,
+            "currentHealthy": 0, "desiredHealthy": 0, "expectedPods": 0,
+        }});
+        api.patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
+            .await
+            .expect("PDB status");
+    }
+}

@@ -9,8 +9,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::assess::SyncState;
+
+mod remediation;
 use crate::health::Status;
 use crate::probe::Profile;
+pub use remediation::*;
 
 /// A health policy over validator pods: which pods, how to probe them, the thresholds of the
 /// health rules, and (later) what to do about an unhealthy validator.
@@ -30,7 +33,8 @@ use crate::probe::Profile;
     printcolumn = r#"{"name":"Factor","type":"number","description":"Lowest pod health factor","jsonPath":".status.healthFactor"}"#,
     printcolumn = r#"{"name":"Healthy","type":"string","jsonPath":".status.conditions[?(@.type==\"Healthy\")].status"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
-    printcolumn = r#"{"name":"Message","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Healthy\")].message"}"#
+    printcolumn = r#"{"name":"Message","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Healthy\")].message"}"#,
+    printcolumn = r#"{"name":"Last-Remediation","type":"string","priority":1,"jsonPath":".status.remediation.lastRemediation.summary"}"#
 )]
 #[serde(rename_all = "camelCase")]
 pub struct NodeHealthSpec {
@@ -46,10 +50,10 @@ pub struct NodeHealthSpec {
     /// Thresholds of the health rules; every field has the node's documented default.
     #[serde(default)]
     pub assessment: AssessmentSpec,
-    /// Remediation policy: accepted but not acted on by this version of the operator.
+    /// What to do about a validator that stays unhealthy: cordon its node, restart it. Absent
+    /// or without actions: observe only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "free_form")]
-    pub remediation: Option<serde_json::Value>,
+    pub remediation: Option<RemediationSpec>,
 }
 
 /// How to reach one endpoint of a pod: always the pod's own IP, at a declared port.
@@ -191,8 +195,12 @@ pub struct NodeHealthStatus {
     /// When the figures in `pods` were last refreshed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_probe_time: Option<Time>,
-    /// `Ready` (the policy is valid and enforced), `Reconciling`, `Stalled` (invalid spec) and
-    /// `Healthy` (every selected pod is healthy).
+    /// Remediation timers and records (only with `spec.remediation`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remediation: Option<RemediationStatus>,
+    /// `Ready` (the policy is valid and enforced), `Reconciling`, `Stalled` (invalid spec),
+    /// `Healthy` (every selected pod is healthy) and, with remediation, `RemediationAllowed`
+    /// and `Remediating`.
     #[serde(default)]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
@@ -254,13 +262,6 @@ fn no_defaults(schema: &mut schemars::Schema) {
             }
         }
     }
-}
-
-fn free_form(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    schemars::json_schema!({
-        "type": "object",
-        "x-kubernetes-preserve-unknown-fields": true,
-    })
 }
 
 /// The CRD as YAML, as `nodehealth crd` prints it and `crds/` holds it.

@@ -1,0 +1,258 @@
+//! The remediation shell: gathers the facts `remediate::decide` needs (pods, nodes) and
+//! carries out its acts on the API server. Every decision is made in `remediate`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{Patch, PatchParams};
+use kube::{Api, ResourceExt};
+use serde_json::json;
+
+use super::{Context, Error, FIELD_MANAGER};
+use crate::assess::SyncState;
+use crate::crd::{NodeHealth, NodeHealthStatus, RemediationStatus};
+use crate::policy::Policy;
+use crate::remediate::{
+    self, Act, CORDONED_AT_ANNOTATION, CORDONED_BY_ANNOTATION, Decision, Inputs, NodeFacts, Outcome, PodFacts,
+    RemediationPolicy, Verdict,
+};
+use crate::status::{self, PodOutcome};
+
+/// What remediation needs to know of each selected pod and its verdict.
+pub(super) fn pod_facts(pods: &[Arc<Pod>], outcomes: &[PodOutcome], all_pods: &[Arc<Pod>]) -> Vec<PodFacts> {
+    let terminating_owners: Vec<String> = all_pods
+        .iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_some())
+        .filter_map(|p| controller_uid(p))
+        .collect();
+    pods.iter()
+        .zip(outcomes)
+        .map(|(pod, o)| {
+            let (healthy, stalled, why) = match &o.result {
+                Ok(v) => (
+                    v.healthy,
+                    v.sync_state == SyncState::OutOfSync,
+                    format!(
+                        "{} ({}){}",
+                        v.status,
+                        v.sync_state,
+                        v.reasons.first().map(|r| format!(": {r}")).unwrap_or_default()
+                    ),
+                ),
+                Err(skip) => (false, false, skip.to_string()),
+            };
+            let terminating = pod.metadata.deletion_timestamp.is_some();
+            let owner = controller_uid(pod);
+            PodFacts {
+                name: pod.name_any(),
+                uid: pod.uid().unwrap_or_default(),
+                node: pod.spec.as_ref().and_then(|s| s.node_name.clone()),
+                started: pod
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.start_time.as_ref())
+                    .or(pod.metadata.creation_timestamp.as_ref())
+                    .map(|t| t.0),
+                terminating,
+                // Another pod of the same controller going away may be this validator's old copy.
+                sibling_terminating: !terminating
+                    && owner.is_some_and(|uid| terminating_owners.contains(&uid)),
+                skip: pod
+                    .annotations()
+                    .get(remediate::SKIP_ANNOTATION)
+                    .is_some_and(|v| v == "true"),
+                healthy,
+                stalled,
+                why,
+            }
+        })
+        .collect()
+}
+
+fn controller_uid(pod: &Pod) -> Option<String> {
+    pod.metadata
+        .owner_references
+        .as_ref()?
+        .iter()
+        .find(|o| o.controller == Some(true))
+        .map(|o| o.uid.clone())
+}
+
+/// The nodes decisions may touch: those of unhealthy pods, those we cordoned, and that of a
+/// pending action. Nothing is read while everything is healthy.
+pub(super) async fn node_facts(
+    ctx: &Context,
+    facts: &[PodFacts],
+    previous: Option<&RemediationStatus>,
+) -> Result<BTreeMap<String, NodeFacts>, Error> {
+    let mut names: Vec<String> = facts
+        .iter()
+        .filter(|f| !f.healthy)
+        .filter_map(|f| f.node.clone())
+        .collect();
+    if let Some(p) = previous {
+        names.extend(p.cordoned_nodes.iter().map(|c| c.node.clone()));
+        names.extend(p.last_remediation.as_ref().and_then(|r| r.node.clone()));
+    }
+    names.sort();
+    names.dedup();
+    let api: Api<Node> = Api::all(ctx.client.clone());
+    let mut out = BTreeMap::new();
+    for name in names {
+        if let Some(node) = api.get_opt(&name).await.map_err(Error::Kube)? {
+            let facts = NodeFacts {
+                unschedulable: node.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false),
+                cordoned_by: node.annotations().get(CORDONED_BY_ANNOTATION).cloned(),
+            };
+            out.insert(name, facts);
+        }
+    }
+    Ok(out)
+}
+
+/// Carries out one act. Never forces: a refused eviction is reported, not retried as a delete.
+pub(super) async fn carry_out(ctx: &Context, ns: &str, owner: &str, act: &Act, now: Timestamp) -> Outcome {
+    let result = match act {
+        Act::Cordon { node, .. } => {
+            let patch = json!({
+                "metadata": {"annotations": {
+                    CORDONED_BY_ANNOTATION: owner,
+                    CORDONED_AT_ANNOTATION: now.to_string(),
+                }},
+                "spec": {"unschedulable": true},
+            });
+            patch_node(ctx, node, &patch).await
+        }
+        Act::Uncordon { node } => {
+            let patch = json!({
+                "metadata": {"annotations": {CORDONED_BY_ANNOTATION: null, CORDONED_AT_ANNOTATION: null}},
+                "spec": {"unschedulable": null},
+            });
+            patch_node(ctx, node, &patch).await
+        }
+        Act::Evict { pod, uid } => evict(ctx, ns, pod, uid).await,
+    };
+    let outcome = match result {
+        Ok(()) => Outcome::Done,
+        Err(kube::Error::Api(s)) if s.code == 429 => Outcome::Blocked(s.message.clone()),
+        Err(kube::Error::Api(s)) if matches!(act, Act::Evict { .. }) && (s.code == 404 || s.code == 409) => {
+            Outcome::AlreadyGone
+        }
+        Err(e) => Outcome::Failed(e.to_string()),
+    };
+    let action = match act {
+        Act::Cordon { .. } => "cordon",
+        Act::Uncordon { .. } => "uncordon",
+        Act::Evict { .. } => "restart",
+    };
+    ctx.metrics.observe_remediation(action, outcome.label());
+    tracing::info!(?act, ?outcome, "remediation carried out");
+    outcome
+}
+
+async fn patch_node(ctx: &Context, node: &str, patch: &serde_json::Value) -> Result<(), kube::Error> {
+    let api: Api<Node> = Api::all(ctx.acting.clone());
+    let pp = PatchParams {
+        field_manager: Some(FIELD_MANAGER.to_owned()),
+        ..PatchParams::default()
+    };
+    api.patch(node, &pp, &Patch::Merge(patch)).await.map(|_| ())
+}
+
+/// Posts an Eviction for exactly this pod instance.
+///
+/// Written by hand because `Api::evict` of kube 5 serialises the delete options as
+/// `delete_options`, which the API server ignores, so it cannot carry the UID precondition
+/// that keeps a retried restart from evicting the validator's replacement. Like `Api::evict`,
+/// the body has no `apiVersion`: the server reads it in its own preferred version
+/// (policy/v1beta1 on 1.20, policy/v1 on newer servers).
+async fn evict(ctx: &Context, ns: &str, pod: &str, uid: &str) -> Result<(), kube::Error> {
+    let body = json!({
+        "metadata": {"name": pod, "namespace": ns},
+        "deleteOptions": {"preconditions": {"uid": uid}},
+    });
+    let url = format!("/api/v1/namespaces/{ns}/pods/{pod}/eviction");
+    let data = serde_json::to_vec(&body).map_err(kube::Error::SerdeError)?;
+    let req = http::Request::post(url)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(data)
+        .map_err(kube::Error::HttpError)?;
+    ctx.acting.request::<serde_json::Value>(req).await.map(|_| ())
+}
+
+/// Decides this round's remediation, if the policy has any (or records remain to release), on
+/// the leader only; folds the records and conditions into `desired`.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn plan(
+    ctx: &Context,
+    nh: &NodeHealth,
+    owner: &str,
+    policy: &Policy,
+    facts: &[PodFacts],
+    previous: Option<&NodeHealthStatus>,
+    desired: &mut NodeHealthStatus,
+    now: Timestamp,
+) -> Result<Option<Decision>, Error> {
+    let prev = previous.and_then(|p| p.remediation.as_ref());
+    // Without spec.remediation, records left by an earlier spec are still honoured: nodes it
+    // cordoned get released.
+    let observe_only;
+    let rp = match (&policy.remediation, prev) {
+        (Some(rp), _) => rp,
+        (None, Some(_)) => {
+            observe_only = RemediationPolicy::observe_only();
+            &observe_only
+        }
+        (None, None) => return Ok(None),
+    };
+    if !ctx.leadership.is_leader() {
+        return Ok(None);
+    }
+    let nodes = node_facts(ctx, facts, prev).await?;
+    let paused = nh
+        .annotations()
+        .get(remediate::PAUSED_ANNOTATION)
+        .is_some_and(|v| v == "true");
+    let d = remediate::decide(&Inputs {
+        policy: rp,
+        owner,
+        paused,
+        pods: facts,
+        nodes: &nodes,
+        previous: prev,
+        now,
+    });
+    for reason in &d.blocked {
+        ctx.metrics.observe_remediation_blocked(reason);
+    }
+    for action in &d.dry_run_actions {
+        ctx.metrics.observe_remediation(action, "dry_run");
+    }
+    let keep = policy.remediation.is_some() || !d.status.cordoned_nodes.is_empty();
+    status::set_remediation(desired, previous, keep.then(|| d.status.clone()), &d.conditions, now);
+    Ok(Some(d))
+}
+
+/// Carries out the decided acts (already recorded as pending in the written status) and
+/// folds their outcomes into `desired`; returns the events to record.
+pub(super) async fn execute(
+    ctx: &Context,
+    ns: &str,
+    owner: &str,
+    d: &Decision,
+    desired: &mut NodeHealthStatus,
+) -> Vec<remediate::Notice> {
+    let mut done = Vec::with_capacity(d.acts.len());
+    for act in &d.acts {
+        let outcome = carry_out(ctx, ns, owner, act, Timestamp::now()).await;
+        done.push((act.clone(), outcome));
+    }
+    let mut records = desired.remediation.clone().unwrap_or_default();
+    let notices = remediate::record_outcomes(&mut records, &done, Timestamp::now());
+    let written = desired.clone();
+    let conditions: Vec<Verdict> = d.conditions.clone();
+    status::set_remediation(desired, Some(&written), Some(records), &conditions, Timestamp::now());
+    notices
+}

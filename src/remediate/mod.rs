@@ -1,0 +1,201 @@
+//! Remediation: deciding whether to cordon a node or restart a validator pod, and recording
+//! what came of it. Pure: [`decide`] and [`record_outcome`] take the observed state and `now`
+//! and return the new records, the actions, the conditions and the events; the controller
+//! only carries the actions out (`controller::act`).
+//!
+//! Safety rules, in the order they are checked (the first that applies wins):
+//! 1. a paused NodeHealth (`nodehealth.io/paused: "true"`) does nothing;
+//! 2. when a majority of the selected validators (at least two) are out of sync at once, the
+//!    network is probably stalled: nothing is done (`NetworkStalled`);
+//! 3. when more pods are unhealthy than `maxUnhealthy` allows: nothing (`TooManyUnhealthy`);
+//! 4. per pod: a `nodehealth.io/skip-remediation: "true"` pod, a pod in its start-up grace, a
+//!    restart while an instance of the same validator is terminating, a second action within
+//!    `minIntervalSeconds`, a restart beyond the restart budget: that step waits.
+//!
+//! Every action is recorded in status as `Pending` before it is carried out (write-ahead), so
+//! an operator killed mid-action finishes it after a restart instead of deciding it again;
+//! restarts evict only the recorded pod UID, so finishing one never evicts its replacement.
+
+mod decide;
+mod outcome;
+pub mod policy;
+
+pub use decide::decide;
+pub use outcome::{Outcome, record_outcomes};
+pub use policy::{RemediationPolicy, validate};
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+
+use crate::crd::RemediationStatus;
+
+/// Annotation on a NodeHealth that stops all its actions.
+pub const PAUSED_ANNOTATION: &str = "nodehealth.io/paused";
+/// Annotation on a pod that exempts it from remediation.
+pub const SKIP_ANNOTATION: &str = "nodehealth.io/skip-remediation";
+/// Annotation on a node cordoned by nodehealth: the NodeHealth (`namespace/name`) that did it.
+pub const CORDONED_BY_ANNOTATION: &str = "nodehealth.io/cordoned-by";
+/// Annotation on a node cordoned by nodehealth: when.
+pub const CORDONED_AT_ANNOTATION: &str = "nodehealth.io/cordoned-at";
+
+/// What the controller saw of one selected pod.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PodFacts {
+    pub name: String,
+    pub uid: String,
+    pub node: Option<String>,
+    /// When this instance started (`status.startTime`, else its creation).
+    pub started: Option<Timestamp>,
+    /// This instance is being deleted.
+    pub terminating: bool,
+    /// Another instance of the same validator (same controlling owner) is being deleted.
+    pub sibling_terminating: bool,
+    /// Annotated `nodehealth.io/skip-remediation: "true"`.
+    pub skip: bool,
+    pub healthy: bool,
+    /// Its ledger is behind and not catching up (`OutOfSync`).
+    pub stalled: bool,
+    /// The verdict in a few words, e.g. `not_ready (OutOfSync): ledger 300 s behind`.
+    pub why: String,
+}
+
+/// What the controller saw of a node that matters to remediation.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NodeFacts {
+    pub unschedulable: bool,
+    /// The `nodehealth.io/cordoned-by` annotation.
+    pub cordoned_by: Option<String>,
+}
+
+/// Everything [`decide`] looks at.
+#[derive(Debug, Clone)]
+pub struct Inputs<'a> {
+    pub policy: &'a RemediationPolicy,
+    /// The NodeHealth, as `namespace/name` (the value of the cordon annotation).
+    pub owner: &'a str,
+    pub paused: bool,
+    pub pods: &'a [PodFacts],
+    /// The nodes of the selected pods and of the nodes this NodeHealth cordoned.
+    pub nodes: &'a BTreeMap<String, NodeFacts>,
+    pub previous: Option<&'a RemediationStatus>,
+    pub now: Timestamp,
+}
+
+/// An action for the controller to carry out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Act {
+    Cordon {
+        node: String,
+        pod: String,
+    },
+    Uncordon {
+        node: String,
+    },
+    /// Evict exactly this instance (UID precondition).
+    Evict {
+        pod: String,
+        uid: String,
+    },
+}
+
+impl Act {
+    /// The event action and metric label of this act.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Act::Cordon { .. } => "Cordon",
+            Act::Uncordon { .. } => "Uncordon",
+            Act::Evict { .. } => "Restart",
+        }
+    }
+}
+
+/// Why a due action is not taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Block {
+    Paused,
+    NetworkStalled,
+    TooManyUnhealthy,
+    RateLimited,
+    RestartBudgetExhausted,
+    StartupGrace,
+    SkipAnnotation,
+    WaitingForTermination,
+}
+
+impl Block {
+    /// The PascalCase reason of conditions, events and the blocked metric.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Block::Paused => "Paused",
+            Block::NetworkStalled => "NetworkStalled",
+            Block::TooManyUnhealthy => "TooManyUnhealthy",
+            Block::RateLimited => "RateLimited",
+            Block::RestartBudgetExhausted => "RestartBudgetExhausted",
+            Block::StartupGrace => "StartupGrace",
+            Block::SkipAnnotation => "SkipAnnotation",
+            Block::WaitingForTermination => "WaitingForTermination",
+        }
+    }
+
+    /// Whether it stops remediation as a whole (`RemediationAllowed=False`) rather than one pod.
+    fn is_policy_wide(self) -> bool {
+        matches!(
+            self,
+            Block::Paused
+                | Block::NetworkStalled
+                | Block::TooManyUnhealthy
+                | Block::RateLimited
+                | Block::RestartBudgetExhausted
+        )
+    }
+}
+
+/// What an event is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    NodeHealth,
+    Pod(String),
+    Node(String),
+}
+
+/// An event to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub subject: Subject,
+    /// The event's action: what was done (`Cordon`, `Uncordon`, `Restart`) or, for a skipped
+    /// step, the gate that stopped it (events with the same action and reason are aggregated
+    /// into one series, so a new gate needs its own action to be seen).
+    pub action: &'static str,
+    pub reason: &'static str,
+    pub warning: bool,
+    pub note: String,
+}
+
+/// A condition's status, reason and message (the status module stamps times and generations).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub type_: &'static str,
+    pub status: &'static str,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+/// The outcome of [`decide`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// The records to write (actions already marked `Pending`).
+    pub status: RemediationStatus,
+    /// What to carry out now, in order.
+    pub acts: Vec<Act>,
+    /// `RemediationAllowed` and `Remediating`.
+    pub conditions: Vec<Verdict>,
+    pub notices: Vec<Notice>,
+    /// One reason per due action that was blocked this round (for the blocked metric).
+    pub blocked: Vec<&'static str>,
+    /// Acts (`cordon`, `restart`) that dry run decided this round (for the remediations metric).
+    pub dry_run_actions: Vec<&'static str>,
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,152 @@
+//! What became of an action, folded back into the records, with its events. Pure.
+
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use super::decide::PENDING;
+use super::{Act, Notice, Subject};
+use crate::crd::{CordonedNode, RemediationStatus};
+
+/// The answer of the API server to an action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    /// The pod instance to evict is already gone or replaced (404, or 409 on its UID
+    /// precondition): the restart has happened, by us or by someone else.
+    AlreadyGone,
+    /// Refused by a PodDisruptionBudget (429): retried after `minIntervalSeconds`, never forced.
+    Blocked(String),
+    Failed(String),
+}
+
+impl Outcome {
+    /// The `result` label of `nodehealth_remediations_total`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Done | Outcome::AlreadyGone => "succeeded",
+            Outcome::Blocked(_) => "blocked",
+            Outcome::Failed(_) => "failed",
+        }
+    }
+}
+
+/// Folds the outcomes of this round's acts into `st`; returns the events to record.
+///
+/// A restart or cordon that did not happen takes its ladder step (and the restart) back, so
+/// it is tried again once `minIntervalSeconds` has passed; it is never forced.
+pub fn record_outcomes(st: &mut RemediationStatus, done: &[(Act, Outcome)], now: Timestamp) -> Vec<Notice> {
+    let reason = st
+        .last_remediation
+        .as_ref()
+        .filter(|r| r.result == PENDING)
+        .map(|r| r.reason.clone())
+        .unwrap_or_default();
+    let mut notices = Vec::new();
+    let mut worst = 0;
+    let mut blocked_label = None;
+    for (act, outcome) in done {
+        let ok = matches!(outcome, Outcome::Done | Outcome::AlreadyGone);
+        match (act, outcome) {
+            (Act::Cordon { node, pod }, _) if ok => {
+                if !st.cordoned_nodes.iter().any(|c| &c.node == node) {
+                    st.cordoned_nodes.push(CordonedNode {
+                        node: node.clone(),
+                        pod: pod.clone(),
+                        since: Time(now),
+                    });
+                }
+                both(
+                    &mut notices,
+                    act,
+                    Subject::Node(node.clone()),
+                    "NodeCordoned",
+                    true,
+                    format!("cordoned node {node} for {pod}: {reason}"),
+                );
+            }
+            (Act::Uncordon { node }, _) if ok => {
+                st.cordoned_nodes.retain(|c| &c.node != node);
+                both(
+                    &mut notices,
+                    act,
+                    Subject::Node(node.clone()),
+                    "NodeUncordoned",
+                    false,
+                    format!("uncordoned node {node}: its validators stayed healthy for healthyFor"),
+                );
+            }
+            (Act::Evict { pod, .. }, _) if ok => both(
+                &mut notices,
+                act,
+                Subject::Pod(pod.clone()),
+                "PodEvicted",
+                true,
+                format!("evicted {pod} so that it restarts: {reason}"),
+            ),
+            (Act::Evict { pod, .. }, Outcome::Blocked(why)) => {
+                worst = worst.max(1);
+                blocked_label = Some("EvictionBlocked");
+                both(
+                    &mut notices,
+                    act,
+                    Subject::Pod(pod.clone()),
+                    "EvictionBlocked",
+                    true,
+                    format!("eviction of {pod} refused, retried after minIntervalSeconds: {why}"),
+                );
+            }
+            (act, Outcome::Blocked(why) | Outcome::Failed(why)) => {
+                if !matches!(act, Act::Uncordon { .. }) {
+                    worst = 2;
+                }
+                notices.push(Notice {
+                    subject: Subject::NodeHealth,
+                    action: act.verb(),
+                    reason: "RemediationFailed",
+                    warning: true,
+                    note: format!("{} failed, will retry: {why}", describe(act)),
+                });
+            }
+            _ => {}
+        }
+    }
+    if let Some(r) = st.last_remediation.as_mut().filter(|r| r.result == PENDING) {
+        r.result = ["Succeeded", "Blocked", "Failed"][worst].to_owned();
+        if worst > 0
+            && let Some(p) = st.pods.iter_mut().find(|p| p.name == r.pod)
+        {
+            p.step = p.step.saturating_sub(1);
+            if r.action.restarts() {
+                p.restarts.pop();
+            }
+            p.blocked = Some(blocked_label.unwrap_or("Failed").to_owned());
+        }
+    }
+    notices
+}
+
+/// The same event on the NodeHealth and on the node or pod acted on.
+fn both(notices: &mut Vec<Notice>, act: &Act, other: Subject, reason: &'static str, warning: bool, note: String) {
+    notices.push(Notice {
+        subject: Subject::NodeHealth,
+        action: act.verb(),
+        reason,
+        warning,
+        note: note.clone(),
+    });
+    notices.push(Notice {
+        subject: other,
+        action: act.verb(),
+        reason,
+        warning,
+        note,
+    });
+}
+
+fn describe(act: &Act) -> String {
+    match act {
+        Act::Cordon { node, pod } => format!("cordoning node {node} for {pod}"),
+        Act::Uncordon { node } => format!("uncordoning node {node}"),
+        Act::Evict { pod, .. } => format!("evicting {pod}"),
+    }
+}

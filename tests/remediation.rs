@@ -1,0 +1,595 @@
+//! Remediation end to end on the real API server, with simulated validators and kubelet:
+//! what a validator operator sees on nodes, pods, `kubectl get nodehealth` and in events.
+
+mod support;
+
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{Api, Patch, PatchParams};
+use kube::{Client, ResourceExt};
+use nodehealth::crd::NodeHealth;
+use serde_json::{Value, json};
+use support::cluster::with_temp_ns;
+use support::fleet::{Fleet, WAIT, condition, condition_is, create_nodehealth, radix_spec};
+use support::operator::{Operator, install_crd};
+use support::wait::{events, eventually, wait_for};
+
+/// Behind by an hour and catching up at 2× real time: `not_ready (OutOfSync)` at once.
+fn out_of_sync() -> Value {
+    json!({"mode": "syncing", "rate": 2, "behind_seconds": 3600})
+}
+
+/// The Radix policy of the fleet with a remediation section.
+fn spec_with(remediation: Value) -> Value {
+    let mut spec = radix_spec();
+    spec["remediation"] = remediation;
+    spec
+}
+
+fn remediation(nh: &NodeHealth) -> nodehealth::crd::RemediationStatus {
+    nh.status
+        .as_ref()
+        .and_then(|s| s.remediation.clone())
+        .unwrap_or_default()
+}
+
+fn reason_is(nh: &NodeHealth, type_: &str, status: &str, reason: &str) -> bool {
+    condition(nh, type_).is_some_and(|c| c.status == status && c.reason == reason)
+}
+
+async fn pod_uid(client: &Client, ns: &str, name: &str) -> String {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    pods.get(name).await.expect("pod").uid().unwrap()
+}
+
+fn cordoned(n: &Node) -> bool {
+    n.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false)
+}
+
+/// Waits for at least one event with this reason whose note contains `needle`.
+async fn event_with(client: &Client, ns: &str, reason: &str, needle: &str) {
+    eventually(WAIT, &format!("a {reason} event about {needle:?}"), || {
+        let (client, ns) = (client.clone(), ns.to_owned());
+        async move {
+            let evs = events(&client, &ns, reason).await;
+            if evs
+                .iter()
+                .any(|e| e.note.as_deref().is_some_and(|n| n.contains(needle)))
+            {
+                Ok(())
+            } else {
+                Err(format!("{} {reason} events", evs.len()))
+            }
+        }
+    })
+    .await;
+}
+
+async fn count_events(client: &Client, ns: &str, reason: &str) -> usize {
+    events(client, ns, reason).await.len()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stalled_validator_is_cordoned_then_restarted_and_its_node_released() {
+    with_temp_ns("rem-ladder", |client, ns| async move {
+        install_crd(&client).await;
+        // validator-1 is alone on node-1.
+        let fleet = Fleet::start(&client, &ns, 3, "radix", 2).await;
+        let _op = Operator::start(&ns, &[]).await;
+        let spec = spec_with(json!({
+            "actions": [{"action": "Cordon", "after": "2s"}, {"action": "RestartPod", "after": "6s"}],
+            "healthyFor": "4s", "minIntervalSeconds": 1, "startupGraceSeconds": 30,
+        }));
+        create_nodehealth(&client, &ns, "validators", spec).await;
+        let api: Api<NodeHealth> = Api::namespaced(client.clone(), &ns);
+        wait_for(&api, "validators", WAIT, "3/3 healthy, remediation allowed", |nh| {
+            condition_is(nh, "Healthy", "True") && reason_is(nh, "RemediationAllowed", "True", "Allowed")
+        })
+        .await;
+        let old_uid = pod_uid(&client, &ns, "validator-1").await;
+        let node1 = format!("{ns}-node-1");
+        let nodes: Api<Node> = Api::all(client.clone());
+
+        fleet.set_mode(1, out_of_sync()).await;
+        let node = wait_for(&nodes, &node1, WAIT, "node-1 cordoned", cordoned).await;
+        assert_eq!(
+            node.annotations().get("nodehealth.io/cordoned-by").map(String::as_str),
+            Some(format!("{ns}/validators").as_str())
+        );
+        assert!(
+            !cordoned(&nodes.get(&format!("{ns}-node-0")).await.unwrap()),
+            "only the sick validator's node"
+        );
+        event_with(&client, &ns, "NodeCordoned", &node1).await;
+
+        // The second step restarts exactly that pod; the simulated kubelet recreates it synced.
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+        wait_for(&pods, "validator-1", WAIT, "validator-1 recreated", |p| {
+            p.uid().is_some_and(|u| u != old_uid) && p.metadata.deletion_timestamp.is_none()
+        })
+        .await;
+        event_with(&client, &ns, "PodEvicted", "validator-1").await;
+        let nh = wait_for(&api, "validators", WAIT, "restart recorded", |nh| {
+            remediation(nh).actions_taken == 2
+        })
+        .await;
+        let last = remediation(&nh).last_remediation.unwrap();
+        assert_eq!(last.pod, "validator-1");
+        assert_eq!(
+            last.uid.as_deref(),
+            Some(old_uid.as_str()),
+            "the evicted instance is recorded"
+        );
+        assert!(
+            last.summary.starts_with("RestartPod validator-1 on"),
+            "{}",
+            last.summary
+        );
+
+        // Back and healthy for healthyFor: the node is released and nothing is in flight.
+        let node = wait_for(&nodes, &node1, WAIT, "node-1 uncordoned", |n| !cordoned(n)).await;
+        assert!(!node.annotations().contains_key("nodehealth.io/cordoned-by"));
+        event_with(&client, &ns, "NodeUncordoned", &node1).await;
+        let nh = wait_for(&api, "validators", WAIT, "Remediating False", |nh| {
+            reason_is(nh, "Remediating", "False", "Idle") && condition_is(nh, "Healthy", "True")
+        })
+        .await;
+        let rec = remediation(&nh);
+        assert!(rec.cordoned_nodes.is_empty());
+        let pod = rec
+            .pods
+            .iter()
+            .find(|p| p.name == "validator-1")
+            .expect("restart kept for the budget");
+        assert_eq!(pod.restarts.len(), 1);
+        assert!(pod.unhealthy_since.is_none(), "incident closed");
+        assert_eq!(
+            count_events(&client, &ns, "PodEvicted").await,
+            2,
+            "one on the NodeHealth, one on the pod"
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_network_wide_stall_or_too_many_unhealthy_pods_stop_every_action() {
+    with_temp_ns("rem-guards", |client, ns| async move {
+        install_crd(&client).await;
+        let fleet = Fleet::start(&client, &ns, 5, "radix", 2).await;
+        let op = Operator::start(&ns, &[]).await;
+        let spec = spec_with(json!({
+            "actions": [{"action": "CordonAndRestart", "after": "1s"}],
+            "minIntervalSeconds": 0,
+        }));
+        create_nodehealth(&client, &ns, "validators", spec).await;
+        let api: Api<NodeHealth> = Api::namespaced(client.clone(), &ns);
+        wait_for(&api, "validators", WAIT, "5/5 healthy", |nh| {
+            condition_is(nh, "Healthy", "True")
+        })
+        .await;
+        let uids: Vec<String> = futures::future::join_all((0..5).map(|i| {
+            let (client, ns) = (client.clone(), ns.clone());
+            async move { pod_uid(&client, &ns, &format!("validator-{i}")).await }
+        }))
+        .await;
+
+        // Every ledger stops together: the network halted, no validator is to blame.
+        for i in 0..5 {
+            fleet
+                .set_mode(i, json!({"mode": "syncing", "rate": 30, "behind_seconds": 3600}))
+                .await;
+        }
+        for i in 0..5 {
+            fleet.set_mode(i, json!({"mode": "stalled"})).await;
+        }
+        let nh = wait_for(&api, "validators", WAIT, "NetworkStalled", |nh| {
+            reason_is(nh, "RemediationAllowed", "False", "NetworkStalled")
+        })
+        .await;
+        assert!(
+            condition(&nh, "RemediationAllowed")
+                .unwrap()
+                .message
+                .contains("5/5 validators")
+        );
+        event_with(&client, &ns, "RemediationSkipped", "probably the network").await;
+
+        // Three recover; two of five unhealthy is more than maxUnhealthy (1).
+        for i in 0..3 {
+            fleet.set_mode(i, json!({"mode": "synced"})).await;
+        }
+        let nh = wait_for(&api, "validators", WAIT, "TooManyUnhealthy", |nh| {
+            reason_is(nh, "RemediationAllowed", "False", "TooManyUnhealthy")
+        })
+        .await;
+        assert!(
+            condition(&nh, "RemediationAllowed")
+                .unwrap()
+                .message
+                .contains("2/5 pods are unhealthy")
+        );
+        event_with(&client, &ns, "RemediationSkipped", "more than maxUnhealthy").await;
+        let metrics = reqwest::get(format!("http://{}/metrics", op.http))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        for reason in ["NetworkStalled", "TooManyUnhealthy"] {
+            assert!(
+                metrics.contains(&format!("nodehealth_remediations_blocked_total{{reason=\"{reason}\"}}")),
+                "{metrics}"
+            );
+        }
+
+        // Nothing was touched.
+        assert_eq!(remediation(&nh).actions_taken, 0);
+        let nodes: Api<Node> = Api::all(client.clone());
+        for n in 0..2 {
+            assert!(!cordoned(&nodes.get(&format!("{ns}-node-{n}")).await.unwrap()));
+        }
+        for (i, uid) in uids.iter().enumerate() {
+            assert_eq!(
+                &pod_uid(&client, &ns, &format!("validator-{i}")).await,
+                uid,
+                "validator-{i} restarted"
+            );
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dry_run_records_what_it_would_do_and_touches_nothing() {
+    with_temp_ns("rem-dry", |client, ns| async move {
+        install_crd(&client).await;
+        let fleet = Fleet::start(&client, &ns, 3, "radix", 2).await;
+        let op = Operator::start(&ns, &[]).await;
+        let spec = spec_with(json!({
+            "actions": [{"action": "CordonAndRestart", "after": "1s"}],
+            "dryRun": true,
+        }));
+        create_nodehealth(&client, &ns, "validators", spec).await;
+        let api: Api<NodeHealth> = Api::namespaced(client.clone(), &ns);
+        wait_for(&api, "validators", WAIT, "3/3 healthy", |nh| {
+            condition_is(nh, "Healthy", "True")
+        })
+        .await;
+        let uid = pod_uid(&client, &ns, "validator-1").await;
+
+        fleet.set_mode(1, out_of_sync()).await;
+        let nh = wait_for(&api, "validators", WAIT, "a dry-run record", |nh| {
+            remediation(nh).last_remediation.is_some_and(|r| r.result == "DryRun")
+        })
+        .await;
+        assert!(
+            remediation(&nh)
+                .last_remediation
+                .unwrap()
+                .summary
+                .ends_with("(dry run)")
+        );
+        event_with(&client, &ns, "WouldCordon", &format!("{ns}-node-1")).await;
+        event_with(&client, &ns, "WouldRestart", "validator-1").await;
+        let metrics = reqwest::get(format!("http://{}/metrics", op.http))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        for action in ["cordon", "restart"] {
+            assert!(
+                metrics.contains(&format!(
+                    "nodehealth_remediations_total{{action=\"{action}\",result=\"dry_run\"}} 1"
+                )),
+                "{metrics}"
+            );
+        }
+        let nodes: Api<Node> = Api::all(client.clone());
+        assert!(!cordoned(&nodes.get(&format!("{ns}-node-1")).await.unwrap()));
+        assert_eq!(pod_uid(&client, &ns, "validator-1").await, uid);
+        assert_eq!(count_events(&client, &ns, "PodEvicted").await, 0);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn paused_policies_and_skipped_pods_are_left_alone_until_released() {
+    with_temp_ns("rem-pause", |client, ns| async move {
+        install_crd(&client).await;
+        let fleet = Fleet::start(&client, &ns, 3, "radix", 2).await;
+        let _op = Operator::start(&ns, &[]).await;
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+        let annotate = |v: Value| json!({"metadata": {"annotations": {"nodehealth.io/skip-remediation": v}}});
+        pods.patch(
+            "validator-1",
+            &PatchParams::default(),
+            &Patch::Merge(&annotate(json!("true"))),
+        )
+        .await
+        .unwrap();
+        let spec = spec_with(json!({"actions": [{"action": "RestartPod", "after": "1s"}], "minIntervalSeconds": 0}));
+        create_nodehealth(&client, &ns, "validators", spec).await;
+        let api: Api<NodeHealth> = Api::namespaced(client.clone(), &ns);
+        wait_for(&api, "validators", WAIT, "3/3 healthy", |nh| {
+            condition_is(nh, "Healthy", "True")
+        })
+        .await;
+        let uid = pod_uid(&client, &ns, "validator-1").await;
+
+        fleet.set_mode(1, out_of_sync()).await;
+        event_with(&client, &ns, "RemediationSkipped", "skip-remediation").await;
+        wait_for(&api, "validators", WAIT, "the skip recorded", |nh| {
+            remediation(nh)
+                .pods
+                .iter()
+                .any(|p| p.blocked.as_deref() == Some("SkipAnnotation"))
+        })
+        .await;
+
+        // Pause the policy, then lift the pod's exemption: still nothing, now because of the pause.
+        let paused = |v: Value| json!({"metadata": {"annotations": {"nodehealth.io/paused": v}}});
+        api.patch(
+            "validators",
+            &PatchParams::default(),
+            &Patch::Merge(&paused(json!("true"))),
+        )
+        .await
+        .unwrap();
+        wait_for(&api, "validators", WAIT, "Paused", |nh| {
+            reason_is(nh, "RemediationAllowed", "False", "Paused")
+        })
+        .await;
+        pods.patch(
+            "validator-1",
+            &PatchParams::default(),
+            &Patch::Merge(&annotate(Value::Null)),
+        )
+        .await
+        .unwrap();
+        event_with(&client, &ns, "RemediationSkipped", "nodehealth.io/paused").await;
+        assert_eq!(pod_uid(&client, &ns, "validator-1").await, uid);
+
+        // Unpaused: the gate was the only thing in the way.
+        api.patch(
+            "validators",
+            &PatchParams::default(),
+            &Patch::Merge(&paused(Value::Null)),
+        )
+        .await
+        .unwrap();
+        wait_for(&pods, "validator-1", WAIT, "validator-1 restarted", |p| {
+            p.uid().is_some_and(|u| u != uid)
+        })
+        .await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pod_disruption_budget_blocks_the_restart_until_it_allows_one() {
+    with_temp_ns("rem-pdb", |client, ns| async move {
+        install_crd(&client).await;
+        let fleet = Fleet::start(&client, &ns, 2, "radix", 2).await;
+        fleet.kubelet.create_pdb("validators", 2).await;
+        fleet.kubelet.set_disruptions_allowed("validators", 0).await;
+        let _op = Operator::start(&ns, &[]).await;
+        let spec = spec_with(json!({"actions": [{"action": "RestartPod", "after": "1s"}], "minIntervalSeconds": 2}));
+        create_nodehealth(&client, &ns, "validators", spec).await;
+        let api: Api<NodeHealth> = Api::namespaced(client.clone(), &ns);
+        wait_for(&api, "validators", WAIT, "2/2 healthy", |nh| {
+            condition_is(nh, "Healthy", "True")
+        })
+        .await;
+        let uid = pod_uid(&client, &ns, "validator-1").await;
+
+        fleet.set_mode(1, out_of_sync()).await;
+        event_with(&client, &ns, "EvictionBlocked", "validator-1").await;
+        let nh = wait_for(&api, "validators", WAIT, "the refusal recorded", |nh| {
+            remediation(nh).last_remediation.is_some_and(|r| r.result == "Blocked")
+        })
+        .await;
+        let rec = remediation(&nh);
+        let pod = rec.pods.iter().find(|p| p.name == "validator-1").unwrap();
+        assert_eq!(pod.step, 0, "the step is taken back, to be retried");
+        assert!(pod.restarts.is_empty(), "a refused eviction is no restart");
+        assert_eq!(pod_uid(&client, &ns, "validator-1").await, uid, "never forced");
+
+        // The budget allows one disruption: the retry goes through.
+        fleet.kubelet.set_disruptions_allowed("validators", 1).await;
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+        wait_for(&pods, "validator-1", WAIT, "validator-1 restarted", |p| {
+            p.uid().is_some_and(|u| u != uid)
+        })
+        .await;
+        event_with(&client, &ns, "PodEvicted", "validator-1").await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_a_person_uncordons_is_not_cordoned_again_for_that_incident() {
+    with_temp_ns("rem-manual", |client, ns| async move {
+        install_crd(&client).await;
+        let fleet = Fleet::start(&client, &ns, 2, "radix", 2).await;
+        let _op = Operator::start(&ns, &[]).await;
+        let spec = spec_with(json!({
+            "actions": [{"action": "Cordon", "after": "1s"}, {"action": "CordonAndRestart", "after": "8s"}],
+            "minIntervalSeconds": 1,
+        }));
+        create_nodehealth(&client, &ns, "validators", spec).await;
+        let api: Api<NodeHealth> = Api::namespaced(client.clone(), &ns);
+        wait_for(&api, "validators", WAIT, "2/2 healthy", |nh| {
+            condition_is(nh, "Healthy", "True")
+        })
+        .await;
+        let uid = pod_uid(&client, &ns, "validator-1").await;
+        let node1 = format!("{ns}-node-1");
+        let nodes: Api<Node> = Api::all(client.clone());
+
+        fleet.set_mode(1, out_of_sync()).await;
+        wait_for(&nodes, &node1, WAIT, "node-1 cordoned", cordoned).await;
+        // A person uncordons it, as `kubectl uncordon` does.
+        nodes
+            .patch(
+                &node1,
+                &PatchParams::default(),
+                &Patch::Merge(&json!({"spec": {"unschedulable": false}})),
+            )
+            .await
+            .unwrap();
+        event_with(&client, &ns, "RemediationSkipped", "uncordoned by someone else").await;
+
+        // The next step restarts the pod but leaves the node as the person set it.
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+        wait_for(&pods, "validator-1", WAIT, "validator-1 restarted", |p| {
+            p.uid().is_some_and(|u| u != uid)
+        })
+        .await;
+        let nh = wait_for(&api, "validators", WAIT, "the restart recorded", |nh| {
+            remediation(nh)
+                .last_remediation
+                .is_some_and(|r| r.result == "Succeeded" && r.action.restarts())
+        })
+        .await;
+        assert!(
+            !cordoned(&nodes.get(&node1).await.unwrap()),
+            "cordoned again after a person uncordoned it"
+        );
+        assert_eq!(
+            count_events(&client, &ns, "NodeCordoned").await,
+            1,
+            "one NodeCordoned (on the NodeHealth)"
+        );
+        assert!(remediation(&nh).cordoned_nodes.is_empty());
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_operator_killed_right_after_acting_neither_repeats_the_action_nor_resets_timers() {
+    with_temp_ns("rem-kill", |client, ns| async move {
+        install_crd(&client).await;
+        let fleet = Fleet::start(&client, &ns, 2, "radix", 2).await;
+        let mut op = Operator::start(&ns, &[]).await;
+        let spec = spec_with(json!({
+            "actions": [{"action": "Cordon", "after": "1s"}, {"action": "RestartPod", "after": "1h"}],
+            "minIntervalSeconds": 0,
+        }));
+        create_nodehealth(&client, &ns, "validators", spec).await;
+        let api: Api<NodeHealth> = Api::namespaced(client.clone(), &ns);
+        wait_for(&api, "validators", WAIT, "2/2 healthy", |nh| {
+            condition_is(nh, "Healthy", "True")
+        })
+        .await;
+        let node1 = format!("{ns}-node-1");
+        let nodes: Api<Node> = Api::all(client.clone());
+
+        fleet.set_mode(1, out_of_sync()).await;
+        let node = wait_for(&nodes, &node1, WAIT, "node-1 cordoned", cordoned).await;
+        op.kill();
+        let cordoned_at = node.annotations().get("nodehealth.io/cordoned-at").cloned();
+        let before = remediation(&api.get("validators").await.unwrap());
+        let since = before
+            .pods
+            .iter()
+            .find(|p| p.name == "validator-1")
+            .unwrap()
+            .unhealthy_since
+            .clone();
+        assert!(since.is_some());
+
+        // A new operator process works from the records in status.
+        let op = Operator::start(&ns, &[]).await;
+        let url = format!("http://{}/metrics", op.http);
+        eventually(WAIT, "three reconciles by the new operator", || {
+            let url = url.clone();
+            async move {
+                let text = reqwest::get(&url)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .text()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let n: f64 = text
+                    .lines()
+                    .find(|l| l.starts_with("nodehealth_reconciles_total{result=\"ok\"}"))
+                    .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+                    .unwrap_or(0.0);
+                if n >= 3.0 {
+                    Ok(())
+                } else {
+                    Err(format!("{n} reconciles"))
+                }
+            }
+        })
+        .await;
+        let after = remediation(&api.get("validators").await.unwrap());
+        assert_eq!(after.actions_taken, 1, "the cordon was repeated");
+        let pod = after.pods.iter().find(|p| p.name == "validator-1").unwrap();
+        assert_eq!(pod.unhealthy_since, since, "the incident timer was reset");
+        assert_eq!(pod.step, 1);
+        let node = nodes.get(&node1).await.unwrap();
+        assert_eq!(
+            node.annotations().get("nodehealth.io/cordoned-at").cloned(),
+            cordoned_at
+        );
+        assert!(cordoned(&node));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn young_pods_wait_out_their_grace_and_the_restart_budget_runs_out() {
+    with_temp_ns("rem-budget", |client, ns| async move {
+        install_crd(&client).await;
+        let fleet = Fleet::start(&client, &ns, 2, "radix", 2).await;
+        let _op = Operator::start(&ns, &[]).await;
+        let spec = spec_with(json!({
+            "actions": [{"action": "RestartPod", "after": "1s"}],
+            "healthyFor": "2s", "minIntervalSeconds": 0, "startupGraceSeconds": 8, "maxRestartsPerPod": 1,
+        }));
+        create_nodehealth(&client, &ns, "validators", spec).await;
+        let api: Api<NodeHealth> = Api::namespaced(client.clone(), &ns);
+        wait_for(&api, "validators", WAIT, "2/2 healthy", |nh| {
+            condition_is(nh, "Healthy", "True")
+        })
+        .await;
+        let uid = pod_uid(&client, &ns, "validator-1").await;
+
+        // First incident: restarted (the budget's one restart); it comes back synced.
+        fleet.set_mode(1, out_of_sync()).await;
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+        let new = wait_for(&pods, "validator-1", WAIT, "restarted", |p| {
+            p.uid().is_some_and(|u| u != uid)
+        })
+        .await;
+        let new_uid = new.uid().unwrap();
+        wait_for(&api, "validators", WAIT, "incident closed", |nh| {
+            condition_is(nh, "Healthy", "True")
+                && remediation(nh)
+                    .pods
+                    .iter()
+                    .any(|p| p.name == "validator-1" && p.unhealthy_since.is_none())
+        })
+        .await;
+
+        // Second incident on the young pod: grace first, then the budget says no.
+        fleet.set_mode(1, out_of_sync()).await;
+        event_with(&client, &ns, "RemediationSkipped", "startupGraceSeconds").await;
+        let nh = wait_for(&api, "validators", WAIT, "RestartBudgetExhausted", |nh| {
+            reason_is(nh, "RemediationAllowed", "False", "RestartBudgetExhausted")
+        })
+        .await;
+        assert!(
+            condition(&nh, "RemediationAllowed")
+                .unwrap()
+                .message
+                .contains("maxRestartsPerPod")
+        );
+        event_with(&client, &ns, "RemediationSkipped", "maxRestartsPerPod reached").await;
+        assert_eq!(pod_uid(&client, &ns, "validator-1").await, new_uid);
+        assert_eq!(remediation(&nh).actions_taken, 1);
+    })
+    .await;
+}
