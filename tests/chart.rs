@@ -10,9 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::rbac::v1::ClusterRole;
-use kube::api::{Api, ListParams};
+use kube::api::{Api, ListParams, Patch, PatchParams};
 use nodehealth::crd::NodeHealth;
 use serde_json::json;
 use support::cluster::{kubeconfig, with_temp_ns};
@@ -61,10 +62,10 @@ async fn ok(ns: &str, script: &str) -> String {
 }
 
 /// Installs the chart as release `<ns>` with every name (cluster-scoped ones too) `<ns>`.
-async fn install(ns: &str) -> Release {
+async fn install(ns: &str, extra: &str) -> Release {
     ok(
         ns,
-        r#"helm install "$NS" "$CHART" --namespace "$NS" --set fullnameOverride="$NS""#,
+        &format!(r#"helm install "$NS" "$CHART" --namespace "$NS" --set fullnameOverride="$NS" {extra}"#),
     )
     .await;
     Release(ns.to_owned())
@@ -219,7 +220,7 @@ async fn the_rendered_chart_is_accepted_by_the_api_server() {
 #[tokio::test(flavor = "multi_thread")]
 async fn install_grants_least_privilege_upgrade_adds_remediation_and_uninstall_keeps_the_crd() {
     with_temp_ns("chart-rbac", |client, ns| async move {
-        let _release = install(&ns).await;
+        let _release = install(&ns, "").await;
         // What the operator needs, cluster-wide.
         await_can_i(&ns, "list pods -A", true).await;
         for args in [
@@ -363,7 +364,7 @@ impl Drop for Impersonated {
 async fn the_operator_runs_with_only_the_charts_permissions_and_leaves_a_gitops_spec_alone() {
     with_temp_ns("chart-op", |client, ns| async move {
         install_crd(&client).await;
-        let _release = install(&ns).await;
+        let _release = install(&ns, "--set rbac.remediation=true").await;
         await_can_i(&ns, "watch nodehealths.nodehealth.io -A", true).await;
         let kc = impersonating_kubeconfig(&ns).await;
         // The identity really is the ServiceAccount: cluster-wide reads work, secrets do not.
@@ -468,6 +469,35 @@ async fn the_operator_runs_with_only_the_charts_permissions_and_leaves_a_gitops_
             }
         })
         .await;
+
+        // Remediation with exactly the chart's permissions (rbac.remediation=true): the
+        // unreachable validator's node is cordoned, the pod restarted through the Eviction API,
+        // and the node released once the validator is back.
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+        let uid = pods.get("validator-1").await.unwrap().metadata.uid.unwrap();
+        let remediation = json!({"spec": {"remediation": {
+            "actions": [{"action": "CordonAndRestart", "after": "1s"}],
+            "minIntervalSeconds": 0, "healthyFor": "2s",
+        }}});
+        api.patch("fleet", &PatchParams::default(), &Patch::Merge(&remediation))
+            .await
+            .unwrap();
+        let nodes: Api<Node> = Api::all(client.clone());
+        let node = format!("{ns}-node-0");
+        let unschedulable = |n: &Node| n.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false);
+        wait_for(&nodes, &node, WAIT, "node cordoned by the operator", unschedulable).await;
+        wait_for(&pods, "validator-1", WAIT, "validator-1 restarted", |p| {
+            p.metadata.uid.as_deref().is_some_and(|u| u != uid)
+        })
+        .await;
+        wait_for(&nodes, &node, WAIT, "node uncordoned", |n| !unschedulable(n)).await;
+        let nh = api.get("fleet").await.unwrap();
+        let last = nh
+            .status
+            .and_then(|s| s.remediation)
+            .and_then(|r| r.last_remediation)
+            .unwrap();
+        assert_eq!(last.result, "Succeeded", "{last:?}");
     })
     .await;
 }

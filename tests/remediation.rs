@@ -6,6 +6,7 @@ mod support;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, Patch, PatchParams};
 use kube::{Client, ResourceExt};
+use nodehealth::controller::evict_instance;
 use nodehealth::crd::NodeHealth;
 use serde_json::{Value, json};
 use support::cluster::with_temp_ns;
@@ -590,6 +591,80 @@ async fn young_pods_wait_out_their_grace_and_the_restart_budget_runs_out() {
         event_with(&client, &ns, "RemediationSkipped", "maxRestartsPerPod reached").await;
         assert_eq!(pod_uid(&client, &ns, "validator-1").await, new_uid);
         assert_eq!(remediation(&nh).actions_taken, 1);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_eviction_names_one_pod_instance_and_the_server_reads_it_without_an_api_version() {
+    with_temp_ns("rem-evict", |client, ns| async move {
+        let _fleet = Fleet::start(&client, &ns, 1, "radix", 1).await;
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+        let uid = pod_uid(&client, &ns, "validator-0").await;
+        let code = |r: Result<(), kube::Error>| match r {
+            Err(kube::Error::Api(s)) => s.code,
+            other => panic!("expected a refusal, got {other:?}"),
+        };
+
+        // Another instance's UID: refused, the pod is untouched.
+        let stale = evict_instance(&client, &ns, "validator-0", "00000000-0000-0000-0000-000000000000").await;
+        assert_eq!(code(stale), 409);
+        let pod = pods.get("validator-0").await.unwrap();
+        assert!(pod.metadata.deletion_timestamp.is_none());
+
+        // Its own UID: evicted (the body has no apiVersion; the 1.20 server reads it as policy/v1beta1).
+        evict_instance(&client, &ns, "validator-0", &uid).await.unwrap();
+        let new = wait_for(&pods, "validator-0", WAIT, "recreated", |p| {
+            p.uid().is_some_and(|u| u != uid) && p.metadata.deletion_timestamp.is_none()
+        })
+        .await;
+
+        // Finishing the same restart again (an operator restarted mid-action) never evicts the replacement.
+        let again = evict_instance(&client, &ns, "validator-0", &uid).await;
+        assert!(matches!(code(again), 404 | 409));
+        let pod = pods.get("validator-0").await.unwrap();
+        assert_eq!(pod.uid(), new.uid());
+        assert!(pod.metadata.deletion_timestamp.is_none());
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_operator_without_remediation_rights_says_so_and_never_acts() {
+    with_temp_ns("rem-off", |client, ns| async move {
+        install_crd(&client).await;
+        let fleet = Fleet::start(&client, &ns, 2, "radix", 2).await;
+        let _op = Operator::start(&ns, &["--remediation=false"]).await;
+        let spec = spec_with(json!({"actions": [{"action": "CordonAndRestart", "after": "1s"}]}));
+        create_nodehealth(&client, &ns, "validators", spec).await;
+        let api: Api<NodeHealth> = Api::namespaced(client.clone(), &ns);
+        wait_for(&api, "validators", WAIT, "2/2 healthy", |nh| {
+            condition_is(nh, "Healthy", "True")
+        })
+        .await;
+        let uid = pod_uid(&client, &ns, "validator-1").await;
+        fleet.set_mode(1, out_of_sync()).await;
+        let nh = wait_for(
+            &api,
+            "validators",
+            WAIT,
+            "RemediationDisabled while validator-1 is down",
+            |nh| {
+                condition_is(nh, "Healthy", "False")
+                    && reason_is(nh, "RemediationAllowed", "False", "RemediationDisabled")
+            },
+        )
+        .await;
+        assert!(
+            condition(&nh, "RemediationAllowed")
+                .unwrap()
+                .message
+                .contains("rbac.remediation")
+        );
+        assert_eq!(remediation(&nh).actions_taken, 0);
+        assert_eq!(pod_uid(&client, &ns, "validator-1").await, uid);
+        let nodes: Api<Node> = Api::all(client.clone());
+        assert!(!cordoned(&nodes.get(&format!("{ns}-node-1")).await.unwrap()));
     })
     .await;
 }

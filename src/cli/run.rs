@@ -41,6 +41,11 @@ pub struct RunArgs {
     /// Cap on a metrics body, bytes.
     #[arg(long, env = "NODEHEALTH_METRICS_BODY_LIMIT", default_value_t = 16 << 20)]
     pub metrics_body_limit: usize,
+    /// Whether policies may cordon nodes and restart pods. `false` when the operator was not
+    /// granted the permissions (the chart's `rbac.remediation: false`): policies then report
+    /// `RemediationAllowed=False` (`RemediationDisabled`) instead of failing on every action.
+    #[arg(long, env = "NODEHEALTH_REMEDIATION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub remediation: bool,
 }
 
 pub async fn run(args: RunArgs) -> ExitCode {
@@ -53,6 +58,7 @@ pub async fn run(args: RunArgs) -> ExitCode {
         max_status_pods,
         health_body_limit,
         metrics_body_limit,
+        remediation,
     } = args;
     crate::install_crypto_provider();
     let (client, acting_client) = match clients(kubeconfig).await {
@@ -104,6 +110,7 @@ pub async fn run(args: RunArgs) -> ExitCode {
         max_concurrent_probes,
         status_refresh: Duration::from_secs(status_refresh_seconds.max(1)),
         max_status_pods: max_status_pods.max(1),
+        remediation,
     };
     tracing::info!(%http_addr, "nodehealth operator starting");
     let clients = controller::Clients {

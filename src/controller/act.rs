@@ -57,8 +57,7 @@ pub(super) fn pod_facts(pods: &[Arc<Pod>], outcomes: &[PodOutcome], all_pods: &[
                     .map(|t| t.0),
                 terminating,
                 // Another pod of the same controller going away may be this validator's old copy.
-                sibling_terminating: !terminating
-                    && owner.is_some_and(|uid| terminating_owners.contains(&uid)),
+                sibling_terminating: !terminating && owner.is_some_and(|uid| terminating_owners.contains(&uid)),
                 skip: pod
                     .annotations()
                     .get(remediate::SKIP_ANNOTATION)
@@ -132,7 +131,7 @@ pub(super) async fn carry_out(ctx: &Context, ns: &str, owner: &str, act: &Act, n
             });
             patch_node(ctx, node, &patch).await
         }
-        Act::Evict { pod, uid } => evict(ctx, ns, pod, uid).await,
+        Act::Evict { pod, uid } => evict_instance(&ctx.acting, ns, pod, uid).await,
     };
     let outcome = match result {
         Ok(()) => Outcome::Done,
@@ -168,7 +167,7 @@ async fn patch_node(ctx: &Context, node: &str, patch: &serde_json::Value) -> Res
 /// that keeps a retried restart from evicting the validator's replacement. Like `Api::evict`,
 /// the body has no `apiVersion`: the server reads it in its own preferred version
 /// (policy/v1beta1 on 1.20, policy/v1 on newer servers).
-async fn evict(ctx: &Context, ns: &str, pod: &str, uid: &str) -> Result<(), kube::Error> {
+pub async fn evict_instance(client: &kube::Client, ns: &str, pod: &str, uid: &str) -> Result<(), kube::Error> {
     let body = json!({
         "metadata": {"name": pod, "namespace": ns},
         "deleteOptions": {"preconditions": {"uid": uid}},
@@ -179,7 +178,7 @@ async fn evict(ctx: &Context, ns: &str, pod: &str, uid: &str) -> Result<(), kube
         .header(http::header::CONTENT_TYPE, "application/json")
         .body(data)
         .map_err(kube::Error::HttpError)?;
-    ctx.acting.request::<serde_json::Value>(req).await.map(|_| ())
+    client.request::<serde_json::Value>(req).await.map(|_| ())
 }
 
 /// Decides this round's remediation, if the policy has any (or records remain to release), on
@@ -208,6 +207,25 @@ pub(super) async fn plan(
         (None, None) => return Ok(None),
     };
     if !ctx.leadership.is_leader() {
+        return Ok(None);
+    }
+    if !ctx.settings.remediation {
+        // Not granted the permissions: say so once in status, rather than fail every action.
+        let disabled = Verdict {
+            type_: "RemediationAllowed",
+            status: "False",
+            reason: "RemediationDisabled",
+            message: "this operator runs with --remediation=false (chart: rbac.remediation=false): it never cordons or restarts"
+                .to_owned(),
+        };
+        let idle = Verdict {
+            type_: "Remediating",
+            status: "False",
+            reason: "Idle",
+            message: "no action in flight".to_owned(),
+        };
+        let records = prev.cloned().unwrap_or_default();
+        status::set_remediation(desired, previous, Some(records), &[disabled, idle], now);
         return Ok(None);
     }
     let nodes = node_facts(ctx, facts, prev).await?;

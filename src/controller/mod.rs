@@ -7,6 +7,8 @@
 mod act;
 mod reconcile;
 
+pub use act::evict_instance;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -44,6 +46,8 @@ pub struct Settings {
     pub status_refresh: Duration,
     /// Entries of `status.pods` at most (counts stay exact).
     pub max_status_pods: usize,
+    /// Whether actions (cordon, restart) are enabled at all.
+    pub remediation: bool,
 }
 
 /// Why a reconcile did not complete.

@@ -180,17 +180,31 @@ pub fn decide(input: &Inputs<'_>) -> Decision {
             }
             continue;
         }
-        acted = true;
         let node = pod.node.clone();
         let cordon_node = node.clone().filter(|n| {
             action.cordons() && !st.pods[i].cordon_revoked && nodes.get(n).is_some_and(|f| !f.unschedulable)
         });
-        let verb = match (cordon_node.is_some(), action.restarts()) {
-            (true, true) => "cordon node and restart",
-            (true, false) => "cordon node of",
-            (false, true) => "restart",
-            (false, false) => "nothing to do for",
-        };
+        if cordon_node.is_none() && !action.restarts() {
+            // A cordon step whose node is already unschedulable (someone else's cordon) or was
+            // uncordoned by a person in this incident: the step is passed, nothing is done,
+            // and it is no action (it neither counts nor starts minIntervalSeconds).
+            let rec = &mut st.pods[i];
+            rec.step += 1;
+            rec.blocked = None;
+            notices.push(Notice {
+                subject: Subject::NodeHealth,
+                action: "Cordon",
+                reason: "RemediationSkipped",
+                warning: false,
+                note: format!(
+                    "not cordoning node {} for {}: it is already unschedulable, or a person uncordoned it in this incident",
+                    node.as_deref().unwrap_or("(none)"),
+                    pod.name
+                ),
+            });
+            continue;
+        }
+        acted = true;
         let summary = format!(
             "{action} {} on {} at {}{}",
             pod.name,
@@ -240,13 +254,12 @@ pub fn decide(input: &Inputs<'_>) -> Decision {
                 });
             }
         } else {
-            tracing::debug!(pod = %pod.name, verb, "remediation decided");
             acts.extend(acts_for(&record, nodes, st.pods[i].cordon_revoked));
         }
         st.last_remediation = Some(record);
     }
     sort_records(&mut st);
-    let conditions = vec![allowed(first_block, &st), remediating(&st, !acts.is_empty())];
+    let conditions = vec![allowed(first_block, &st), remediating(&st, &acts)];
     Decision {
         status: st,
         acts,
@@ -442,8 +455,13 @@ fn allowed(block: Option<(Block, String)>, st: &RemediationStatus) -> Verdict {
     }
 }
 
-fn remediating(st: &RemediationStatus, acting: bool) -> Verdict {
-    if acting {
+fn remediating(st: &RemediationStatus, acts: &[Act]) -> Verdict {
+    if let Some(Act::Uncordon { node }) = acts.first()
+        && acts.len() == 1
+    {
+        return verdict("Remediating", "True", "Acting", format!("uncordoning node {node}"));
+    }
+    if !acts.is_empty() {
         let what = st.last_remediation.as_ref().map_or("", |r| r.summary.as_str());
         return verdict("Remediating", "True", "Acting", format!("carrying out {what}"));
     }

@@ -447,12 +447,19 @@ fn a_node_cordoned_by_someone_else_is_neither_cordoned_nor_uncordoned_by_us() {
     let mut w = World::one(json!({ "actions": ladder }));
     w.set_node("node-a", true, None);
     w.quiet(0, 4);
-    // The cordon step is taken with nothing to carry out: Pending for a round, then settled.
-    assert_eq!(w.decide(5 * M).acts, []);
-    assert_eq!((w.record("v-0").step, w.last().result.as_str()), (1, "Pending"));
-    assert_eq!(w.decide(6 * M).acts, []);
-    assert_eq!(w.last().result, "Succeeded");
-    w.quiet(7, 9);
+    // The cordon step is passed with nothing to do: no action, no record, no rate limit.
+    let d = w.decide(5 * M);
+    assert_eq!(d.acts, []);
+    assert_eq!(events(&d.notices), ["RemediationSkipped"]);
+    assert!(
+        d.notices[0].note.contains("already unschedulable"),
+        "{}",
+        d.notices[0].note
+    );
+    assert_eq!(w.record("v-0").step, 1);
+    assert_eq!(w.status().actions_taken, 0);
+    assert!(w.status().last_remediation.is_none() && w.status().last_action_time.is_none());
+    w.quiet(6, 9);
     assert_eq!(w.round(10 * M).acts, [evict("v-0", "v-0-uid-1")]);
     w.set_healthy("v-0", true);
     w.quiet(11, 20);
