@@ -81,10 +81,12 @@ echo $! >"$DEMO/operator.pid"
 wait_until 30 curl -fs "http://$HTTP/readyz"
 curl -s "http://$HTTP/health" | jq -c .
 
-say "applying examples/radix-validators.yaml (probe period and window shortened for the demo)"
+say "applying examples/radix-validators.yaml (probe period, window and remediation ladder shortened for the demo)"
 kubectl -n "$NS" apply -f examples/radix-validators.yaml
-kubectl -n "$NS" patch nodehealth validators --type merge \
-  -p '{"spec":{"probe":{"periodSeconds":2},"assessment":{"observedRateWindowSeconds":20}}}' >/dev/null
+kubectl -n "$NS" patch nodehealth validators --type merge -p '{"spec":{
+  "probe":{"periodSeconds":2},"assessment":{"observedRateWindowSeconds":20},
+  "remediation":{"actions":[{"action":"Cordon","after":"10s"},{"action":"RestartPod","after":"20s"}],
+                 "startupGraceSeconds":0,"minIntervalSeconds":5,"dryRun":true}}}' >/dev/null
 wait_until 60 bash -c "kubectl -n $NS get nh validators -o jsonpath='{.status.ready}' | grep -qx '$COUNT/$COUNT'"
 kubectl -n "$NS" get nodehealth
 
@@ -100,6 +102,12 @@ kubectl -n "$NS" get nodehealth -o wide
 kubectl -n "$NS" get nodehealth validators -o jsonpath='{range .status.pods[0]}{.name}: {.status} {.syncState} factor={.healthFactor} (node reports {.reportedHealthFactor}){"\n"}{range .reasons[*]}  - {@}{"\n"}{end}{end}'
 kubectl -n "$NS" get events --field-selector reason=PodUnhealthy -o custom-columns=REASON:.reason,MESSAGE:.message 2>/dev/null \
   || kubectl -n "$NS" get events
+
+say "remediation in dry run: the ladder would cordon validator-1's node, then restart it (nothing is touched)"
+wait_until 90 bash -c "kubectl -n $NS get nh validators -o jsonpath='{.status.remediation.lastRemediation.action}' | grep -qx RestartPod"
+kubectl -n "$NS" get nodehealth -o wide
+kubectl -n "$NS" get events -o custom-columns=REASON:.reason,MESSAGE:.message | grep -E '^(REASON|Would)' || true
+kubectl -n "$NS" get nh validators -o jsonpath='{range .status.conditions[?(@.type=="RemediationAllowed")]}RemediationAllowed={.status} ({.reason}): {.message}{"\n"}{end}'
 
 cat <<TXT
 
