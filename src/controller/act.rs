@@ -79,18 +79,24 @@ fn controller_uid(pod: &Pod) -> Option<String> {
         .map(|o| o.uid.clone())
 }
 
-/// The nodes decisions may touch: those of unhealthy pods, those we cordoned, and that of a
-/// pending action. Nothing is read while everything is healthy.
+/// The nodes decisions may touch: those we cordoned, that of a pending action and, when the
+/// ladder cordons and no more pods are down than `maxUnhealthy` allows (otherwise nothing is
+/// cordoned anyway), those of the unhealthy pods. Nothing is read while everything is healthy,
+/// and a fleet-wide outage costs no node reads.
 pub(super) async fn node_facts(
     ctx: &Context,
+    policy: &RemediationPolicy,
     facts: &[PodFacts],
     previous: Option<&RemediationStatus>,
 ) -> Result<BTreeMap<String, NodeFacts>, Error> {
-    let mut names: Vec<String> = facts
-        .iter()
-        .filter(|f| !f.healthy)
-        .filter_map(|f| f.node.clone())
-        .collect();
+    let unhealthy: Vec<&PodFacts> = facts.iter().filter(|f| !f.healthy).collect();
+    let may_cordon =
+        policy.ladder.iter().any(|(a, _)| a.cordons()) && unhealthy.len() <= policy.unhealthy_limit(facts.len());
+    let mut names: Vec<String> = if may_cordon {
+        unhealthy.iter().filter_map(|f| f.node.clone()).collect()
+    } else {
+        Vec::new()
+    };
     if let Some(p) = previous {
         names.extend(p.cordoned_nodes.iter().map(|c| c.node.clone()));
         names.extend(p.last_remediation.as_ref().and_then(|r| r.node.clone()));
@@ -228,7 +234,7 @@ pub(super) async fn plan(
         status::set_remediation(desired, previous, Some(records), &[disabled, idle], now);
         return Ok(None);
     }
-    let nodes = node_facts(ctx, facts, prev).await?;
+    let nodes = node_facts(ctx, rp, facts, prev).await?;
     let paused = nh
         .annotations()
         .get(remediate::PAUSED_ANNOTATION)

@@ -10,6 +10,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use super::{Act, Block, Decision, Inputs, Notice, PodFacts, Subject, Verdict};
 use crate::crd::{CordonedNode, PodRemediation, RemediationRecord, RemediationStatus};
 
+/// Most pod records in `status.remediation.pods` (about 250 bytes each: ~50 KB, against the
+/// API server's 1.5 MiB object limit shared with `status.pods`).
+pub const MAX_RECORDS: usize = 200;
+
 /// Pending: recorded in status, not yet carried out.
 pub(super) const PENDING: &str = "Pending";
 pub(super) const DRY_RUN: &str = "DryRun";
@@ -492,7 +496,17 @@ fn remediating(st: &RemediationStatus, acts: &[Act]) -> Verdict {
 }
 
 /// Open incidents first, oldest first; then restart records by name.
+///
+/// At most [`MAX_RECORDS`] records are kept, so status stays far below the API server's object
+/// size limit when thousands of validators are down together. Records that hold the memory of
+/// an action (a ladder step taken, restarts, a revoked cordon) are always kept; beyond them the
+/// newest incidents are dropped: they restart their timers later, which only delays an action.
 fn sort_records(st: &mut RemediationStatus) {
+    let essential = |r: &PodRemediation| r.step > 0 || !r.restarts.is_empty() || r.cordon_revoked;
+    st.pods
+        .sort_by_key(|r| (!essential(r), r.unhealthy_since.as_ref().map(|t| t.0), r.name.clone()));
+    let keep = st.pods.iter().filter(|r| essential(r)).count().max(MAX_RECORDS);
+    st.pods.truncate(keep);
     st.pods.sort_by(|a, b| {
         (
             a.unhealthy_since.is_none(),

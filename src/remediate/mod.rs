@@ -20,7 +20,7 @@ mod decide;
 mod outcome;
 pub mod policy;
 
-pub use decide::decide;
+pub use decide::{MAX_RECORDS, decide};
 pub use outcome::{Outcome, record_outcomes};
 pub use policy::{RemediationPolicy, validate};
 

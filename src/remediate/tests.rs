@@ -691,3 +691,57 @@ fn a_vanished_pod_counts_as_recovering_and_keeps_its_restarts() {
         assert_eq!((r.unhealthy_since.clone(), r.restarts.len()), (t(12 * M), restarts));
     }
 }
+
+#[test]
+fn records_stay_bounded_when_thousands_are_down_but_action_memory_is_kept() {
+    use crate::crd::PodRemediation;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+    let p = super::policy::validate(
+        &serde_json::from_value(json!({"actions": [{"action": "RestartPod", "after": "5m"}]})).unwrap(),
+    )
+    .unwrap();
+    let pods: Vec<PodFacts> = (0..1000)
+        .map(|i| PodFacts {
+            name: format!("v-{i:04}"),
+            uid: format!("u-{i}"),
+            node: Some("node-a".into()),
+            started: Some(jiff::Timestamp::UNIX_EPOCH),
+            terminating: false,
+            sibling_terminating: false,
+            skip: false,
+            healthy: false,
+            stalled: false,
+            why: "not_ready".into(),
+        })
+        .collect();
+    // One pod (last by name, newest incident) already has a restart on record.
+    let now = jiff::Timestamp::from_second(1_000_000).unwrap();
+    let previous = crate::crd::RemediationStatus {
+        pods: vec![PodRemediation {
+            name: "v-0999".into(),
+            unhealthy_since: Some(Time(now)),
+            restarts: vec![Time(now)],
+            ..PodRemediation::default()
+        }],
+        ..Default::default()
+    };
+    let nodes = std::collections::BTreeMap::new();
+    let d = super::decide(&super::Inputs {
+        policy: &p,
+        owner: "ns/nh",
+        paused: false,
+        pods: &pods,
+        nodes: &nodes,
+        previous: Some(&previous),
+        now,
+    });
+    assert_eq!(d.status.pods.len(), super::MAX_RECORDS);
+    assert!(
+        d.status
+            .pods
+            .iter()
+            .any(|r| r.name == "v-0999" && r.restarts.len() == 1)
+    );
+    let bytes = serde_json::to_vec(&d.status).unwrap().len();
+    assert!(bytes < 100_000, "{bytes} bytes of remediation status");
+}
