@@ -53,55 +53,6 @@ pub fn decide(input: &Inputs<'_>) -> Decision {
     let mut acts = Vec::new();
     release_cordons(&mut st, owner, paused, nodes, &mut acts, &mut notices);
 
-    // An action recorded but not known to be done (the operator stopped mid-way): finish it, but
-    // not while paused or in dry run, which must touch nothing (the gates below report why).
-    if let Some(last) = st
-        .last_remediation
-        .clone()
-        .filter(|l| l.result == PENDING && !paused && !p.dry_run)
-    {
-        let revoked = st.pods.iter().any(|r| r.name == last.pod && r.cordon_revoked);
-        let redo = acts_for(&last, nodes, revoked);
-        // The cordon went through before the stop (the node carries our annotation): record
-        // it rather than patch the node again.
-        if let Some(node) = last.node.as_ref().filter(|n| {
-            last.action.cordons()
-                && nodes
-                    .get(*n)
-                    .is_some_and(|f| f.unschedulable && f.cordoned_by.as_deref() == Some(owner))
-        }) && !st.cordoned_nodes.iter().any(|c| &c.node == node)
-        {
-            st.cordoned_nodes.push(crate::crd::CordonedNode {
-                node: node.clone(),
-                pod: last.pod.clone(),
-                since: last.time.clone(),
-            });
-        }
-        if redo.is_empty()
-            && let Some(l) = st.last_remediation.as_mut()
-        {
-            l.result = "Succeeded".to_owned();
-        }
-        acts.extend(redo);
-        let conditions = vec![
-            allowed(None, &st),
-            verdict(
-                "Remediating",
-                "True",
-                "ActionPending",
-                format!("finishing {}", last.summary),
-            ),
-        ];
-        return Decision {
-            status: st,
-            acts,
-            conditions,
-            notices,
-            blocked: Vec::new(),
-            dry_run_actions: Vec::new(),
-        };
-    }
-
     let total = pods.len();
     let unhealthy = pods.iter().filter(|f| !f.healthy).count();
     let stalled = pods.iter().filter(|f| f.stalled).count();
@@ -124,6 +75,94 @@ pub fn decide(input: &Inputs<'_>) -> Decision {
     } else {
         None
     };
+
+    // An action recorded but not known to be done (the operator stopped mid-way): what went
+    // through is recorded, the rest is finished if the policy-wide gates still allow it (and
+    // not in dry run), else abandoned with its step taken back.
+    if let Some(last) = st.last_remediation.clone().filter(|l| l.result == PENDING) {
+        let revoked = st.pods.iter().any(|r| r.name == last.pod && r.cordon_revoked);
+        // The cordon went through before the stop (the node carries our annotation): record
+        // it rather than patch the node again.
+        if let Some(node) = last.node.as_ref().filter(|n| {
+            last.action.cordons()
+                && nodes
+                    .get(*n)
+                    .is_some_and(|f| f.unschedulable && f.cordoned_by.as_deref() == Some(owner))
+        }) && !st.cordoned_nodes.iter().any(|c| &c.node == node)
+        {
+            st.cordoned_nodes.push(crate::crd::CordonedNode {
+                node: node.clone(),
+                pod: last.pod.clone(),
+                since: last.time.clone(),
+            });
+        }
+        // The eviction went through: that instance is gone or terminating.
+        let evicted = last.action.restarts()
+            && last
+                .uid
+                .as_ref()
+                .is_some_and(|uid| !pods.iter().any(|f| &f.uid == uid && !f.terminating));
+        let redo: Vec<Act> = acts_for(&last, nodes, revoked)
+            .into_iter()
+            .filter(|a| !(evicted && matches!(a, Act::Evict { .. })))
+            .collect();
+        let stop = policy_block.clone().or_else(|| {
+            p.dry_run
+                .then(|| (Block::Paused, "the policy is in dry run now".to_owned()))
+        });
+        match (redo.is_empty(), stop) {
+            (true, _) => {
+                if let Some(l) = st.last_remediation.as_mut() {
+                    l.result = "Succeeded".to_owned();
+                }
+            }
+            (false, Some((_, why))) => {
+                if let Some(l) = st.last_remediation.as_mut() {
+                    l.result = "Abandoned".to_owned();
+                }
+                // It was no action: the one before it passed minIntervalSeconds when this one
+                // was decided, so no interval is running now.
+                st.last_action_time = None;
+                st.actions_taken = st.actions_taken.saturating_sub(1);
+                if let Some(r) = st.pods.iter_mut().find(|r| r.name == last.pod) {
+                    r.step = r.step.saturating_sub(1);
+                    if last.action.restarts() && !evicted {
+                        r.restarts.pop();
+                    }
+                }
+                notices.push(Notice {
+                    subject: Subject::NodeHealth,
+                    action: "Abandon",
+                    reason: "RemediationSkipped",
+                    warning: true,
+                    note: format!(
+                        "abandoning {} (decided before a restart of the operator): {why}",
+                        last.summary
+                    ),
+                });
+            }
+            (false, None) => {
+                acts.extend(redo);
+                let conditions = vec![
+                    allowed(None, &st),
+                    verdict(
+                        "Remediating",
+                        "True",
+                        "ActionPending",
+                        format!("finishing {}", last.summary),
+                    ),
+                ];
+                return Decision {
+                    status: st,
+                    acts,
+                    conditions,
+                    notices,
+                    blocked: Vec::new(),
+                    dry_run_actions: Vec::new(),
+                };
+            }
+        }
+    }
 
     let mut blocked = Vec::new();
     let mut dry_run_actions = Vec::new();

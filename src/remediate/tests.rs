@@ -326,7 +326,6 @@ fn a_pending_action_is_finished_after_an_operator_restart_not_decided_again() {
     w.until_5m(); // recorded as Pending; the operator cordoned, then died before evicting
     w.set_node("node-a", true, Some(OWNER));
     let before = w.status().clone();
-    w.pod("v-0").uid = "v-0-uid-2".into(); // replaced meanwhile: only the recorded one is evicted
     let d = w.decide(6 * M);
     assert_eq!(d.acts, [evict("v-0", "v-0-uid-1")]); // the cordon is recorded, not patched again
     assert_eq!(d.status.cordoned_nodes[0].since, Time(at(5 * M)));
@@ -341,16 +340,43 @@ fn a_pending_action_is_finished_after_an_operator_restart_not_decided_again() {
 }
 
 #[test]
-fn a_pending_action_is_not_finished_while_paused_or_in_dry_run() {
+fn a_pending_action_is_abandoned_when_a_gate_closed_meanwhile() {
     let mut w = World::one(only("RestartPod"));
     w.until_5m();
     w.paused = true;
     let d = w.decide(6 * M);
     assert_eq!(d.acts, []);
     assert_eq!(allowed(&d), ("False", "Paused"));
+    assert_eq!(w.last().result, "Abandoned");
+    assert!(
+        d.notices
+            .iter()
+            .any(|n| n.action == "Abandon" && n.note.contains("nodehealth.io/paused"))
+    );
+    assert_eq!(w.record("v-0").step, 0, "the step is taken back");
+    assert!(w.record("v-0").restarts.is_empty(), "the eviction never happened");
+    // Unpaused: decided afresh, through every gate again.
     w.paused = false;
-    w.policy = policy(json!({"actions": [{"action": "RestartPod", "after": "5m"}], "dryRun": true}));
-    assert_eq!(w.decide(7 * M).acts, []);
+    assert_eq!(w.round(7 * M).acts, [evict("v-0", "v-0-uid-1")]);
+}
+
+#[test]
+fn a_pending_eviction_that_went_through_is_settled_not_repeated() {
+    for replaced in [false, true] {
+        let mut w = World::one(only("RestartPod"));
+        w.until_5m();
+        // The eviction landed before the operator stopped: that instance is terminating, or
+        // already replaced. Never evict the replacement.
+        if replaced {
+            w.pod("v-0").uid = "v-0-uid-2".into();
+        } else {
+            w.pod("v-0").terminating = true;
+        }
+        let d = w.decide(6 * M);
+        assert_eq!(d.acts, []);
+        assert_eq!(w.last().result, "Succeeded");
+        assert_eq!(w.record("v-0").restarts.len(), 1);
+    }
 }
 
 #[test]
