@@ -1,5 +1,5 @@
 //! Remediation: deciding whether to cordon a node or restart a validator pod, and recording
-//! what came of it. Pure: [`decide`] and [`record_outcome`] take the observed state and `now`
+//! what came of it. Pure: [`decide()`] and [`record_outcomes`] take the observed state and `now`
 //! and return the new records, the actions, the conditions and the events; the controller
 //! only carries the actions out (`controller::act`).
 //!
@@ -16,13 +16,17 @@
 //! an operator killed mid-action finishes it after a restart instead of deciding it again;
 //! restarts evict only the recorded pod UID, so finishing one never evicts its replacement.
 
+mod conditions;
 mod decide;
 mod outcome;
+mod pending;
 pub mod policy;
+mod records;
 
-pub use decide::{MAX_RECORDS, decide};
+pub use decide::decide;
 pub use outcome::{Outcome, record_outcomes};
 pub use policy::{RemediationPolicy, validate};
+pub use records::MAX_RECORDS;
 
 use std::collections::BTreeMap;
 
@@ -68,7 +72,7 @@ pub struct NodeFacts {
     pub cordoned_by: Option<String>,
 }
 
-/// Everything [`decide`] looks at.
+/// Everything [`decide()`] looks at.
 #[derive(Debug, Clone)]
 pub struct Inputs<'a> {
     pub policy: &'a RemediationPolicy,
@@ -181,7 +185,7 @@ pub struct Verdict {
     pub message: String,
 }
 
-/// The outcome of [`decide`].
+/// The outcome of [`decide()`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decision {
     /// The records to write (actions already marked `Pending`).

@@ -1,0 +1,85 @@
+//! The conditions a round reports (`RemediationAllowed`, `Remediating`) and the messages of
+//! the per-pod gates.
+
+use super::{Act, Block, PodFacts, RemediationPolicy, Verdict};
+use crate::crd::{PodRemediation, RemediationStatus};
+
+pub(super) fn pod_block_message(b: Block, pod: &PodFacts, rec: &PodRemediation, p: &RemediationPolicy) -> String {
+    match b {
+        Block::SkipAnnotation => format!("the pod is annotated {}=true", super::SKIP_ANNOTATION),
+        Block::StartupGrace => format!(
+            "the pod started less than startupGraceSeconds ({}) ago",
+            p.startup_grace.as_secs()
+        ),
+        Block::WaitingForTermination => {
+            "an earlier instance of this validator is still terminating: two copies must never run".to_owned()
+        }
+        Block::RateLimited => format!(
+            "another action was taken less than minIntervalSeconds ({}) ago",
+            p.min_interval.as_secs()
+        ),
+        Block::RestartBudgetExhausted => format!(
+            "{} restarts within restartWindowSeconds ({}): maxRestartsPerPod reached; it needs a person",
+            rec.restarts.len(),
+            p.restart_window.as_secs()
+        ),
+        _ => format!("{} is blocked", pod.name),
+    }
+}
+
+pub(super) fn verdict(type_: &'static str, status: &'static str, reason: &'static str, message: String) -> Verdict {
+    Verdict {
+        type_,
+        status,
+        reason,
+        message,
+    }
+}
+
+pub(super) fn allowed(block: Option<(Block, String)>, st: &RemediationStatus) -> Verdict {
+    match block {
+        Some((b, msg)) => verdict("RemediationAllowed", "False", b.reason(), msg),
+        None => verdict(
+            "RemediationAllowed",
+            "True",
+            "Allowed",
+            format!("no gate blocks remediation ({} actions so far)", st.actions_taken),
+        ),
+    }
+}
+
+pub(super) fn remediating(st: &RemediationStatus, acts: &[Act]) -> Verdict {
+    if let Some(Act::Uncordon { node }) = acts.first()
+        && acts.len() == 1
+    {
+        return verdict("Remediating", "True", "Acting", format!("uncordoning node {node}"));
+    }
+    if !acts.is_empty() {
+        let what = st.last_remediation.as_ref().map_or("", |r| r.summary.as_str());
+        return verdict("Remediating", "True", "Acting", format!("carrying out {what}"));
+    }
+    let waiting: Vec<&str> = st
+        .pods
+        .iter()
+        .filter(|r| r.unhealthy_since.is_some() && r.step > 0)
+        .map(|r| r.name.as_str())
+        .collect();
+    if !waiting.is_empty() {
+        return verdict(
+            "Remediating",
+            "True",
+            "WaitingForRecovery",
+            format!("acted for {}: waiting for them to stay healthy", waiting.join(", ")),
+        );
+    }
+    if !st.cordoned_nodes.is_empty() {
+        let nodes: Vec<&str> = st.cordoned_nodes.iter().map(|c| c.node.as_str()).collect();
+        return verdict(
+            "Remediating",
+            "True",
+            "NodesCordoned",
+            format!("cordoned: {}", nodes.join(", ")),
+        );
+    }
+    verdict("Remediating", "False", "Idle", "no action in flight".to_owned())
+}
