@@ -53,6 +53,9 @@ pub struct NodeHealthSpec {
     /// What to do about a validator that stays unhealthy: cordon its node, restart it. Absent
     /// or without actions: observe only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    // Not `nullable` in the schema (`with` the inner type): the 1.20 API server leaves nullable
+    // objects out of its OpenAPI, and `kubectl explain` showed `<>`. A `null` is pruned.
+    #[schemars(with = "RemediationSpec")]
     pub remediation: Option<RemediationSpec>,
 }
 
@@ -87,9 +90,11 @@ pub enum Scheme {
 pub struct ProbeSpec {
     /// The health endpoint. Omit it to judge by metrics alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "EndpointSpec")]
     pub health: Option<EndpointSpec>,
     /// The Prometheus metrics endpoint. Omit it to judge by the health endpoint alone (no health factor then).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "EndpointSpec")]
     pub metrics: Option<EndpointSpec>,
     /// Seconds between two probes of a pod. Default 15.
     #[serde(default = "default_period")]
