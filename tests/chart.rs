@@ -5,9 +5,8 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -18,7 +17,7 @@ use nodehealth::crd::NodeHealth;
 use serde_json::json;
 use support::cluster::{kubeconfig, with_temp_ns};
 use support::fleet::{Fleet, condition_is, create_nodehealth, radix_spec};
-use support::operator::install_crd;
+use support::operator::{Operator, install_crd};
 use support::wait::{eventually, wait_for};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -313,49 +312,25 @@ async fn impersonating_kubeconfig(ns: &str) -> PathBuf {
     path
 }
 
-/// `nodehealth run` with a given kubeconfig, killed (and its kubeconfig removed) when dropped.
+/// `nodehealth run` as the release's ServiceAccount, killed (and its kubeconfig removed) when dropped.
 struct Impersonated {
-    child: Child,
+    _operator: Operator,
     kubeconfig: PathBuf,
 }
 
 impl Impersonated {
+    /// One namespace only, so it does not reconcile the NodeHealths of tests running alongside;
+    /// the cluster-wide list/watch the chart grants is checked separately.
     fn start(kubeconfig: PathBuf, ns: &str) -> Impersonated {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        // One namespace only, so it does not reconcile the NodeHealths of tests running alongside;
-        // the cluster-wide list/watch the chart grants is checked separately.
-        let mut child = Command::new(env!("CARGO_BIN_EXE_nodehealth"))
-            .arg("run")
-            .arg("--kubeconfig")
-            .arg(&kubeconfig)
-            .args(["--namespace", ns, "--http-addr", &format!("127.0.0.1:{port}")])
-            .env("RUST_LOG", "info,kube=warn")
-            .env("POD_NAME", format!("{ns}-operator"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start nodehealth run");
-        if let Some(stderr) = child.stderr.take() {
-            let tag = ns.to_owned();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                    eprintln!("[operator {tag}] {line}");
-                }
-            });
+        Impersonated {
+            _operator: Operator::start_as(&kubeconfig, ns, &[]),
+            kubeconfig,
         }
-        Impersonated { child, kubeconfig }
     }
 }
 
 impl Drop for Impersonated {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.kubeconfig);
     }
 }

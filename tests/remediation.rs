@@ -26,6 +26,29 @@ fn spec_with(remediation: Value) -> Value {
     spec
 }
 
+/// A simulated fleet (validators spread over two nodes), an operator, and a NodeHealth
+/// `validators` over the fleet with this remediation section, all pods healthy.
+struct Scene {
+    fleet: Fleet,
+    op: Operator,
+    api: Api<NodeHealth>,
+}
+
+impl Scene {
+    async fn start(client: &Client, ns: &str, pods: usize, operator_args: &[&str], remediation: Value) -> Scene {
+        install_crd(client).await;
+        let fleet = Fleet::start(client, ns, pods, "radix", 2).await;
+        let op = Operator::start(ns, operator_args).await;
+        create_nodehealth(client, ns, "validators", spec_with(remediation)).await;
+        let api: Api<NodeHealth> = Api::namespaced(client.clone(), ns);
+        wait_for(&api, "validators", WAIT, "every pod healthy", |nh| {
+            condition_is(nh, "Healthy", "True")
+        })
+        .await;
+        Scene { fleet, op, api }
+    }
+}
+
 fn remediation(nh: &NodeHealth) -> nodehealth::crd::RemediationStatus {
     nh.status
         .as_ref()
@@ -65,6 +88,11 @@ async fn event_with(client: &Client, ns: &str, reason: &str, needle: &str) {
     .await;
 }
 
+async fn metrics_of(op: &Operator) -> String {
+    let url = format!("http://{}/metrics", op.http);
+    reqwest::get(url).await.unwrap().text().await.unwrap()
+}
+
 async fn count_events(client: &Client, ns: &str, reason: &str) -> usize {
     events(client, ns, reason).await.len()
 }
@@ -72,17 +100,19 @@ async fn count_events(client: &Client, ns: &str, reason: &str) -> usize {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stalled_validator_is_cordoned_then_restarted_and_its_node_released() {
     with_temp_ns("rem-ladder", |client, ns| async move {
-        install_crd(&client).await;
         // validator-1 is alone on node-1.
-        let fleet = Fleet::start(&client, &ns, 3, "radix", 2).await;
-        let _op = Operator::start(&ns, &[]).await;
-        let spec = spec_with(json!({
-            "actions": [{"action": "Cordon", "after": "2s"}, {"action": "RestartPod", "after": "6s"}],
-            "healthyFor": "4s", "minIntervalSeconds": 1, "startupGraceSeconds": 30,
-        }));
-        create_nodehealth(&client, &ns, "validators", spec).await;
-        let api: Api<NodeHealth> = Api::namespaced(client.clone(), &ns);
-        wait_for(&api, "validators", WAIT, "3/3 healthy, remediation allowed", |nh| {
+        let Scene { fleet, op: _op, api } = Scene::start(
+            &client,
+            &ns,
+            3,
+            &[],
+            json!({
+                "actions": [{"action": "Cordon", "after": "2s"}, {"action": "RestartPod", "after": "6s"}],
+                "healthyFor": "4s", "minIntervalSeconds": 1, "startupGraceSeconds": 30,
+            }),
+        )
+        .await;
+        wait_for(&api, "validators", WAIT, "remediation allowed", |nh| {
             condition_is(nh, "Healthy", "True") && reason_is(nh, "RemediationAllowed", "True", "Allowed")
         })
         .await;
@@ -155,18 +185,16 @@ async fn a_stalled_validator_is_cordoned_then_restarted_and_its_node_released() 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_network_wide_stall_or_too_many_unhealthy_pods_stop_every_action() {
     with_temp_ns("rem-guards", |client, ns| async move {
-        install_crd(&client).await;
-        let fleet = Fleet::start(&client, &ns, 5, "radix", 2).await;
-        let op = Operator::start(&ns, &[]).await;
-        let spec = spec_with(json!({
-            "actions": [{"action": "CordonAndRestart", "after": "1s"}],
-            "minIntervalSeconds": 0,
-        }));
-        create_nodehealth(&client, &ns, "validators", spec).await;
-        let api: Api<NodeHealth> = Api::namespaced(client.clone(), &ns);
-        wait_for(&api, "validators", WAIT, "5/5 healthy", |nh| {
-            condition_is(nh, "Healthy", "True")
-        })
+        let Scene { fleet, op, api } = Scene::start(
+            &client,
+            &ns,
+            5,
+            &[],
+            json!({
+                "actions": [{"action": "CordonAndRestart", "after": "1s"}],
+                "minIntervalSeconds": 0,
+            }),
+        )
         .await;
         let uids: Vec<String> = futures::future::join_all((0..5).map(|i| {
             let (client, ns) = (client.clone(), ns.clone());
@@ -210,12 +238,7 @@ async fn a_network_wide_stall_or_too_many_unhealthy_pods_stop_every_action() {
                 .contains("2/5 pods are unhealthy")
         );
         event_with(&client, &ns, "RemediationSkipped", "more than maxUnhealthy").await;
-        let metrics = reqwest::get(format!("http://{}/metrics", op.http))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = metrics_of(&op).await;
         for reason in ["NetworkStalled", "TooManyUnhealthy"] {
             assert!(
                 metrics.contains(&format!("nodehealth_remediations_blocked_total{{reason=\"{reason}\"}}")),
@@ -243,18 +266,16 @@ async fn a_network_wide_stall_or_too_many_unhealthy_pods_stop_every_action() {
 #[tokio::test(flavor = "multi_thread")]
 async fn dry_run_records_what_it_would_do_and_touches_nothing() {
     with_temp_ns("rem-dry", |client, ns| async move {
-        install_crd(&client).await;
-        let fleet = Fleet::start(&client, &ns, 3, "radix", 2).await;
-        let op = Operator::start(&ns, &[]).await;
-        let spec = spec_with(json!({
-            "actions": [{"action": "CordonAndRestart", "after": "1s"}],
-            "dryRun": true,
-        }));
-        create_nodehealth(&client, &ns, "validators", spec).await;
-        let api: Api<NodeHealth> = Api::namespaced(client.clone(), &ns);
-        wait_for(&api, "validators", WAIT, "3/3 healthy", |nh| {
-            condition_is(nh, "Healthy", "True")
-        })
+        let Scene { fleet, op, api } = Scene::start(
+            &client,
+            &ns,
+            3,
+            &[],
+            json!({
+                "actions": [{"action": "CordonAndRestart", "after": "1s"}],
+                "dryRun": true,
+            }),
+        )
         .await;
         let uid = pod_uid(&client, &ns, "validator-1").await;
 
@@ -272,12 +293,7 @@ async fn dry_run_records_what_it_would_do_and_touches_nothing() {
         );
         event_with(&client, &ns, "WouldCordon", &format!("{ns}-node-1")).await;
         event_with(&client, &ns, "WouldRestart", "validator-1").await;
-        let metrics = reqwest::get(format!("http://{}/metrics", op.http))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = metrics_of(&op).await;
         for action in ["cordon", "restart"] {
             assert!(
                 metrics.contains(&format!(
@@ -297,9 +313,14 @@ async fn dry_run_records_what_it_would_do_and_touches_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn paused_policies_and_skipped_pods_are_left_alone_until_released() {
     with_temp_ns("rem-pause", |client, ns| async move {
-        install_crd(&client).await;
-        let fleet = Fleet::start(&client, &ns, 3, "radix", 2).await;
-        let _op = Operator::start(&ns, &[]).await;
+        let Scene { fleet, op: _op, api } = Scene::start(
+            &client,
+            &ns,
+            3,
+            &[],
+            json!({"actions": [{"action": "RestartPod", "after": "1s"}], "minIntervalSeconds": 0}),
+        )
+        .await;
         let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
         let annotate = |v: Value| json!({"metadata": {"annotations": {"nodehealth.io/skip-remediation": v}}});
         pods.patch(
@@ -309,13 +330,6 @@ async fn paused_policies_and_skipped_pods_are_left_alone_until_released() {
         )
         .await
         .unwrap();
-        let spec = spec_with(json!({"actions": [{"action": "RestartPod", "after": "1s"}], "minIntervalSeconds": 0}));
-        create_nodehealth(&client, &ns, "validators", spec).await;
-        let api: Api<NodeHealth> = Api::namespaced(client.clone(), &ns);
-        wait_for(&api, "validators", WAIT, "3/3 healthy", |nh| {
-            condition_is(nh, "Healthy", "True")
-        })
-        .await;
         let uid = pod_uid(&client, &ns, "validator-1").await;
 
         fleet.set_mode(1, out_of_sync()).await;
@@ -370,18 +384,16 @@ async fn paused_policies_and_skipped_pods_are_left_alone_until_released() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_pod_disruption_budget_blocks_the_restart_until_it_allows_one() {
     with_temp_ns("rem-pdb", |client, ns| async move {
-        install_crd(&client).await;
-        let fleet = Fleet::start(&client, &ns, 2, "radix", 2).await;
+        let Scene { fleet, op: _op, api } = Scene::start(
+            &client,
+            &ns,
+            2,
+            &[],
+            json!({"actions": [{"action": "RestartPod", "after": "1s"}], "minIntervalSeconds": 2}),
+        )
+        .await;
         fleet.kubelet.create_pdb("validators", 2).await;
         fleet.kubelet.set_disruptions_allowed("validators", 0).await;
-        let _op = Operator::start(&ns, &[]).await;
-        let spec = spec_with(json!({"actions": [{"action": "RestartPod", "after": "1s"}], "minIntervalSeconds": 2}));
-        create_nodehealth(&client, &ns, "validators", spec).await;
-        let api: Api<NodeHealth> = Api::namespaced(client.clone(), &ns);
-        wait_for(&api, "validators", WAIT, "2/2 healthy", |nh| {
-            condition_is(nh, "Healthy", "True")
-        })
-        .await;
         let uid = pod_uid(&client, &ns, "validator-1").await;
 
         fleet.set_mode(1, out_of_sync()).await;
@@ -411,18 +423,16 @@ async fn a_pod_disruption_budget_blocks_the_restart_until_it_allows_one() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_node_a_person_uncordons_is_not_cordoned_again_for_that_incident() {
     with_temp_ns("rem-manual", |client, ns| async move {
-        install_crd(&client).await;
-        let fleet = Fleet::start(&client, &ns, 2, "radix", 2).await;
-        let _op = Operator::start(&ns, &[]).await;
-        let spec = spec_with(json!({
-            "actions": [{"action": "Cordon", "after": "1s"}, {"action": "CordonAndRestart", "after": "8s"}],
-            "minIntervalSeconds": 1,
-        }));
-        create_nodehealth(&client, &ns, "validators", spec).await;
-        let api: Api<NodeHealth> = Api::namespaced(client.clone(), &ns);
-        wait_for(&api, "validators", WAIT, "2/2 healthy", |nh| {
-            condition_is(nh, "Healthy", "True")
-        })
+        let Scene { fleet, op: _op, api } = Scene::start(
+            &client,
+            &ns,
+            2,
+            &[],
+            json!({
+                "actions": [{"action": "Cordon", "after": "1s"}, {"action": "CordonAndRestart", "after": "8s"}],
+                "minIntervalSeconds": 1,
+            }),
+        )
         .await;
         let uid = pod_uid(&client, &ns, "validator-1").await;
         let node1 = format!("{ns}-node-1");
@@ -470,18 +480,16 @@ async fn a_node_a_person_uncordons_is_not_cordoned_again_for_that_incident() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_operator_killed_right_after_acting_neither_repeats_the_action_nor_resets_timers() {
     with_temp_ns("rem-kill", |client, ns| async move {
-        install_crd(&client).await;
-        let fleet = Fleet::start(&client, &ns, 2, "radix", 2).await;
-        let mut op = Operator::start(&ns, &[]).await;
-        let spec = spec_with(json!({
-            "actions": [{"action": "Cordon", "after": "1s"}, {"action": "RestartPod", "after": "1h"}],
-            "minIntervalSeconds": 0,
-        }));
-        create_nodehealth(&client, &ns, "validators", spec).await;
-        let api: Api<NodeHealth> = Api::namespaced(client.clone(), &ns);
-        wait_for(&api, "validators", WAIT, "2/2 healthy", |nh| {
-            condition_is(nh, "Healthy", "True")
-        })
+        let Scene { fleet, mut op, api } = Scene::start(
+            &client,
+            &ns,
+            2,
+            &[],
+            json!({
+                "actions": [{"action": "Cordon", "after": "1s"}, {"action": "RestartPod", "after": "1h"}],
+                "minIntervalSeconds": 0,
+            }),
+        )
         .await;
         let node1 = format!("{ns}-node-1");
         let nodes: Api<Node> = Api::all(client.clone());
@@ -543,18 +551,16 @@ async fn an_operator_killed_right_after_acting_neither_repeats_the_action_nor_re
 #[tokio::test(flavor = "multi_thread")]
 async fn young_pods_wait_out_their_grace_and_the_restart_budget_runs_out() {
     with_temp_ns("rem-budget", |client, ns| async move {
-        install_crd(&client).await;
-        let fleet = Fleet::start(&client, &ns, 2, "radix", 2).await;
-        let _op = Operator::start(&ns, &[]).await;
-        let spec = spec_with(json!({
-            "actions": [{"action": "RestartPod", "after": "1s"}],
-            "healthyFor": "2s", "minIntervalSeconds": 0, "startupGraceSeconds": 8, "maxRestartsPerPod": 1,
-        }));
-        create_nodehealth(&client, &ns, "validators", spec).await;
-        let api: Api<NodeHealth> = Api::namespaced(client.clone(), &ns);
-        wait_for(&api, "validators", WAIT, "2/2 healthy", |nh| {
-            condition_is(nh, "Healthy", "True")
-        })
+        let Scene { fleet, op: _op, api } = Scene::start(
+            &client,
+            &ns,
+            2,
+            &[],
+            json!({
+                "actions": [{"action": "RestartPod", "after": "1s"}],
+                "healthyFor": "2s", "minIntervalSeconds": 0, "startupGraceSeconds": 8, "maxRestartsPerPod": 1,
+            }),
+        )
         .await;
         let uid = pod_uid(&client, &ns, "validator-1").await;
 
@@ -632,15 +638,13 @@ async fn an_eviction_names_one_pod_instance_and_the_server_reads_it_without_an_a
 #[tokio::test(flavor = "multi_thread")]
 async fn an_operator_without_remediation_rights_says_so_and_never_acts() {
     with_temp_ns("rem-off", |client, ns| async move {
-        install_crd(&client).await;
-        let fleet = Fleet::start(&client, &ns, 2, "radix", 2).await;
-        let _op = Operator::start(&ns, &["--remediation=false"]).await;
-        let spec = spec_with(json!({"actions": [{"action": "CordonAndRestart", "after": "1s"}]}));
-        create_nodehealth(&client, &ns, "validators", spec).await;
-        let api: Api<NodeHealth> = Api::namespaced(client.clone(), &ns);
-        wait_for(&api, "validators", WAIT, "2/2 healthy", |nh| {
-            condition_is(nh, "Healthy", "True")
-        })
+        let Scene { fleet, op: _op, api } = Scene::start(
+            &client,
+            &ns,
+            2,
+            &["--remediation=false"],
+            json!({"actions": [{"action": "CordonAndRestart", "after": "1s"}]}),
+        )
         .await;
         let uid = pod_uid(&client, &ns, "validator-1").await;
         fleet.set_mode(1, out_of_sync()).await;

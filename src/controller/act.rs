@@ -217,21 +217,8 @@ pub(super) async fn plan(
     }
     if !ctx.settings.remediation {
         // Not granted the permissions: say so once in status, rather than fail every action.
-        let disabled = Verdict {
-            type_: "RemediationAllowed",
-            status: "False",
-            reason: "RemediationDisabled",
-            message: "this operator runs with --remediation=false (chart: rbac.remediation=false): it never cordons or restarts"
-                .to_owned(),
-        };
-        let idle = Verdict {
-            type_: "Remediating",
-            status: "False",
-            reason: "Idle",
-            message: "no action in flight".to_owned(),
-        };
         let records = prev.cloned().unwrap_or_default();
-        status::set_remediation(desired, previous, Some(records), &[disabled, idle], now);
+        status::set_remediation(desired, previous, Some(records), &remediate::disabled(), now);
         return Ok(None);
     }
     let nodes = node_facts(ctx, rp, facts, prev).await?;

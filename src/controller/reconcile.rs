@@ -95,13 +95,18 @@ async fn reconcile_one(obj: &Arc<DeserializeGuard<NodeHealth>>, ctx: &Arc<Contex
             Err(_) => (o.name.clone(), None, false),
         })
         .collect();
-    let ns_pods: Vec<Arc<Pod>> = ctx
-        .pods
-        .state()
-        .into_iter()
-        .filter(|p| p.namespace() == nh.namespace())
-        .collect();
-    let facts = act::pod_facts(&pods, &outcomes, &ns_pods);
+    // Remediation's view of the pods, only for policies that have (or had) remediation.
+    let facts = if policy.remediation.is_some() || previous.as_ref().is_some_and(|p| p.remediation.is_some()) {
+        let ns_pods: Vec<Arc<Pod>> = ctx
+            .pods
+            .state()
+            .into_iter()
+            .filter(|p| p.namespace() == nh.namespace())
+            .collect();
+        act::pod_facts(&pods, &outcomes, &ns_pods)
+    } else {
+        Vec::new()
+    };
     let mut desired = status::swept(
         generation,
         previous.as_ref(),

@@ -83,3 +83,17 @@ pub(super) fn remediating(st: &RemediationStatus, acts: &[Act]) -> Verdict {
     }
     verdict("Remediating", "False", "Idle", "no action in flight".to_owned())
 }
+
+/// The conditions of a policy whose operator may not act (`--remediation=false`).
+pub fn disabled() -> Vec<Verdict> {
+    vec![
+        verdict(
+            "RemediationAllowed",
+            "False",
+            "RemediationDisabled",
+            "this operator runs with --remediation=false (chart: rbac.remediation=false): it never cordons or restarts"
+                .to_owned(),
+        ),
+        verdict("Remediating", "False", "Idle", "no action in flight".to_owned()),
+    ]
+}

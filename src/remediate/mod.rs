@@ -23,6 +23,7 @@ mod pending;
 pub mod policy;
 mod records;
 
+pub use conditions::disabled;
 pub use decide::decide;
 pub use outcome::{Outcome, record_outcomes};
 pub use policy::{RemediationPolicy, validate};

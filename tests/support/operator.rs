@@ -45,22 +45,27 @@ pub struct Operator {
 }
 
 impl Operator {
-    /// Starts `nodehealth run` for one namespace, with extra flags.
+    /// Starts `nodehealth run` for one namespace, with extra flags, as the cluster admin.
     pub async fn start(ns: &str, extra: &[&str]) -> Operator {
+        Operator::start_as(&kubeconfig().await, ns, extra)
+    }
+
+    /// Starts `nodehealth run` for one namespace with the identity of `kc`.
+    pub fn start_as(kc: &std::path::Path, ns: &str, extra: &[&str]) -> Operator {
         let port = {
             // A free port: bind, read, release. The operator binds it right after.
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().port()
         };
         let http = format!("127.0.0.1:{port}");
-        let kc = kubeconfig().await;
         let mut child = Command::new(env!("CARGO_BIN_EXE_nodehealth"))
             .arg("run")
             .arg("--kubeconfig")
-            .arg(&kc)
+            .arg(kc)
             .args(["--namespace", ns, "--http-addr", &http])
             .args(extra)
             .env("RUST_LOG", "info,kube=warn")
+            .env("POD_NAME", format!("{ns}-operator"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
