@@ -5,8 +5,8 @@ use std::hint::black_box;
 use std::io;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use nodehealth::metrics::{self, Limits};
-use nodehealth::radix_metrics::RadixMetrics;
+use nodehealth::chains::radix::RadixMetrics;
+use nodehealth::exposition::{self, Limits};
 
 /// Every health series of a Radix node, from both of its writers.
 const FIXTURE: &str = include_str!("../tests/fixtures/radix_metrics.txt");
@@ -105,7 +105,7 @@ fn compare(c: &mut Criterion, group_name: &str, page: &str, sample_size: usize) 
         ..Limits::default()
     };
     let mut samples = 0;
-    let stats = metrics::parse(page.as_bytes(), &limits, |_| true, |_| samples += 1).expect("the page parses");
+    let stats = exposition::parse(page.as_bytes(), &limits, |_| true, |_| samples += 1).expect("the page parses");
     assert_eq!(stats.skipped_invalid, 0, "{group_name}: the generated page is valid");
     eprintln!(
         "{group_name}: {} bytes, {} lines, {samples} samples",
@@ -117,9 +117,9 @@ fn compare(c: &mut Criterion, group_name: &str, page: &str, sample_size: usize) 
     group
         .sample_size(sample_size)
         .throughput(Throughput::Bytes(page.len() as u64));
-    group.bench_function("metrics::parse (visit only)", |b| {
+    group.bench_function("exposition::parse (visit only)", |b| {
         b.iter(|| {
-            metrics::parse(
+            exposition::parse(
                 black_box(page.as_bytes()),
                 &limits,
                 |_| true,
@@ -129,8 +129,8 @@ fn compare(c: &mut Criterion, group_name: &str, page: &str, sample_size: usize) 
             )
         })
     });
-    group.bench_function("metrics::parse_all (collect)", |b| {
-        b.iter(|| metrics::parse_all(black_box(page.as_bytes())).map(|(samples, _)| samples.len()))
+    group.bench_function("exposition::parse_all (collect)", |b| {
+        b.iter(|| exposition::parse_all(black_box(page.as_bytes())).map(|(samples, _)| samples.len()))
     });
     group.bench_function("prometheus_parse::Scrape::parse", |b| {
         b.iter(|| prometheus_parse(black_box(page)))

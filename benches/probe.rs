@@ -7,7 +7,8 @@
 use std::time::{Duration, Instant};
 
 use nodehealth::assess::{History, Params, assess};
-use nodehealth::probe::{ProbeConfig, Prober, Profile, Target};
+use nodehealth::chains::Profile;
+use nodehealth::probe::{ProbeConfig, Prober, Target};
 use nodehealth::sim::SimProcess;
 
 /// Probes measured; enough to make scheduler noise small against the total.

@@ -1,18 +1,17 @@
 //! nodehealth: probe validator pods, assess their health, report and remediate.
 //!
-//! Pure modules (no Kubernetes, no network): [`health`], [`radix`], [`metrics`], [`radix_metrics`].
+//! Pure modules (no Kubernetes, no network): [`model`], [`exposition`], [`chains`], [`assess`].
 //! Shells: [`sim`] (the validator simulator).
 
 pub mod assess;
+pub mod chains;
 pub mod cli;
 pub mod controller;
 pub mod crd;
-pub mod health;
-pub mod metrics;
+pub mod exposition;
+pub mod model;
 pub mod policy;
 pub mod probe;
-pub mod radix;
-pub mod radix_metrics;
 pub mod remediate;
 pub mod server;
 pub mod sim;

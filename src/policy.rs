@@ -10,8 +10,9 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::core::Selector;
 
 use crate::assess::Params;
+use crate::chains::Profile;
 use crate::crd::{AssessmentSpec, EndpointSpec, NodeHealthSpec, Scheme};
-use crate::probe::{Profile, Target};
+use crate::probe::Target;
 use crate::remediate::{self, RemediationPolicy};
 
 /// A spec the operator cannot enforce. The variant's name is the `Stalled` condition's reason.

@@ -22,7 +22,7 @@ use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
 use serde_json::json;
 
-use crate::health::{AppHealth, ComponentHealth, Status};
+use crate::model::{AppHealth, ComponentHealth, Status};
 use crate::telemetry::Metrics;
 
 /// The components [`OperatorHealth::new`] starts with, all `not_ready`.
@@ -277,7 +277,7 @@ mod tests {
         all(&h, Status::Ready);
         h.set("kube_api", ComponentHealth::new(Status::Affected));
         let body = serde_json::to_vec(&h.snapshot()).unwrap();
-        let report = crate::health::parse_health(&body).unwrap();
+        let report = crate::chains::zksync::parse_health(&body).unwrap();
         assert_eq!(report.status, Status::Affected);
         assert_eq!(report.components["kube_api"], Status::Affected);
     }

@@ -14,7 +14,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use crate::assess::{PodVerdict, SyncState};
 use crate::crd::{NodeHealthStatus, PodHealth, RemediationStatus};
-use crate::health::{Status, worst};
+use crate::model::{Status, worst};
 use crate::policy::{InvalidSpec, PodSkip};
 use crate::remediate::Verdict;
 

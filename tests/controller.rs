@@ -9,7 +9,7 @@ use futures::StreamExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::watcher;
 use nodehealth::crd::NodeHealth;
-use nodehealth::health::Status;
+use nodehealth::model::Status;
 use serde_json::json;
 use support::cluster::with_temp_ns;
 use support::fleet::{Fleet, WAIT, condition, condition_is, create_nodehealth, pod_row, radix_spec};
@@ -393,7 +393,7 @@ async fn the_operators_own_health_tells_the_truth_and_it_shuts_down_gracefully()
         })
         .await;
         let report =
-            nodehealth::health::parse_health(body.as_bytes()).expect("the operator speaks the format it reads");
+            nodehealth::chains::zksync::parse_health(body.as_bytes()).expect("the operator speaks the format it reads");
         assert_eq!(report.status, Status::Ready);
         for c in ["kube_api", "controller", "prober"] {
             assert_eq!(report.components.get(c), Some(&Status::Ready), "{body}");

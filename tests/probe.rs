@@ -5,8 +5,9 @@ use std::io::Write as _;
 use std::time::Duration;
 
 use nodehealth::assess::HealthReading;
-use nodehealth::health::Status;
-use nodehealth::probe::{ProbeConfig, ProbeError, Prober, Profile};
+use nodehealth::chains::Profile;
+use nodehealth::model::Status;
+use nodehealth::probe::{ProbeConfig, ProbeError, Prober};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 

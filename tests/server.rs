@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use nodehealth::health::{AppHealth, ComponentHealth, Status};
+use nodehealth::model::{AppHealth, ComponentHealth, Status};
 use nodehealth::server::{COMPONENTS, OperatorHealth, serve};
 use nodehealth::telemetry::Metrics;
 use tokio::net::TcpListener;
@@ -80,7 +80,7 @@ async fn endpoints_follow_the_operator_lifecycle() {
     srv.health.set("prober", ComponentHealth::new(Status::Affected));
     let (code, _, body) = get(&http, &url("/health")).await;
     assert_eq!(code, 200);
-    let report = nodehealth::health::parse_health(body.as_bytes()).unwrap();
+    let report = nodehealth::chains::zksync::parse_health(body.as_bytes()).unwrap();
     assert_eq!(report.status, Status::Affected);
     assert_eq!(get(&http, &url("/readyz")).await.0, 200);
 

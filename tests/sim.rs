@@ -6,9 +6,10 @@ use std::io::Read;
 use std::net::{Ipv4Addr, TcpStream};
 use std::time::{Duration, Instant};
 
-use nodehealth::health::{Status, parse_health};
-use nodehealth::radix::{RadixStatus, parse_system_health};
-use nodehealth::radix_metrics::RadixMetrics;
+use nodehealth::chains::radix::RadixMetrics;
+use nodehealth::chains::radix::{RadixStatus, parse_system_health};
+use nodehealth::chains::zksync::parse_health;
+use nodehealth::model::Status;
 use nodehealth::sim::{SimProcess, SpawnError, wall_now};
 use serde_json::json;
 

@@ -105,7 +105,7 @@ async fn read_validator(http: &reqwest::Client, ip: &str) -> Result<(String, f64
     let body = get_bytes(http, format!("http://{ip}:3334/system/health")).await?;
     let health: serde_json::Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
     let page = get_bytes(http, format!("http://{ip}:3335/prometheus/metrics")).await?;
-    let m = nodehealth::radix_metrics::RadixMetrics::from_exposition(&page).map_err(|e| e.to_string())?;
+    let m = nodehealth::chains::radix::RadixMetrics::from_exposition(&page).map_err(|e| e.to_string())?;
     let ts = m.last_update_proposer_epoch_second.ok_or("no ledger timestamp")?;
     Ok((health["status"].as_str().unwrap_or_default().to_owned(), ts))
 }

@@ -3,11 +3,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use nodehealth::metrics;
-use nodehealth::radix_metrics::RadixMetrics;
+use nodehealth::exposition;
+use nodehealth::chains::radix::RadixMetrics;
 
 fuzz_target!(|body: &[u8]| {
-    let all = metrics::parse_all(body);
+    let all = exposition::parse_all(body);
     if let Ok((samples, stats)) = &all {
         assert_eq!(stats.samples, samples.len());
         assert!(stats.samples + stats.skipped_invalid + stats.ignored <= stats.lines);

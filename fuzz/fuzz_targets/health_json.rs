@@ -4,5 +4,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|body: &[u8]| {
-    let _ = nodehealth::health::parse_health(body);
+    let _ = nodehealth::chains::zksync::parse_health(body);
 });

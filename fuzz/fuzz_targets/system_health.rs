@@ -4,5 +4,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|body: &[u8]| {
-    let _ = nodehealth::radix::parse_system_health(body);
+    let _ = nodehealth::chains::radix::parse_system_health(body);
 });

@@ -6,8 +6,8 @@ use std::collections::VecDeque;
 
 use super::verdict::{ObservedRate, judge};
 use super::{Observation, Params, PodVerdict, SyncState};
-use crate::health::Status;
-use crate::radix_metrics::RadixMetrics;
+use crate::chains::radix::RadixMetrics;
+use crate::model::Status;
 
 /// Samples kept at most per pod, whatever the window and period: 300 s at a 1 s period, with room.
 const MAX_SAMPLES: usize = 512;

@@ -15,9 +15,9 @@ pub use history::History;
 pub use params::Params;
 pub use verdict::{Figures, PodVerdict, SyncState};
 
-use crate::health::HealthReport;
-use crate::radix::SystemHealth;
-use crate::radix_metrics::RadixMetrics;
+use crate::chains::radix::RadixMetrics;
+use crate::chains::radix::SystemHealth;
+use crate::chains::zksync::HealthReport;
 
 /// What the health endpoint answered, read.
 #[derive(Debug, Clone, PartialEq)]

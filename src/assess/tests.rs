@@ -1,8 +1,9 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::health::{Status, ZkSyncState};
-use crate::radix::{MissStatistic, RadixStatus};
+use crate::chains::radix::{MissStatistic, RadixStatus};
+use crate::chains::zksync::ZkSyncState;
+use crate::model::Status;
 
 const NOW: f64 = 1_763_798_400.0;
 
@@ -287,7 +288,7 @@ fn an_answer_that_is_wrong_is_a_verdict_at_once() {
 
 #[test]
 fn zksync_verdicts() {
-    let report = |status, synced: bool| crate::health::HealthReport {
+    let report = |status, synced: bool| crate::chains::zksync::HealthReport {
         status,
         components: BTreeMap::from([("sync_state".to_owned(), status)]),
         unknown: vec![],

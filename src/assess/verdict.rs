@@ -6,9 +6,9 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::{HealthReading, Observation, Params};
-use crate::health::{Status, worst};
-use crate::radix::RadixStatus;
-use crate::radix_metrics::RadixMetrics;
+use crate::chains::radix::RadixMetrics;
+use crate::chains::radix::RadixStatus;
+use crate::model::{Status, worst};
 
 /// Where a node's ledger stands relative to the network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]

@@ -7,7 +7,8 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 
 use crate::assess::{History, Params, PodVerdict, assess};
-use crate::probe::{ProbeConfig, Prober, Profile, Target};
+use crate::chains::Profile;
+use crate::probe::{ProbeConfig, Prober, Target};
 
 #[derive(Debug, Args)]
 pub struct ProbeArgs {
@@ -168,7 +169,7 @@ pub fn render_text(v: &PodVerdict) -> String {
 mod tests {
     use super::*;
     use crate::assess::SyncState;
-    use crate::health::Status;
+    use crate::model::Status;
 
     #[test]
     fn text_names_status_factor_and_reasons() {

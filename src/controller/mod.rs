@@ -26,7 +26,7 @@ use tokio::sync::Semaphore;
 
 use crate::assess::History;
 use crate::crd::{NodeHealth, NodeHealthStatus};
-use crate::health::{ComponentHealth, Status};
+use crate::model::{ComponentHealth, Status};
 use crate::policy::{self, InvalidSpec};
 use crate::probe::Prober;
 use crate::server::OperatorHealth;

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use crate::assess::SyncState;
 
 mod remediation;
-use crate::health::Status;
-use crate::probe::Profile;
+use crate::chains::Profile;
+use crate::model::Status;
 pub use remediation::*;
 
 /// A health policy over validator pods: which pods, how to probe them, the thresholds of the

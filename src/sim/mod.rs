@@ -22,7 +22,7 @@ pub mod state;
 pub use client::{SimClient, SimProcess, SpawnError, Started};
 
 /// Which kind of node the fleet imitates: the probe's own profile, so both speak of the same formats.
-pub use crate::probe::Profile;
+pub use crate::chains::Profile;
 
 /// One of a validator's two endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

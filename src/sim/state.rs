@@ -7,7 +7,7 @@
 //! Times are seconds since the Unix epoch (`f64`), true time unless said otherwise; the node's
 //! own clock is true time plus the mode's skew, and the node computes its own figures with it.
 
-use crate::radix::RadixStatus;
+use crate::chains::radix::RadixStatus;
 use crate::sim::mode::{Mode, RECENT_PROPOSALS_TRACKED};
 
 /// How far a synced node's ledger proposer timestamp trails true time: a consensus round plus

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::Identity;
 use super::java::{java_double, millis, rust_float};
-use crate::radix::{MissStatistic, RadixStatus, SystemHealth};
+use crate::chains::radix::{MissStatistic, RadixStatus, SystemHealth};
 use crate::sim::mode::RECENT_PROPOSALS_TRACKED;
 use crate::sim::state::Snapshot;
 

@@ -1,8 +1,9 @@
 use std::collections::BTreeSet;
 
 use super::*;
-use crate::health::{Status, parse_health};
-use crate::radix::{RadixStatus, parse_system_health};
+use crate::chains::radix::{RadixStatus, parse_system_health};
+use crate::chains::zksync::parse_health;
+use crate::model::Status;
 use crate::sim::state::Validator;
 
 const T0: f64 = 1_763_798_400.0;

@@ -6,8 +6,8 @@ use serde_json::json;
 
 use super::java::{millis, rust_float};
 use super::radix::{Page, to_json_bytes};
-use crate::health::{AppHealth, ComponentHealth, Status};
-use crate::radix::RadixStatus;
+use crate::chains::radix::RadixStatus;
+use crate::model::{AppHealth, ComponentHealth, Status};
 use crate::sim::state::Snapshot;
 
 /// Blocks behind the main node within which the external node calls itself synced

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::health::Status;
+use crate::model::Status;
 
 /// The node's own status word.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

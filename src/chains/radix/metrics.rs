@@ -1,6 +1,6 @@
 //! The health-related `rn_*` series of a Radix node's metrics page, extracted from one scrape.
 
-use crate::metrics::{self, ExpositionError, Limits, ParseStats, Sample};
+use crate::exposition::{self, ExpositionError, Limits, ParseStats, Sample};
 
 /// Counters of the consensus rounds led by one validator, by resolution
 /// (`rn_ledger_consensus_rounds_committed{round_resolution=…}`).
@@ -70,7 +70,7 @@ impl RadixMetrics {
         // `rn_misc_config_info` may come after the rounds, so they wait for the address.
         let mut rounds: Vec<Sample<'_>> = Vec::new();
         let keep = |name: &str| Series::of(name).is_some();
-        let stats = metrics::parse(body, &Limits::default(), keep, |sample| {
+        let stats = exposition::parse(body, &Limits::default(), keep, |sample| {
             let Some(series) = Series::of(sample.name) else {
                 return;
             };
@@ -228,7 +228,7 @@ fn own_rounds(rounds: &[Sample<'_>], own: &str) -> Option<RoundCounts> {
 mod tests {
     use super::*;
 
-    const FIXTURE: &[u8] = include_bytes!("../tests/fixtures/radix_metrics.txt");
+    const FIXTURE: &[u8] = include_bytes!("../../../tests/fixtures/radix_metrics.txt");
     const OWN: &str = "validator_rdx1sd5368vqdmjk0y2w7ymdts02cz9c52858gpyny56xdvzuheepdeyy0";
 
     fn page(text: &str) -> RadixMetrics {
