@@ -41,11 +41,11 @@ fn main() {
         .expect("runtime");
     rt.block_on(async {
         let prober = Prober::new(ProbeConfig::default()).expect("client");
-        let target = Target {
-            profile: Profile::Radix,
-            health_url: Some(format!("http://{ip}:3334/system/health")),
-            metrics_url: Some(format!("http://{ip}:3335/prometheus/metrics")),
-        };
+        let target = Target::from_urls(
+            Profile::Radix,
+            Some(format!("http://{ip}:3334/system/health")),
+            Some(format!("http://{ip}:3335/prometheus/metrics")),
+        );
         let params = Params::default();
         let mut history = History::new();
         let scrape = || prober.scrape(&target, nodehealth::sim::wall_now());
@@ -55,7 +55,7 @@ fn main() {
         let (cpu0, wall0) = (thread_cpu(), Instant::now());
         let mut healthy = 0u32;
         for _ in 0..ROUNDS {
-            let obs = scrape().await;
+            let obs = Profile::Radix.read(&scrape().await);
             healthy += u32::from(assess(&mut history, &obs, &params).healthy);
         }
         let (cpu, wall) = (thread_cpu() - cpu0, wall0.elapsed());

@@ -12,6 +12,7 @@ use kube::core::Selector;
 use crate::assess::Params;
 use crate::chains::Profile;
 use crate::crd::{AssessmentSpec, EndpointSpec, NodeHealthSpec, Scheme};
+use crate::model::Api;
 use crate::probe::Target;
 use crate::remediate::{self, RemediationPolicy};
 
@@ -59,7 +60,8 @@ impl InvalidSpec {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Endpoint {
     pub port: IntOrString,
-    pub path: String,
+    /// Replaces the path of the chain's first request of this API.
+    pub path: Option<String>,
     pub scheme: Scheme,
 }
 
@@ -116,8 +118,8 @@ pub fn validate(spec: &NodeHealthSpec) -> Result<Policy, InvalidSpec> {
     if probe.health.is_none() && probe.metrics.is_none() {
         return Err(InvalidSpec::NoProbe);
     }
-    let health = endpoint(probe.health.as_ref(), "health", profile.default_health_path())?;
-    let metrics = endpoint(probe.metrics.as_ref(), "metrics", profile.default_metrics_path())?;
+    let health = endpoint(probe.health.as_ref(), "health")?;
+    let metrics = endpoint(probe.metrics.as_ref(), "metrics")?;
     if probe.timeout_seconds == 0 || probe.period_seconds == 0 {
         return Err(InvalidSpec::BadProbeTiming(
             "periodSeconds and timeoutSeconds must be at least 1".into(),
@@ -148,15 +150,15 @@ pub fn validate(spec: &NodeHealthSpec) -> Result<Policy, InvalidSpec> {
     })
 }
 
-fn endpoint(
-    spec: Option<&EndpointSpec>,
-    which: &'static str,
-    default_path: &str,
-) -> Result<Option<Endpoint>, InvalidSpec> {
+fn endpoint(spec: Option<&EndpointSpec>, which: &'static str) -> Result<Option<Endpoint>, InvalidSpec> {
     let Some(spec) = spec else { return Ok(None) };
-    let path = spec.path.clone().unwrap_or_else(|| default_path.to_owned());
     // The operator probes the pod's own IP only: a path must not smuggle in another host.
-    if !path.starts_with('/') || path.starts_with("//") || path.contains(char::is_whitespace) || path.contains('#') {
+    if let Some(path) = &spec.path
+        && (!path.starts_with('/')
+            || path.starts_with("//")
+            || path.contains(char::is_whitespace)
+            || path.contains('#'))
+    {
         return Err(InvalidSpec::BadPath(which));
     }
     match &spec.port {
@@ -166,7 +168,7 @@ fn endpoint(
     }
     Ok(Some(Endpoint {
         port: spec.port.clone(),
-        path,
+        path: spec.path.clone(),
         scheme: spec.scheme,
     }))
 }
@@ -190,6 +192,7 @@ fn params(a: &AssessmentSpec) -> Result<Params, InvalidSpec> {
         synced_delay_seconds,
         min_progress_rate,
         max_progress_rate,
+        max_block_lag,
         critical_missed_proposals,
         observed_rate_window_seconds,
         max_clock_skew_seconds,
@@ -203,6 +206,7 @@ fn params(a: &AssessmentSpec) -> Result<Params, InvalidSpec> {
         synced_delay_seconds: synced_delay_seconds.unwrap_or(d.synced_delay_seconds),
         min_progress_rate: min_progress_rate.unwrap_or(d.min_progress_rate),
         max_progress_rate: max_progress_rate.unwrap_or(d.max_progress_rate),
+        max_block_lag: max_block_lag.map_or(d.max_block_lag, |b| b as f64),
         critical_missed_proposals: critical_missed_proposals.unwrap_or(d.critical_missed_proposals),
         observed_rate_window_seconds: observed_rate_window_seconds.unwrap_or(d.observed_rate_window_seconds),
         max_clock_skew_seconds: max_clock_skew_seconds.unwrap_or(d.max_clock_skew_seconds),
@@ -261,25 +265,38 @@ impl Policy {
             .and_then(|s| s.pod_ip.as_deref())
             .filter(|ip| !ip.is_empty())
             .ok_or(PodSkip::NoIp)?;
-        let url = |e: &Endpoint| -> Result<String, PodSkip> {
+        // An IPv6 pod IP needs brackets in a URL.
+        let host = if ip.contains(':') {
+            format!("[{ip}]")
+        } else {
+            ip.to_owned()
+        };
+        let mut requests = Vec::new();
+        let mut overridden = Vec::new();
+        for &request in self.profile.requests() {
+            let Some(e) = self.endpoint(request.api) else { continue };
             let port = resolve_port(pod, &e.port)?;
             let scheme = match e.scheme {
                 Scheme::Http => "http",
                 Scheme::Https => "https",
             };
-            // An IPv6 pod IP needs brackets in a URL.
-            let host = if ip.contains(':') {
-                format!("[{ip}]")
-            } else {
-                ip.to_owned()
+            // The spec's path replaces the path of the API's first request only.
+            let path = match &e.path {
+                Some(p) if !overridden.contains(&request.api) => p.as_str(),
+                _ => request.path,
             };
-            Ok(format!("{scheme}://{host}:{port}{}", e.path))
-        };
-        Ok(Target {
-            profile: self.profile,
-            health_url: self.health.as_ref().map(url).transpose()?,
-            metrics_url: self.metrics.as_ref().map(url).transpose()?,
-        })
+            overridden.push(request.api);
+            requests.push((request, format!("{scheme}://{host}:{port}{path}")));
+        }
+        Ok(Target { requests })
+    }
+
+    /// The policy's endpoint of an API, when it probes that API.
+    fn endpoint(&self, api: Api) -> Option<&Endpoint> {
+        match api {
+            Api::Health => self.health.as_ref(),
+            Api::Metrics => self.metrics.as_ref(),
+        }
     }
 }
 

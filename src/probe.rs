@@ -1,5 +1,6 @@
-//! The probe client: bounded HTTP(S) GETs to a pod's health and metrics endpoints, and the
-//! typed, plain-words failures they end in. A thin shell around the pure parsers.
+//! The probe client: bounded HTTP(S) GETs to the endpoints a chain names, and the typed,
+//! plain-words failures they end in. It hands code and body to the chain's reader
+//! (`chains::<chain>::read`) and reads nothing itself.
 //!
 //! Guarantees: no redirect is followed; a body is never read past its cap (after gzip
 //! decoding too); a request never outlives its timeout; HTTPS certificates are not verified,
@@ -9,10 +10,8 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::assess::{HealthReading, Observation, ProbeFailure};
 use crate::chains::Profile;
-use crate::chains::radix::{RadixMetrics, parse_system_health};
-use crate::chains::zksync::parse_health;
+use crate::model::{Answer, Api, Fetched, ProbeFailure, Request, Scrape};
 
 /// Limits of one probe.
 #[derive(Debug, Clone)]
@@ -51,16 +50,12 @@ pub enum ProbeError {
     Tls,
     #[error("could not connect ({0})")]
     Connect(String),
-    #[error("HTTP {0}")]
-    HttpStatus(u16),
     #[error("HTTP {0}: redirects are not followed")]
     Redirect(u16),
     #[error("body larger than {0} bytes")]
     BodyTooLarge(usize),
     #[error("connection failed while reading the body ({0})")]
     Body(String),
-    #[error("{0}")]
-    Parse(String),
     #[error("invalid probe URL")]
     InvalidUrl,
 }
@@ -73,11 +68,9 @@ impl ProbeError {
             ProbeError::Timeout(_) => "Timeout",
             ProbeError::Tls => "Tls",
             ProbeError::Connect(_) => "Connect",
-            ProbeError::HttpStatus(_) => "HttpStatus",
             ProbeError::Redirect(_) => "Redirect",
             ProbeError::BodyTooLarge(_) => "BodyTooLarge",
             ProbeError::Body(_) => "Body",
-            ProbeError::Parse(_) => "Parse",
             ProbeError::InvalidUrl => "InvalidUrl",
         }
     }
@@ -106,12 +99,34 @@ pub struct Prober {
     config: ProbeConfig,
 }
 
-/// Where to probe one pod.
+/// Where to probe one pod: each request the policy makes, with its URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
-    pub profile: Profile,
-    pub health_url: Option<String>,
-    pub metrics_url: Option<String>,
+    pub requests: Vec<(Request, String)>,
+}
+
+impl Target {
+    /// The chain's first request of each API given a URL (what `nodehealth probe` takes).
+    pub fn from_urls(profile: Profile, health: Option<String>, metrics: Option<String>) -> Target {
+        let mut urls = [(Api::Health, health), (Api::Metrics, metrics)];
+        let requests = profile
+            .requests()
+            .iter()
+            .filter_map(|r| {
+                let url = urls.iter_mut().find(|(api, _)| *api == r.api)?.1.take()?;
+                Some((*r, url))
+            })
+            .collect();
+        Target { requests }
+    }
+
+    /// The URL of an API's first request.
+    pub fn url(&self, api: Api) -> Option<&str> {
+        self.requests
+            .iter()
+            .find(|(r, _)| r.api == api)
+            .map(|(_, u)| u.as_str())
+    }
 }
 
 impl Prober {
@@ -165,76 +180,43 @@ impl Prober {
         Ok((code, body.freeze()))
     }
 
-    /// Probes a health endpoint and reads its body by the profile's rules.
-    pub async fn health(&self, url: &str, profile: Profile) -> Result<HealthReading, ProbeError> {
-        self.health_within(url, profile, self.config.timeout).await
-    }
-
-    async fn health_within(&self, url: &str, profile: Profile, timeout: Duration) -> Result<HealthReading, ProbeError> {
-        let (code, body) = self.get_within(url, self.config.health_body_limit, timeout).await?;
-        match profile {
-            // 503 carries a verdict in its body just as 200 does.
-            Profile::Zksync if code == 200 || code == 503 => parse_health(&body)
-                .map(HealthReading::Zksync)
-                .map_err(|e| ProbeError::Parse(e.to_string())),
-            // Radix answers 200 whatever its state; only the body says.
-            Profile::Radix if code == 200 => parse_system_health(&body)
-                .map(HealthReading::Radix)
-                .map_err(|e| ProbeError::Parse(e.to_string())),
-            _ => Err(ProbeError::HttpStatus(code)),
+    /// The body cap of an API's answers.
+    fn limit(&self, api: Api) -> usize {
+        match api {
+            Api::Health => self.config.health_body_limit,
+            Api::Metrics => self.config.metrics_body_limit,
         }
     }
 
-    /// Probes a metrics endpoint and extracts the Radix health series.
-    pub async fn metrics(&self, url: &str) -> Result<RadixMetrics, ProbeError> {
-        self.metrics_within(url, self.config.timeout).await
-    }
-
-    async fn metrics_within(&self, url: &str, timeout: Duration) -> Result<RadixMetrics, ProbeError> {
-        let (code, body) = self.get_within(url, self.config.metrics_body_limit, timeout).await?;
-        if code != 200 {
-            return Err(ProbeError::HttpStatus(code));
-        }
-        RadixMetrics::from_exposition(&body).map_err(|e| ProbeError::Parse(format!("metrics: {e}")))
-    }
-
-    /// Scrapes both endpoints of a pod concurrently. `at` is the scrape's time (Unix seconds).
-    pub async fn scrape(&self, target: &Target, at: f64) -> Observation {
+    /// Scrapes every request of a pod concurrently. `at` is the scrape's time (Unix seconds).
+    pub async fn scrape(&self, target: &Target, at: f64) -> Scrape {
         self.scrape_within(target, at, self.config.timeout, |_, _, _| {}).await
     }
 
     /// As [`Prober::scrape`], with a per-request deadline, reporting each request's outcome
-    /// (endpoint, `ok` or the error kind, seconds) to `observe`.
+    /// (API, `ok` or the error kind, seconds) to `observe`.
     pub async fn scrape_within(
         &self,
         target: &Target,
         at: f64,
         timeout: Duration,
         observe: impl Fn(&'static str, &'static str, f64),
-    ) -> Observation {
-        let timed = |endpoint: &'static str, started: std::time::Instant, err: Option<&ProbeError>| {
-            observe(
-                endpoint,
-                err.map_or("ok", ProbeError::kind),
-                started.elapsed().as_secs_f64(),
-            );
-        };
-        let health = async {
-            let url = target.health_url.as_ref()?;
-            let started = std::time::Instant::now();
-            let r = self.health_within(url, target.profile, timeout).await;
-            timed("health", started, r.as_ref().err());
-            Some(r.map_err(|e| e.to_failure()))
-        };
-        let metrics = async {
-            let url = target.metrics_url.as_ref()?;
-            let started = std::time::Instant::now();
-            let r = self.metrics_within(url, timeout).await;
-            timed("metrics", started, r.as_ref().err());
-            Some(r.map_err(|e| e.to_failure()))
-        };
-        let (health, metrics) = futures::join!(health, metrics);
-        Observation { at, health, metrics }
+    ) -> Scrape {
+        let requests = target.requests.iter().map(|(request, url)| {
+            let observe = &observe;
+            async move {
+                let started = std::time::Instant::now();
+                let r = self.get_within(url, self.limit(request.api), timeout).await;
+                let kind = r.as_ref().err().map_or("ok", ProbeError::kind);
+                observe(request.api.field(), kind, started.elapsed().as_secs_f64());
+                let fetched: Fetched = r.map(|(code, body)| Answer { code, body }).map_err(|e| e.to_failure());
+                (*request, fetched)
+            }
+        });
+        Scrape {
+            at,
+            answers: futures::future::join_all(requests).await,
+        }
     }
 }
 

@@ -12,8 +12,8 @@ use std::time::Duration;
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
-use crate::assess::{PodVerdict, SyncState};
 use crate::crd::{NodeHealthStatus, PodHealth, RemediationStatus};
+use crate::model::{Network, PodVerdict, SyncState};
 use crate::model::{Status, worst};
 use crate::policy::{InvalidSpec, PodSkip};
 use crate::remediate::Verdict;
@@ -51,10 +51,12 @@ impl PodOutcome {
                 reported_health_factor: v.reported_health_factor.map(round3),
                 state_version: v.figures.state_version,
                 target_state_version: v.figures.target_state_version,
+                block_lag: v.figures.block_lag,
                 ledger_delay_seconds: v.figures.ledger_delay_seconds.map(round1),
                 observed_progress_rate: v.figures.observed_progress_rate.map(round3),
                 missed_proposals: v.figures.missed_proposals,
                 in_validator_set: v.figures.in_validator_set,
+                network: (v.network != Network::Unknown).then_some(v.network),
                 unhealthy_since,
                 reasons: v.reasons.clone(),
             },
@@ -67,10 +69,12 @@ impl PodOutcome {
                 reported_health_factor: None,
                 state_version: None,
                 target_state_version: None,
+                block_lag: None,
                 ledger_delay_seconds: None,
                 observed_progress_rate: None,
                 missed_proposals: None,
                 in_validator_set: None,
+                network: None,
                 unhealthy_since,
                 reasons: vec![skip.to_string()],
             },
@@ -94,6 +98,34 @@ pub struct PodEvent {
     pub warning: bool,
     pub pod: String,
     pub note: String,
+}
+
+/// Keeps pods that were unhealthy unhealthy while their healthy verdict is not verified yet:
+/// after a start of the operator a stalled node that keeps reporting its last progress rate
+/// reads healthy until the operator has watched it long enough. Such a reading must not count
+/// towards `healthyFor` of an open incident, nor be announced as a recovery.
+pub fn hold_unverified(outcomes: &mut [PodOutcome], previous: Option<&NodeHealthStatus>) {
+    for o in outcomes {
+        let Ok(v) = &mut o.result else { continue };
+        if !v.healthy || v.verified {
+            continue;
+        }
+        let row = previous.and_then(|s| s.pods.iter().find(|p| p.name == o.name));
+        let open_incident = previous
+            .and_then(|s| s.remediation.as_ref())
+            .is_some_and(|r| r.pods.iter().any(|p| p.name == o.name && p.unhealthy_since.is_some()));
+        let was = match row {
+            Some(r) if !r.status.is_healthy() => r.status,
+            _ if open_incident => Status::NotReady,
+            _ => continue,
+        };
+        v.status = was;
+        v.healthy = false;
+        v.reasons.insert(
+            0,
+            "reads healthy again, but the operator has not verified it yet: still counted unhealthy".to_owned(),
+        );
+    }
 }
 
 /// The status after a sweep of a valid policy.

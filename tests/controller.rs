@@ -85,7 +85,7 @@ async fn a_stalled_validator_is_caught_while_ready_stays_true_and_recovers() {
             |nh| {
                 pod_row(nh, "validator-1").is_some_and(|p| {
                     p.status == Status::NotReady
-                        && p.sync_state == nodehealth::assess::SyncState::OutOfSync
+                        && p.sync_state == nodehealth::model::SyncState::OutOfSync
                         && p.health_factor == Some(0.0)
                         && p.observed_progress_rate == Some(0.0)
                 })
@@ -170,7 +170,7 @@ async fn booting_unreachable_and_slow_validators_each_get_their_verdict() {
         let _op = Operator::start(&ns, &[]).await;
         create_nodehealth(&client, &ns, "validators", radix_spec()).await;
         let api: Api<NodeHealth> = Api::namespaced(client.clone(), &ns);
-        use nodehealth::assess::SyncState::{Booting, Synced, Unreachable};
+        use nodehealth::model::SyncState::{Booting, Synced, Unreachable};
         let nh = wait_for(&api, "validators", WAIT, "each validator's verdict", |nh| {
             let sync = |p: &str| pod_row(nh, p).map(|r| r.sync_state);
             sync("validator-0") == Some(Synced)

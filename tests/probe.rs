@@ -4,10 +4,9 @@
 use std::io::Write as _;
 use std::time::Duration;
 
-use nodehealth::assess::HealthReading;
 use nodehealth::chains::Profile;
-use nodehealth::model::Status;
-use nodehealth::probe::{ProbeConfig, ProbeError, Prober};
+use nodehealth::model::{Reading, Status, SyncState};
+use nodehealth::probe::{ProbeConfig, ProbeError, Prober, Target};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -57,6 +56,17 @@ fn response(code: u16, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
     r
 }
 
+/// Scrapes `base` as `profile` would (health at `health`, metrics at `metrics`) and reads it.
+async fn read(profile: Profile, base: &str, health: Option<&str>, metrics: Option<&str>) -> Reading {
+    let target = Target::from_urls(
+        profile,
+        health.map(|p| format!("{base}{p}")),
+        metrics.map(|p| format!("{base}{p}")),
+    );
+    let obs = profile.read(&prober(2000).scrape(&target, 0.0).await);
+    obs.reading.expect("something answered")
+}
+
 #[tokio::test]
 async fn zksync_503_with_a_valid_body_is_a_verdict() {
     let body = br#"{"status":"not_ready","components":{"tree":{"status":"not_ready"},"api":{"status":"ready"}}}"#;
@@ -65,29 +75,19 @@ async fn zksync_503_with_a_valid_body_is_a_verdict() {
         Duration::ZERO,
     )
     .await;
-    let reading = prober(2000)
-        .health(&format!("{base}/health"), Profile::Zksync)
-        .await
-        .unwrap();
-    let HealthReading::Zksync(report) = reading else {
-        panic!("zksync reading expected")
-    };
-    assert_eq!(report.status, Status::NotReady);
-    assert_eq!(report.components["api"], Status::Ready);
+    let r = read(Profile::Zksync, &base, Some("/health"), None).await;
+    assert_eq!(r.status, Some(Status::NotReady));
+    assert_eq!(r.components["api"], Status::Ready);
+    assert!(r.reasons.contains(&"component tree is not_ready".to_owned()), "{r:?}");
 }
 
 #[tokio::test]
 async fn radix_status_comes_from_the_body() {
     let body = br#"{"status":"OUT_OF_SYNC","detail":"behind"}"#;
     let base = serve_raw(response(200, &[], body), Duration::ZERO).await;
-    let reading = prober(2000)
-        .health(&format!("{base}/system/health"), Profile::Radix)
-        .await
-        .unwrap();
-    let HealthReading::Radix(h) = reading else {
-        panic!("radix reading expected")
-    };
-    assert_eq!(h.status.to_status(), Status::NotReady);
+    let r = read(Profile::Radix, &base, Some("/system/health"), None).await;
+    assert_eq!(r.status, Some(Status::NotReady));
+    assert_eq!(r.claimed_sync, Some(SyncState::OutOfSync));
 }
 
 #[tokio::test]
@@ -120,12 +120,14 @@ async fn slow_endpoint_times_out() {
 #[tokio::test]
 async fn http_errors_and_redirects_are_not_followed() {
     let base = serve_raw(response(500, &[], b"boom"), Duration::ZERO).await;
-    let err = prober(2000)
-        .health(&format!("{base}/health"), Profile::Zksync)
-        .await
-        .unwrap_err();
-    assert_eq!(err, ProbeError::HttpStatus(500));
-    assert!(!err.no_answer(), "a 500 is an answer from a running process");
+    let (code, body) = prober(2000).get(&format!("{base}/health"), 1024).await.unwrap();
+    assert_eq!(
+        (code, &body[..]),
+        (500, &b"boom"[..]),
+        "a 500 is an answer from a running process"
+    );
+    let r = read(Profile::Zksync, &base, Some("/health"), None).await;
+    assert_eq!(r.status, Some(Status::NotReady));
     let base = serve_raw(
         response(302, &[("location", "http://127.0.0.1:1/elsewhere")], b""),
         Duration::ZERO,
@@ -139,7 +141,10 @@ async fn http_errors_and_redirects_are_not_followed() {
 async fn oversized_bodies_are_cut_off_declared_or_not() {
     let big = vec![b'x'; 300 * 1024];
     let base = serve_raw(response(200, &[], &big), Duration::ZERO).await;
-    let err = prober(2000).metrics(&format!("{base}/metrics")).await.unwrap_err();
+    let err = prober(2000)
+        .get(&format!("{base}/metrics"), 256 * 1024)
+        .await
+        .unwrap_err();
     assert_eq!(err, ProbeError::BodyTooLarge(256 * 1024));
     // Chunked, no content-length: the cap holds while reading.
     let mut chunked = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n".to_vec();
@@ -150,7 +155,10 @@ async fn oversized_bodies_are_cut_off_declared_or_not() {
     }
     chunked.extend_from_slice(b"0\r\n\r\n");
     let base = serve_raw(chunked, Duration::ZERO).await;
-    let err = prober(2000).metrics(&format!("{base}/metrics")).await.unwrap_err();
+    let err = prober(2000)
+        .get(&format!("{base}/metrics"), 256 * 1024)
+        .await
+        .unwrap_err();
     assert_eq!(err, ProbeError::BodyTooLarge(256 * 1024));
 }
 
@@ -162,22 +170,25 @@ async fn gzip_bomb_is_capped_after_decoding() {
     let gz = enc.finish().unwrap();
     assert!(gz.len() < 256 * 1024);
     let base = serve_raw(response(200, &[("content-encoding", "gzip")], &gz), Duration::ZERO).await;
-    let err = prober(2000).metrics(&format!("{base}/metrics")).await.unwrap_err();
+    let err = prober(2000)
+        .get(&format!("{base}/metrics"), 256 * 1024)
+        .await
+        .unwrap_err();
     assert_eq!(err, ProbeError::BodyTooLarge(256 * 1024));
 }
 
 #[tokio::test]
 async fn malformed_bodies_say_why_without_echoing_them() {
     let base = serve_raw(response(200, &[], b"<html>secret-token-123</html>"), Duration::ZERO).await;
-    let err = prober(2000)
-        .health(&format!("{base}/health"), Profile::Zksync)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, ProbeError::Parse(_)), "{err:?}");
-    assert!(!err.to_string().contains("secret"), "{err}");
-    let err = prober(2000).metrics(&format!("{base}/metrics")).await.unwrap_err();
-    assert!(matches!(err, ProbeError::Parse(_)), "{err:?}");
-    assert!(!err.to_string().contains("secret"), "{err}");
+    for (profile, health, metrics) in [
+        (Profile::Zksync, Some("/health"), None),
+        (Profile::Radix, None, Some("/prometheus/metrics")),
+    ] {
+        let r = read(profile, &base, health, metrics).await;
+        assert_eq!(r.status, Some(Status::NotReady), "{r:?}");
+        assert!(r.reasons[0].contains("probe failed"), "{r:?}");
+        assert!(!r.reasons.iter().any(|x| x.contains("secret")), "{r:?}");
+    }
 }
 
 #[tokio::test]
@@ -188,10 +199,7 @@ async fn a_real_metrics_page_is_read() {
         Duration::ZERO,
     )
     .await;
-    let m = prober(2000)
-        .metrics(&format!("{base}/prometheus/metrics"))
-        .await
-        .unwrap();
-    assert_eq!(m.in_validator_set, Some(true));
-    assert_eq!(m.ledger_state_version, Some(231457012.0));
+    let r = read(Profile::Radix, &base, None, Some("/prometheus/metrics")).await;
+    assert_eq!(r.in_validator_set, Some(true));
+    assert_eq!(r.head.height, Some(231457012.0));
 }

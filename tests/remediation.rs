@@ -4,98 +4,17 @@
 mod support;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
-use kube::{Client, ResourceExt};
 use nodehealth::controller::evict_instance;
-use nodehealth::crd::NodeHealth;
 use serde_json::{Value, json};
 use support::cluster::with_temp_ns;
-use support::fleet::{Fleet, WAIT, condition, condition_is, create_nodehealth, radix_spec};
-use support::operator::{Operator, install_crd};
-use support::wait::{events, eventually, wait_for};
-
-/// Behind by an hour and catching up at 2× real time: `not_ready (OutOfSync)` at once.
-fn out_of_sync() -> Value {
-    json!({"mode": "syncing", "rate": 2, "behind_seconds": 3600})
-}
-
-/// The Radix policy of the fleet with a remediation section.
-fn spec_with(remediation: Value) -> Value {
-    let mut spec = radix_spec();
-    spec["remediation"] = remediation;
-    spec
-}
-
-/// A simulated fleet (validators spread over two nodes), an operator, and a NodeHealth
-/// `validators` over the fleet with this remediation section, all pods healthy.
-struct Scene {
-    fleet: Fleet,
-    op: Operator,
-    api: Api<NodeHealth>,
-}
-
-impl Scene {
-    async fn start(client: &Client, ns: &str, pods: usize, operator_args: &[&str], remediation: Value) -> Scene {
-        install_crd(client).await;
-        let fleet = Fleet::start(client, ns, pods, "radix", 2).await;
-        let op = Operator::start(ns, operator_args).await;
-        create_nodehealth(client, ns, "validators", spec_with(remediation)).await;
-        let api: Api<NodeHealth> = Api::namespaced(client.clone(), ns);
-        wait_for(&api, "validators", WAIT, "every pod healthy", |nh| {
-            condition_is(nh, "Healthy", "True")
-        })
-        .await;
-        Scene { fleet, op, api }
-    }
-}
-
-fn remediation(nh: &NodeHealth) -> nodehealth::crd::RemediationStatus {
-    nh.status
-        .as_ref()
-        .and_then(|s| s.remediation.clone())
-        .unwrap_or_default()
-}
-
-fn reason_is(nh: &NodeHealth, type_: &str, status: &str, reason: &str) -> bool {
-    condition(nh, type_).is_some_and(|c| c.status == status && c.reason == reason)
-}
-
-async fn pod_uid(client: &Client, ns: &str, name: &str) -> String {
-    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
-    pods.get(name).await.expect("pod").uid().unwrap()
-}
-
-fn cordoned(n: &Node) -> bool {
-    n.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false)
-}
-
-/// Waits for at least one event with this reason whose note contains `needle`.
-async fn event_with(client: &Client, ns: &str, reason: &str, needle: &str) {
-    eventually(WAIT, &format!("a {reason} event about {needle:?}"), || {
-        let (client, ns) = (client.clone(), ns.to_owned());
-        async move {
-            let evs = events(&client, &ns, reason).await;
-            if evs
-                .iter()
-                .any(|e| e.note.as_deref().is_some_and(|n| n.contains(needle)))
-            {
-                Ok(())
-            } else {
-                Err(format!("{} {reason} events", evs.len()))
-            }
-        }
-    })
-    .await;
-}
-
-async fn metrics_of(op: &Operator) -> String {
-    let url = format!("http://{}/metrics", op.http);
-    reqwest::get(url).await.unwrap().text().await.unwrap()
-}
-
-async fn count_events(client: &Client, ns: &str, reason: &str) -> usize {
-    events(client, ns, reason).await.len()
-}
+use support::fleet::{Fleet, WAIT, condition, condition_is};
+use support::operator::Operator;
+use support::scene::{
+    Scene, cordoned, count_events, event_with, metrics_of, out_of_sync, pod_uid, reason_is, remediation,
+};
+use support::wait::{eventually, wait_for};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stalled_validator_is_cordoned_then_restarted_and_its_node_released() {

@@ -142,7 +142,7 @@ async fn synced_validators_are_up_with_factor_one_and_distinct_identities() {
     );
     assert!(parsed.own_rounds.is_some());
     assert!(parsed.sync_target_proposer_timestamp_epoch_second.is_some());
-    assert!(parsed.proposal_timestamp_difference_seconds.is_some());
+    assert!(parsed.proposal_timestamp_differences.is_some());
     assert_eq!(parsed.sync_current_state_version, parsed.ledger_state_version);
 
     let v0 = m.gauge("rn_ledger_state_version");

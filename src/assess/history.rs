@@ -1,13 +1,14 @@
-//! One pod's recent scrapes: consecutive failures, the ledger's observed progress, counters.
+//! One pod's recent scrapes: consecutive failures, where its ledger and its target were over the
+//! window (the progress the operator observes itself), and the counters of the last scrape.
 //!
-//! Lives in memory only: after an operator restart it rebuilds itself within one window.
+//! Lives in memory only: after a start of the operator it rebuilds itself within one window, and
+//! until then the verdicts it feeds say they are not verified (`PodVerdict::verified`).
 
 use std::collections::VecDeque;
 
-use super::verdict::{ObservedRate, judge};
-use super::{Observation, Params, PodVerdict, SyncState};
-use crate::chains::radix::RadixMetrics;
-use crate::model::Status;
+use super::judge::judge;
+use super::{Params, PodVerdict, SyncState};
+use crate::model::{Counter, Observation, Position, Reading, Status};
 
 /// Samples kept at most per pod, whatever the window and period: 300 s at a 1 s period, with room.
 const MAX_SAMPLES: usize = 512;
@@ -19,32 +20,43 @@ const MIN_RATE_SPAN_SHARE: f64 = 0.2;
 /// that half of it is less: then half the window (`nodehealth probe --window 5`).
 const MIN_RATE_SPAN_SECONDS: f64 = 10.0;
 
-/// Counter values from the previous scrape, to see what grew in between.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-struct Counters {
-    invalid: Option<f64>,
-    mismatched_root: Option<f64>,
-    unexpected: Option<f64>,
-    rejected: Option<f64>,
+/// Where one answered scrape found the ledger and its target.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Sample {
+    at: f64,
+    head: Position,
+    target: Position,
+    skipped_rounds: Option<f64>,
 }
 
-impl Counters {
-    fn of(m: &RadixMetrics) -> Self {
-        Counters {
-            invalid: m.sync_invalid_responses,
-            mismatched_root: m.sync_mismatched_transaction_root,
-            unexpected: m.sync_unexpected_responses,
-            rejected: m.bft_rejected_consensus_events,
-        }
-    }
+/// What the operator observed itself over a trusted span of its window: per real second, how
+/// far the ledger's time and height and the target's moved.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Progress {
+    pub over_seconds: f64,
+    pub head_time_rate: Option<f64>,
+    pub head_height_rate: Option<f64>,
+    /// Whether the target announced to the node moved at all over the span (`None`: no target).
+    pub target_moved: Option<bool>,
+    pub target_height_rate: Option<f64>,
+    /// Rounds skipped network-wide over the span.
+    pub skipped_rounds: Option<f64>,
+}
+
+/// How long the operator has watched the ledger, and what it saw once that is long enough.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Watch {
+    pub progress: Option<Progress>,
+    pub watched_seconds: f64,
+    pub needed_seconds: f64,
 }
 
 /// The scrape history of one pod.
 #[derive(Debug, Clone, Default)]
 pub struct History {
-    /// (scrape time, ledger proposer timestamp), oldest first.
-    samples: VecDeque<(f64, f64)>,
-    counters: Option<Counters>,
+    /// Oldest first.
+    samples: VecDeque<Sample>,
+    counters: Vec<Counter>,
     consecutive_failures: u32,
     consecutive_successes: u32,
     unreachable: bool,
@@ -63,19 +75,17 @@ impl History {
 
     /// Records a scrape and gives the verdict it leads to.
     pub fn observe(&mut self, obs: &Observation, params: &Params) -> PodVerdict {
-        let verdict = if obs.no_answer() {
-            self.no_answer(obs, params)
-        } else {
-            self.answered(obs, params)
+        let verdict = match &obs.reading {
+            Err(why) => self.no_answer(why, params),
+            Ok(reading) => self.answered(obs.at, reading, params),
         };
         self.last = Some(verdict.clone());
         verdict
     }
 
-    fn no_answer(&mut self, obs: &Observation, params: &Params) -> PodVerdict {
+    fn no_answer(&mut self, why: &str, params: &Params) -> PodVerdict {
         self.consecutive_failures = self.consecutive_failures.saturating_add(1);
         self.consecutive_successes = 0;
-        let why = failure_message(obs);
         let threshold = params.failure_threshold.max(1);
         if self.consecutive_failures >= threshold {
             self.unreachable = true;
@@ -105,7 +115,7 @@ impl History {
         }
     }
 
-    fn answered(&mut self, obs: &Observation, params: &Params) -> PodVerdict {
+    fn answered(&mut self, at: f64, reading: &Reading, params: &Params) -> PodVerdict {
         self.consecutive_failures = 0;
         self.consecutive_successes = self.consecutive_successes.saturating_add(1);
         if self.unreachable && self.consecutive_successes < params.success_threshold.max(1) {
@@ -118,88 +128,92 @@ impl History {
             return v;
         }
         self.unreachable = false;
-        let metrics = match &obs.metrics {
-            Some(Ok(m)) => Some(m),
-            _ => None,
-        };
-        let ledger_ts = metrics
-            .and_then(|m| m.last_update_proposer_epoch_second)
-            .filter(|t| *t > 0.0);
-        let observed = ledger_ts.and_then(|ts| self.record_ledger(obs.at, ts, params));
-        let mut verdict = judge(obs, observed, params);
-        if let Some(m) = metrics {
-            self.counter_warnings(m, &mut verdict);
-        }
+        let watch = self.record(at, reading, params);
+        let mut verdict = judge(reading, at, &watch, params);
+        self.counter_warnings(&reading.counters, &mut verdict);
         verdict
     }
 
-    /// Adds a ledger sample and measures the progress rate over the window.
-    fn record_ledger(&mut self, at: f64, ts: f64, params: &Params) -> Option<ObservedRate> {
-        // A ledger that went backwards is a new process (restart, restore): start afresh.
-        if self
-            .samples
-            .back()
-            .is_some_and(|&(prev_at, prev_ts)| ts < prev_ts || at < prev_at)
-        {
-            self.samples.clear();
-        }
-        let horizon = at - params.observed_rate_window_seconds;
-        while self.samples.front().is_some_and(|&(a, _)| a < horizon) || self.samples.len() >= MAX_SAMPLES {
-            self.samples.pop_front();
-        }
+    /// Adds a sample and measures the progress over the window, once its span can be trusted.
+    fn record(&mut self, at: f64, reading: &Reading, params: &Params) -> Watch {
         let window = params.observed_rate_window_seconds;
-        let min_span = (window * MIN_RATE_SPAN_SHARE)
+        let needed = (window * MIN_RATE_SPAN_SHARE)
             .max(MIN_RATE_SPAN_SECONDS)
             .min(window * 0.5);
-        let observed = self.samples.front().and_then(|&(a0, t0)| {
-            let span = at - a0;
-            (span >= min_span).then(|| ObservedRate {
-                rate: ((ts - t0) / span).max(0.0),
-                over_seconds: span,
-            })
-        });
-        self.samples.push_back((at, ts));
-        observed
+        let sample = Sample {
+            at,
+            head: reading.head,
+            target: reading.target,
+            skipped_rounds: reading.skipped_rounds,
+        };
+        if !sample.head.is_known() {
+            return Watch {
+                progress: None,
+                watched_seconds: 0.0,
+                needed_seconds: needed,
+            };
+        }
+        // A ledger that went backwards is a new process (restart, restore): start afresh.
+        if self.samples.back().is_some_and(|prev| went_back(prev, &sample)) {
+            self.samples.clear();
+        }
+        let horizon = at - window;
+        while self.samples.front().is_some_and(|s| s.at < horizon) || self.samples.len() >= MAX_SAMPLES {
+            self.samples.pop_front();
+        }
+        let first = self.samples.front().copied();
+        self.samples.push_back(sample);
+        let watched = first.map_or(0.0, |f| at - f.at);
+        let progress = first
+            .filter(|_| watched >= needed)
+            .map(|f| progress(&f, &sample, watched));
+        Watch {
+            progress,
+            watched_seconds: watched,
+            needed_seconds: needed,
+        }
     }
 
-    fn counter_warnings(&mut self, m: &RadixMetrics, v: &mut PodVerdict) {
-        let now = Counters::of(m);
-        if let Some(prev) = self.counters.replace(now) {
+    fn counter_warnings(&mut self, now: &[Counter], v: &mut PodVerdict) {
+        for c in now {
+            let before = self.counters.iter().find(|p| p.what == c.what);
             // A counter that went down was reset by a restart: nothing grew.
-            let grew = |a: Option<f64>, b: Option<f64>| match (a, b) {
-                (Some(a), Some(b)) if b > a => Some(b - a),
-                _ => None,
-            };
-            if let Some(n) = grew(prev.invalid, now.invalid) {
-                let roots = grew(prev.mismatched_root, now.mismatched_root)
-                    .map(|r| format!(" ({r:.0} with a mismatched transaction root)"))
-                    .unwrap_or_default();
+            if let Some(prev) = before
+                && c.value > prev.value
+            {
                 v.reasons
-                    .push(format!("{n:.0} invalid sync responses since the last probe{roots}"));
-            }
-            if let Some(n) = grew(prev.unexpected, now.unexpected) {
-                v.reasons
-                    .push(format!("{n:.0} unexpected sync responses since the last probe"));
-            }
-            if let Some(n) = grew(prev.rejected, now.rejected) {
-                v.reasons
-                    .push(format!("{n:.0} consensus events rejected since the last probe"));
+                    .push(format!("{:.0} {} since the last probe", c.value - prev.value, c.what));
             }
         }
+        self.counters = now.to_vec();
     }
 }
 
-fn failure_message(obs: &Observation) -> String {
-    let msgs: Vec<&str> = [
-        obs.health.as_ref().and_then(|r| r.as_ref().err()),
-        obs.metrics.as_ref().and_then(|r| r.as_ref().err()),
-    ]
-    .into_iter()
-    .flatten()
-    .map(|f| f.message.as_str())
-    .collect();
-    match msgs.as_slice() {
-        [a, b] if a == b => (*a).to_owned(),
-        _ => msgs.join("; "),
+fn went_back(prev: &Sample, next: &Sample) -> bool {
+    let back = |a: Option<f64>, b: Option<f64>| matches!((a, b), (Some(a), Some(b)) if b < a);
+    next.at < prev.at || back(prev.head.time, next.head.time) || back(prev.head.height, next.head.height)
+}
+
+/// Progress from `first` to `last`, `span` seconds apart.
+fn progress(first: &Sample, last: &Sample, span: f64) -> Progress {
+    let rate = |a: Option<f64>, b: Option<f64>| Some(((b? - a?) / span).max(0.0));
+    let moved = |a: Option<f64>, b: Option<f64>| Some(a? != b?);
+    let target_moved = match (
+        moved(first.target.time, last.target.time),
+        moved(first.target.height, last.target.height),
+    ) {
+        (None, None) => None,
+        (t, h) => Some(t.unwrap_or(false) || h.unwrap_or(false)),
+    };
+    Progress {
+        over_seconds: span,
+        head_time_rate: rate(first.head.time, last.head.time),
+        head_height_rate: rate(first.head.height, last.head.height),
+        target_moved,
+        target_height_rate: rate(first.target.height, last.target.height),
+        skipped_rounds: match (first.skipped_rounds, last.skipped_rounds) {
+            (Some(a), Some(b)) if b >= a => Some(b - a),
+            _ => None,
+        },
     }
 }

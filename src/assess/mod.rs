@@ -1,64 +1,41 @@
-//! From what a pod answered to a verdict: the Radix health-factor heuristic, the zksync
-//! component model, the operator's own observation of ledger progress over a window.
+//! From a chain-neutral reading to a verdict: where the ledger stands (synced, syncing, out of
+//! sync, booting, unreachable), the health factor, whether the network is live, whether the
+//! node's clock can be trusted, and the operator's own observation of progress over a window.
 //!
-//! Pure: every function takes the observation and the clock (`now`, Unix seconds) as arguments.
+//! Chain-neutral: nothing here names a metric or a format; the chain readers (`chains/`) say
+//! what a node told in [`Reading`](crate::model::Reading)s. Pure: every function takes the
+//! observation and its time as arguments.
+//!
+//! The rules, and the sentences of the Radix node-health document they follow (the zksync lag
+//! rule applies the same idea to block heights):
+//! - time is read on the node's clock: "All metrics which record timestamps (...) should be
+//!   interpreted as relative to this one" (`rn_misc_wallclock_epoch_second`);
+//! - synced: the ledger's time within `syncedDelaySeconds` of the node's clock ("should always
+//!   stay close to the wallclock"), or its height within `maxBlockLag` of its target;
+//! - syncing: behind and progressing faster than the network ("`rate(...) > 1.0`"); out of sync
+//!   otherwise ("such Node cannot be considered healthy");
+//! - the health factor: the document's heuristic, with its 10/50 rate clamp (`Params`);
+//! - the network is not live when the target does not move ("A non-progressing
+//!   `rn_sync_target_proposer_timestamp_epoch_second` and `rn_sync_target_state_version` are
+//!   strong indicators of the Network's liveness problems");
+//! - the clock: "If all the numbers observed here exceed the upper bound, then the Node's clock
+//!   may be delayed" (and the lower bound: rushing, or too much latency).
 //!
 //! Guarantees:
 //! - an unknown or unreadable answer never makes a pod look healthier than a known bad one;
+//! - a verdict that rests on the node's word about its progress, not yet checked over a trusted
+//!   span, says so (`verified: false`);
 //! - reasons are short plain words built from parsed figures, never raw response bodies.
 
 mod history;
+mod judge;
 mod params;
-mod verdict;
+mod signals;
 
 pub use history::History;
-pub use params::Params;
-pub use verdict::{Figures, PodVerdict, SyncState};
+pub use params::{CATCH_UP_RATE, Params};
 
-use crate::chains::radix::RadixMetrics;
-use crate::chains::radix::SystemHealth;
-use crate::chains::zksync::HealthReport;
-
-/// What the health endpoint answered, read.
-#[derive(Debug, Clone, PartialEq)]
-pub enum HealthReading {
-    /// A zksync-style `/health` body (HTTP 200 or 503).
-    Zksync(HealthReport),
-    /// A Radix `/system/health` body.
-    Radix(SystemHealth),
-}
-
-/// Why a probe got no reading. Plain words, bounded, no response body.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProbeFailure {
-    /// A short machine-friendly kind (`ConnectionRefused`, `Timeout`, `BodyTooLarge`, …).
-    pub kind: &'static str,
-    /// One line in plain words.
-    pub message: String,
-    /// True when the process did not answer at all (refused, timed out, reset): these count
-    /// towards `Unreachable`. An answer that is merely wrong (HTTP 500, a malformed body) is a
-    /// verdict about a process that does run.
-    pub no_answer: bool,
-}
-
-/// One scrape of one pod: each endpoint is `None` when the policy does not probe it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Observation {
-    /// When the scrape was taken (Unix seconds, the operator's clock).
-    pub at: f64,
-    pub health: Option<Result<HealthReading, ProbeFailure>>,
-    pub metrics: Option<Result<RadixMetrics, ProbeFailure>>,
-}
-
-impl Observation {
-    /// True when no probed endpoint answered at all.
-    pub fn no_answer(&self) -> bool {
-        let silent = |r: Option<bool>| r.unwrap_or(true);
-        let health = self.health.as_ref().map(|r| matches!(r, Err(f) if f.no_answer));
-        let metrics = self.metrics.as_ref().map(|r| matches!(r, Err(f) if f.no_answer));
-        (health.is_some() || metrics.is_some()) && silent(health) && silent(metrics)
-    }
-}
+use crate::model::{Observation, PodVerdict, SyncState};
 
 /// Assesses one scrape against the pod's history and records it there.
 pub fn assess(history: &mut History, obs: &Observation, params: &Params) -> PodVerdict {

@@ -1,5 +1,10 @@
 //! The thresholds of the health rules, with the defaults documented by Radix and zksync.
 
+/// "A healthy Node is expected to eventually become synced. This will happen only if the
+/// "syncing rate" (...) is faster than realtime - in Prometheus language, `rate(...) > 1.0`."
+/// A ledger that progresses at or below this rate while behind is out of sync.
+pub const CATCH_UP_RATE: f64 = 1.0;
+
 /// Thresholds of the health-factor rules. Every field has the node's documented default;
 /// the `NodeHealth` resource exposes them as `spec.assessment`.
 #[derive(Debug, Clone, PartialEq)]
@@ -10,10 +15,16 @@ pub struct Params {
     pub unhealthy_below: f64,
     /// A ledger less than this far behind real time is synced. Radix heuristic: 60 s.
     pub synced_delay_seconds: f64,
-    /// Progress rate at or below which a lagging node is not catching up. Radix heuristic: 10.
+    /// The health factor's floor: a lagging node progressing at or below this rate gets a
+    /// syncing factor of 0. Radix heuristic: 10. (Whether it is syncing at all follows
+    /// [`CATCH_UP_RATE`], not this.)
     pub min_progress_rate: f64,
-    /// Progress rate at or above which a lagging node counts as fully healthy. Radix heuristic: 50.
+    /// The health factor's ceiling: a lagging node progressing at or above this rate gets a
+    /// syncing factor of 1. Radix heuristic: 50.
     pub max_progress_rate: f64,
+    /// Blocks a node may be behind its target (zksync: the main node) and still count as
+    /// synced. Default 60: about the 60 s Radix allows, at zksync's ~1 s L2 blocks.
+    pub max_block_lag: f64,
     /// Recent missed proposals that make a validator critically unhealthy. Radix heuristic: 2.
     pub critical_missed_proposals: f64,
     /// Window over which the operator measures the ledger's progress itself. Default 300 s.
@@ -39,6 +50,7 @@ impl Default for Params {
             synced_delay_seconds: 60.0,
             min_progress_rate: 10.0,
             max_progress_rate: 50.0,
+            max_block_lag: 60.0,
             critical_missed_proposals: 2.0,
             observed_rate_window_seconds: 300.0,
             max_clock_skew_seconds: 5.0,

@@ -1,156 +1,162 @@
-use std::collections::BTreeMap;
+//! The rules on chain-neutral readings. Each test quotes the sentence it checks.
 
+use super::judge::human_duration;
 use super::*;
-use crate::chains::radix::{MissStatistic, RadixStatus};
-use crate::chains::zksync::ZkSyncState;
-use crate::model::Status;
+use crate::model::{Counter, Network, Observation, Position, Reading, Status};
 
 const NOW: f64 = 1_763_798_400.0;
+const PEERS: &str = "the sync target announced by peers";
 
-fn radix_health(status: RadixStatus, missed: u64) -> Option<Result<HealthReading, ProbeFailure>> {
-    Some(Ok(HealthReading::Radix(SystemHealth {
-        status,
-        detail: String::new(),
-        recent_self_proposal_miss_statistic: Some(MissStatistic {
-            missed_count: missed,
-            recent_proposals_tracked_count: 50,
-        }),
-        current_protocol_version: None,
-        enacted_protocol_updates: vec![],
-        pending_protocol_updates: vec![],
-    })))
-}
-
-/// A node's metrics: ledger `behind` seconds behind `at`, reporting `rate` and `missed` misses.
-fn metrics(at: f64, behind: f64, rate: f64, missed: f64, validator: bool) -> RadixMetrics {
-    RadixMetrics {
-        overall_health_factor: Some(1.0),
-        last_update_epoch_second: Some(at - 1.0),
-        last_update_proposer_epoch_second: Some(at - behind),
-        progress_rate: Some(rate),
-        recent_self_proposal_miss_count: Some(missed),
-        ledger_state_version: Some(1000.0),
-        sync_current_state_version: Some(1000.0),
-        sync_target_state_version: Some(1000.0),
-        in_validator_set: Some(validator),
-        wallclock_epoch_second: Some(at),
-        ..RadixMetrics::default()
+/// A Radix-like reading at `at` (the node's clock): the ledger `behind` seconds behind it, the
+/// node reporting `rate`; peers announce a head a second behind the clock.
+fn ledger(at: f64, behind: f64, rate: f64) -> Reading {
+    Reading {
+        status: Some(Status::Ready),
+        head: Position {
+            time: Some(at - behind),
+            height: Some(1000.0),
+        },
+        target: Position {
+            time: Some(at - 1.0),
+            height: Some(1000.0 + 10.0 * at),
+        },
+        target_source: PEERS,
+        clock: Some(at),
+        reported_rate: Some(rate),
+        reported_factor: Some(1.0),
+        in_validator_set: Some(false),
+        missed_proposals: Some(0.0),
+        ..Reading::default()
     }
 }
 
-fn obs(at: f64, health: RadixStatus, m: RadixMetrics) -> Observation {
-    Observation {
-        at,
-        health: radix_health(health, 0),
-        metrics: Some(Ok(m)),
+/// A zksync-like reading: `local` and `main` blocks, no times.
+fn blocks(local: f64, main: f64) -> Reading {
+    Reading {
+        status: Some(Status::Ready),
+        head: Position {
+            time: None,
+            height: Some(local),
+        },
+        target: Position {
+            time: None,
+            height: Some(main),
+        },
+        target_source: "the main node's block",
+        ..Reading::default()
     }
 }
 
-fn once(o: &Observation) -> PodVerdict {
-    assess(&mut History::new(), o, &Params::default())
+fn obs(at: f64, r: Reading) -> Observation {
+    Observation { at, reading: Ok(r) }
+}
+
+fn once(at: f64, r: Reading) -> PodVerdict {
+    assess(&mut History::new(), &obs(at, r), &Params::default())
+}
+
+/// Scrapes every 15 s from NOW for `seconds`; `reading(at)` gives each; returns the last verdict.
+fn watch(seconds: f64, params: &Params, reading: impl Fn(f64) -> Reading) -> PodVerdict {
+    let mut h = History::new();
+    let mut t = 0.0;
+    loop {
+        let v = assess(&mut h, &obs(NOW + t, reading(NOW + t)), params);
+        if t >= seconds {
+            return v;
+        }
+        t += 15.0;
+    }
 }
 
 fn approx(a: Option<f64>, b: f64) -> bool {
     a.is_some_and(|a| (a - b).abs() < 1e-9)
 }
 
-fn refused() -> ProbeFailure {
-    ProbeFailure {
-        kind: "ConnectionRefused",
-        message: "connection refused".into(),
-        no_answer: true,
-    }
+fn has(v: &PodVerdict, needle: &str) -> bool {
+    v.reasons.iter().any(|r| r.contains(needle))
 }
 
 #[test]
 fn synced_non_validator_is_one() {
-    let v = once(&obs(NOW, RadixStatus::Up, metrics(NOW, 1.0, 1.0, 5.0, false)));
+    let v = once(NOW, ledger(NOW, 1.0, 1.0));
     assert!(approx(v.health_factor, 1.0), "{v:?}");
-    assert_eq!(v.status, Status::Ready);
-    assert_eq!(v.sync_state, SyncState::Synced);
-    assert!(v.healthy);
+    assert_eq!(
+        (v.status, v.sync_state, v.network),
+        (Status::Ready, SyncState::Synced, Network::Live)
+    );
+    assert!(v.healthy && v.verified);
 }
 
 #[test]
-fn five_minutes_behind_at_rate_30_is_half() {
-    let v = once(&obs(NOW, RadixStatus::Syncing, metrics(NOW, 300.0, 30.0, 0.0, true)));
+fn the_factor_keeps_the_heuristics_10_to_50_clamp() {
+    // 5 min behind at 30×: (30 − 10) / 40 = 0.5.
+    let v = once(NOW, ledger(NOW, 300.0, 30.0));
     assert!(approx(v.health_factor, 0.5), "{v:?}");
-    assert_eq!(v.sync_state, SyncState::Syncing);
-    // 0.5 is not below the unhealthy threshold, but below the degraded one.
-    assert_eq!(v.status, Status::Affected);
+    assert_eq!((v.sync_state, v.status), (SyncState::Syncing, Status::Affected));
     assert!(v.reasons[0].starts_with("ledger 5 min behind"), "{:?}", v.reasons);
-}
-
-#[test]
-fn rate_at_or_above_50_is_one() {
-    for rate in [50.0, 80.0] {
-        let v = once(&obs(NOW, RadixStatus::Syncing, metrics(NOW, 3600.0, rate, 0.0, true)));
-        assert!(approx(v.health_factor, 1.0), "rate {rate}: {v:?}");
+    for (rate, factor) in [(50.0, 1.0), (80.0, 1.0), (10.0, 0.0), (2.0, 0.0), (0.5, 0.0)] {
+        let v = once(NOW, ledger(NOW, 3600.0, rate));
+        assert!(approx(v.health_factor, factor), "rate {rate}: {v:?}");
     }
 }
 
 #[test]
-fn slow_and_behind_is_zero() {
-    for rate in [0.0, 1.0, 10.0] {
-        let v = once(&obs(NOW, RadixStatus::OutOfSync, metrics(NOW, 61.0, rate, 0.0, true)));
-        assert!(approx(v.health_factor, 0.0), "rate {rate}: {v:?}");
-        assert_eq!(v.sync_state, SyncState::OutOfSync);
-        assert_eq!(v.status, Status::NotReady);
+fn syncing_is_faster_than_real_time_not_faster_than_the_factors_floor() {
+    // "A healthy Node is expected to eventually become synced. This will happen only if the
+    // "syncing rate" (...) is faster than realtime - in Prometheus language,
+    // `rate(rn_ledger_last_update_proposer_epoch_second{...}[$rate_interval]) > 1.0`."
+    // Before: Syncing needed rate > 10 (the factor's floor), so 2× was OutOfSync.
+    let v = once(NOW, ledger(NOW, 3600.0, 2.0));
+    assert_eq!(v.sync_state, SyncState::Syncing);
+    assert!(approx(v.health_factor, 0.0), "the factor follows the heuristic: {v:?}");
+    assert_eq!(v.status, Status::NotReady, "a factor of 0 is unhealthy");
+    // "Values lower than this suggest that the Node's I/O or processing speed does not allow it
+    // to record the transactions committed by the Network in realtime - and such Node cannot be
+    // considered healthy."
+    for rate in [1.0, 0.5, 0.0] {
+        let v = once(NOW, ledger(NOW, 3600.0, rate));
+        assert_eq!(
+            (v.sync_state, v.status),
+            (SyncState::OutOfSync, Status::NotReady),
+            "rate {rate}"
+        );
     }
 }
 
 #[test]
-fn missed_proposals() {
-    let two = once(&obs(NOW, RadixStatus::Up, metrics(NOW, 1.0, 1.0, 2.0, true)));
-    assert!(approx(two.health_factor, 0.0), "{two:?}");
-    assert_eq!(two.status, Status::NotReady);
-    let three = once(&obs(NOW, RadixStatus::Up, metrics(NOW, 1.0, 1.0, 3.0, true)));
-    assert!(approx(three.health_factor, 0.0));
-    let one = once(&obs(NOW, RadixStatus::Up, metrics(NOW, 1.0, 1.0, 1.0, true)));
-    assert!(approx(one.health_factor, 0.5), "{one:?}");
-    assert!(one.reasons.iter().any(|r| r.contains("missed 1 recent proposal")));
-}
-
-#[test]
-fn health_endpoint_misses_count_when_metrics_report_fewer() {
-    let o = Observation {
-        at: NOW,
-        health: radix_health(RadixStatus::Up, 2),
-        metrics: Some(Ok(metrics(NOW, 1.0, 1.0, 0.0, true))),
+fn missed_proposals_count_only_in_the_validator_set() {
+    // "the "proposal reliability" is healthy when: either this Node is currently not in active
+    // validator set, or the consensus agrees that this Node has no missed proposals".
+    let with = |missed: f64, in_set: bool| {
+        let mut r = ledger(NOW, 1.0, 1.0);
+        (r.missed_proposals, r.in_validator_set) = (Some(missed), Some(in_set));
+        once(NOW, r)
     };
-    assert!(approx(once(&o).health_factor, 0.0));
+    assert!(approx(with(2.0, true).health_factor, 0.0));
+    assert_eq!(with(2.0, true).status, Status::NotReady);
+    assert!(approx(with(3.0, true).health_factor, 0.0));
+    let one = with(1.0, true);
+    assert!(approx(one.health_factor, 0.5));
+    assert!(has(&one, "missed 1 recent proposal"));
+    assert!(approx(with(5.0, false).health_factor, 1.0));
 }
 
 #[test]
-fn stalled_while_syncing_falls_to_zero_within_one_window() {
-    // The node stalls 10 minutes behind and keeps reporting its last rate (30): its own
-    // factor says 0.5 forever. The operator sees the ledger not moving.
+fn a_stall_while_syncing_falls_to_zero_within_one_window() {
+    // The node stalls 10 minutes behind and keeps reporting its last rate (30): its own factor
+    // says 0.5 forever. The operator sees the ledger not moving.
     let params = Params::default();
-    let mut h = History::new();
-    let frozen_ts = NOW - 600.0;
-    let mut last = None;
-    for i in 0..=20 {
-        let at = NOW + 15.0 * i as f64;
-        let mut m = metrics(at, at - frozen_ts, 30.0, 0.0, true);
-        m.overall_health_factor = Some(0.5);
-        let v = assess(&mut h, &obs(at, RadixStatus::Syncing, m), &params);
-        if i == 0 {
-            assert!(
-                approx(v.health_factor, 0.5),
-                "first scrape has only the node's rate: {v:?}"
-            );
-        }
-        last = Some(v);
-        if 15.0 * i as f64 >= params.observed_rate_window_seconds {
-            break;
-        }
-    }
-    let v = last.unwrap();
+    let frozen = NOW - 600.0;
+    let v = watch(params.observed_rate_window_seconds, &params, |at| {
+        let mut r = ledger(at, at - frozen, 30.0);
+        r.reported_factor = Some(0.5);
+        r
+    });
     assert!(approx(v.health_factor, 0.0), "{v:?}");
     assert!(approx(v.reported_health_factor, 0.5));
-    assert_eq!(v.sync_state, SyncState::OutOfSync);
-    assert_eq!(v.status, Status::NotReady);
+    assert_eq!((v.sync_state, v.status), (SyncState::OutOfSync, Status::NotReady));
     assert!(approx(v.figures.observed_progress_rate, 0.0));
+    assert!(v.verified);
     assert!(
         v.reasons[0].contains("progressing at 0.0× real time over 5 min"),
         "{:?}",
@@ -160,53 +166,233 @@ fn stalled_while_syncing_falls_to_zero_within_one_window() {
 
 #[test]
 fn a_node_really_syncing_keeps_its_rate() {
-    let params = Params::default();
-    let mut h = History::new();
-    let start_ts = NOW - 3.0 * 3600.0;
-    let mut v = None;
-    for i in 0..10 {
-        let at = NOW + 15.0 * i as f64;
-        let ts = start_ts + 30.0 * 15.0 * i as f64;
-        v = Some(assess(
-            &mut h,
-            &obs(at, RadixStatus::Syncing, metrics(at, at - ts, 30.0, 0.0, true)),
-            &params,
-        ));
-    }
-    let v = v.unwrap();
+    let start = NOW - 3.0 * 3600.0;
+    let v = watch(135.0, &Params::default(), |at| {
+        let ts = start + 30.0 * (at - NOW);
+        ledger(at, at - ts, 30.0)
+    });
     assert!(approx(v.figures.observed_progress_rate, 30.0), "{v:?}");
     assert!(approx(v.health_factor, 0.5));
     assert_eq!(v.sync_state, SyncState::Syncing);
+    assert!(v.verified);
 }
 
 #[test]
-fn booting_node() {
-    let mut m = metrics(NOW, 0.0, 0.0, 0.0, false);
-    m.last_update_proposer_epoch_second = Some(0.0);
-    m.ledger_state_version = Some(0.0);
-    let v = once(&obs(NOW, RadixStatus::BootingPreGenesis, m.clone()));
-    assert_eq!(v.sync_state, SyncState::Booting);
-    assert_eq!(v.status, Status::NotReady);
-    // Gauges at 0 alone also mean booting, whatever the health word.
-    let v = once(&obs(NOW, RadixStatus::Up, m));
-    assert_eq!(v.sync_state, SyncState::Booting);
+fn time_is_read_on_the_nodes_clock() {
+    // "All metrics which record timestamps (i.e. named `*_epoch_second`) should be interpreted
+    // as relative to this one [`rn_misc_wallclock_epoch_second`]."
+    // The operator's clock is 10 minutes ahead; the node's is right. Before: OutOfSync.
+    let operator_at = NOW + 600.0;
+    let v = once(operator_at, ledger(NOW, 1.0, 1.0));
+    assert_eq!((v.sync_state, v.status), (SyncState::Synced, Status::Ready), "{v:?}");
+    assert!(approx(v.figures.ledger_delay_seconds, 1.0));
+    assert!(approx(v.figures.clock_skew_seconds, -600.0));
+    assert!(
+        has(&v, "node clock 600.0 s behind the operator's"),
+        "skew stays a reason"
+    );
+    // The node's clock is 10 minutes ahead; the operator's is right. "A Node with a seriously
+    // misconfigured clock will most likely not be a healthy Validator": its ledger is 10 minutes
+    // behind its own clock, and its clock is what to fix first.
+    let mut r = ledger(NOW, 1.0, 1.0);
+    r.clock = Some(NOW + 600.0);
+    let v = once(NOW, r);
+    assert_eq!((v.sync_state, v.status), (SyncState::OutOfSync, Status::NotReady));
+    assert_eq!(v.reasons[0], "node clock 600.0 s ahead of the operator's");
+    // No clock on the page: the operator's stands in.
+    let mut r = ledger(NOW, 1.0, 1.0);
+    r.clock = None;
+    assert_eq!(once(NOW + 120.0, r).sync_state, SyncState::OutOfSync);
 }
 
 #[test]
-fn radix_words_map_without_metrics() {
-    for (word, status, sync) in [
-        (RadixStatus::Up, Status::Ready, SyncState::Synced),
-        (RadixStatus::Syncing, Status::Affected, SyncState::Syncing),
-        (RadixStatus::OutOfSync, Status::NotReady, SyncState::OutOfSync),
-        (RadixStatus::BootingPreGenesis, Status::NotReady, SyncState::Booting),
+fn the_clock_window_needs_every_number_beyond_a_bound() {
+    // "If all the numbers observed here exceed the upper bound, then the Node's clock may be
+    // delayed. If all the numbers observed here exceed the lower bound, then either the Node's
+    // clock is rushing, or the Node's latency to its peers is too high."
+    // Before: one extreme series (any peer, any quantile) flagged the node.
+    let with = |offsets: (f64, f64)| {
+        let mut r = ledger(NOW, 1.0, 1.0);
+        r.peer_clock_offsets = Some(offsets);
+        once(NOW, r)
+    };
+    let v = with((-45.0, 1.0));
+    assert!(
+        !has(&v, "proposal timestamp"),
+        "one peer far off is not the node's clock: {v:?}"
+    );
+    let v = with((3.0, 5.0));
+    assert!(
+        has(
+            &v,
+            "more than 2 s ahead of the node's clock (the least by 3.0 s): its clock may be behind"
+        ),
+        "{v:?}"
+    );
+    let v = with((-50.0, -31.0));
+    assert!(
+        has(
+            &v,
+            "more than 30 s behind the node's clock (the greatest by 31.0 s): its clock may be ahead"
+        ),
+        "{v:?}"
+    );
+    assert!(v.healthy, "a warning: {v:?}");
+}
+
+#[test]
+fn a_frozen_target_is_a_network_that_is_not_live() {
+    // "A non-progressing `rn_sync_target_proposer_timestamp_epoch_second` and
+    // `rn_sync_target_state_version` are strong indicators of the Network's liveness problems".
+    let params = Params::default();
+    let halt = NOW - 120.0;
+    let halted = |at: f64| {
+        let mut r = ledger(at, at - halt, 1.0);
+        r.target = Position {
+            time: Some(halt),
+            height: Some(5000.0),
+        };
+        r
+    };
+    let first = once(NOW, halted(NOW));
+    assert_eq!(first.network, Network::Unknown, "one scrape says nothing of movement");
+    let v = watch(60.0, &params, halted);
+    assert_eq!(v.network, Network::Stalled, "{v:?}");
+    assert!(
+        v.reasons[0].starts_with("the network is not live: the sync target announced by peers has not moved for 60 s"),
+        "{:?}",
+        v.reasons
+    );
+    // A node cut off while the target moves, and a synced node, both show a live network.
+    let behind = watch(60.0, &params, |at| ledger(at, 3600.0 + (at - NOW), 0.0));
+    assert_eq!(
+        (behind.network, behind.sync_state),
+        (Network::Live, SyncState::OutOfSync)
+    );
+    assert_eq!(once(NOW, ledger(NOW, 1.0, 1.0)).network, Network::Live);
+}
+
+#[test]
+fn rounds_missed_by_gap_speak_for_the_network_when_no_target_can() {
+    // "gaps in round numbers most likely denote problems with liveness of the entire Network".
+    let v = watch(60.0, &Params::default(), |at| {
+        let mut r = ledger(at, 3600.0 + (at - NOW), 0.0);
+        r.target = Position::default();
+        r.skipped_rounds = Some((at - NOW) / 15.0);
+        r
+    });
+    assert_eq!(v.network, Network::Stalled, "{v:?}");
+    assert!(has(&v, "4 consensus rounds missed by gap in 60 s"), "{v:?}");
+}
+
+#[test]
+fn a_verdict_on_the_nodes_word_is_unverified_until_the_window_is_trusted() {
+    // After a start of the operator, a stalled node reporting its last rate (30) reads Syncing.
+    let params = Params::default();
+    let frozen = NOW - 600.0;
+    let stalled = |at: f64| ledger(at, at - frozen, 30.0);
+    let mut h = History::new();
+    let first = assess(&mut h, &obs(NOW, stalled(NOW)), &params);
+    assert!(first.healthy && !first.verified, "{first:?}");
+    assert!(has(
+        &first,
+        "progress not yet observed by the operator (0 of the 60 s it needs)"
+    ));
+    let v = assess(&mut h, &obs(NOW + 30.0, stalled(NOW + 30.0)), &params);
+    assert!(!v.verified && has(&v, "(30 of the 60 s"), "{v:?}");
+    let v = assess(&mut h, &obs(NOW + 60.0, stalled(NOW + 60.0)), &params);
+    assert!(v.verified && !v.healthy, "{v:?}");
+    // A synced reading needs no watching.
+    assert!(once(NOW, ledger(NOW, 1.0, 1.0)).verified);
+}
+
+#[test]
+fn a_block_lag_is_judged_by_whether_the_gap_closes() {
+    let params = Params::default();
+    let synced = once(NOW, blocks(950.0, 1000.0));
+    assert_eq!(
+        (synced.sync_state, synced.figures.block_lag),
+        (SyncState::Synced, Some(50))
+    );
+    // Before: any lag was `affected` (healthy) forever.
+    let first = once(NOW, blocks(500.0, 1000.0));
+    assert_eq!((first.sync_state, first.verified), (SyncState::Syncing, false));
+    // Closing: local 3 blocks/s, main 1 block/s.
+    let v = watch(60.0, &params, |at| {
+        blocks(500.0 + 3.0 * (at - NOW), 1000.0 + (at - NOW))
+    });
+    assert_eq!(
+        (v.sync_state, v.status, v.verified),
+        (SyncState::Syncing, Status::Affected, true)
+    );
+    assert!(
+        v.reasons[0].starts_with("380 blocks behind the main node's block, closing the gap at 2.0 blocks/s"),
+        "{v:?}"
+    );
+    // Local block not moving while the main node's does.
+    let v = watch(60.0, &params, |at| blocks(500.0, 1000.0 + (at - NOW)));
+    assert_eq!((v.sync_state, v.status), (SyncState::OutOfSync, Status::NotReady));
+    assert!(has(
+        &v,
+        "its block has not moved for 60 s while the main node's block moved 1.0 blocks/s"
+    ));
+    // Moving, but no faster than the main node: it never catches up.
+    let v = watch(60.0, &params, |at| blocks(500.0 + (at - NOW), 1000.0 + (at - NOW)));
+    assert_eq!(v.sync_state, SyncState::OutOfSync);
+    let strict = Params {
+        max_block_lag: 10.0,
+        ..Params::default()
+    };
+    assert_eq!(
+        assess(&mut History::new(), &obs(NOW, blocks(950.0, 1000.0)), &strict).sync_state,
+        SyncState::Syncing
+    );
+}
+
+#[test]
+fn a_main_node_that_stops_is_a_network_that_is_not_live() {
+    let v = watch(60.0, &Params::default(), |_| blocks(1000.0, 1000.0));
+    assert_eq!((v.sync_state, v.network), (SyncState::Synced, Network::Stalled));
+    assert_eq!(
+        v.status,
+        Status::Affected,
+        "not the node's fault, but not all well: {v:?}"
+    );
+    assert!(v.reasons[0].contains("the main node's block has not moved for 60 s"));
+    let live = watch(60.0, &Params::default(), |at| {
+        blocks(1000.0 + at - NOW, 1000.0 + at - NOW)
+    });
+    assert_eq!(live.network, Network::Live);
+}
+
+#[test]
+fn booting_is_not_ready_with_a_factor_of_zero() {
+    let r = Reading {
+        booting: Some("node reports BOOTING_PRE_GENESIS".into()),
+        claimed_sync: Some(SyncState::Booting),
+        ..Reading::default()
+    };
+    let v = once(NOW, r);
+    assert_eq!((v.sync_state, v.status), (SyncState::Booting, Status::NotReady));
+    assert!(approx(v.health_factor, 0.0));
+    assert_eq!(v.reasons[0], "node reports BOOTING_PRE_GENESIS");
+}
+
+#[test]
+fn without_a_ledger_the_nodes_word_stands() {
+    for (status, sync) in [
+        (Status::Ready, SyncState::Synced),
+        (Status::Affected, SyncState::Syncing),
+        (Status::NotReady, SyncState::OutOfSync),
     ] {
-        let v = once(&Observation {
-            at: NOW,
-            health: radix_health(word, 0),
-            metrics: None,
-        });
-        assert_eq!((v.status, v.sync_state), (status, sync), "{word:?}");
-        assert_eq!(v.health_factor, None);
+        let r = Reading {
+            status: Some(status),
+            claimed_sync: Some(sync),
+            ..Reading::default()
+        };
+        let v = once(NOW, r);
+        assert_eq!((v.status, v.sync_state, v.health_factor), (status, sync, None));
+        assert!(v.verified, "nothing to watch: nothing to wait for");
     }
 }
 
@@ -214,27 +400,19 @@ fn radix_words_map_without_metrics() {
 fn unreachable_after_failure_threshold_and_back() {
     let params = Params::default();
     let mut h = History::new();
-    let ok = obs(NOW, RadixStatus::Up, metrics(NOW, 1.0, 1.0, 0.0, true));
-    assert!(assess(&mut h, &ok, &params).healthy);
+    assert!(assess(&mut h, &obs(NOW, ledger(NOW, 1.0, 1.0)), &params).healthy);
     let down = |at| Observation {
         at,
-        health: Some(Err(refused())),
-        metrics: Some(Err(refused())),
+        reading: Err("connection refused".into()),
     };
     let v1 = assess(&mut h, &down(NOW + 15.0), &params);
     assert!(v1.healthy, "one failure keeps the previous verdict: {v1:?}");
-    assert!(
-        v1.reasons.iter().any(|r| r == "probe failed (1/3): connection refused"),
-        "{:?}",
-        v1.reasons
-    );
+    assert!(has(&v1, "probe failed (1/3): connection refused"));
     assess(&mut h, &down(NOW + 30.0), &params);
     let v3 = assess(&mut h, &down(NOW + 45.0), &params);
-    assert_eq!(v3.sync_state, SyncState::Unreachable);
-    assert_eq!(v3.status, Status::NotReady);
+    assert_eq!((v3.sync_state, v3.status), (SyncState::Unreachable, Status::NotReady));
     assert!(approx(v3.health_factor, 0.0));
-    let back = obs(NOW + 60.0, RadixStatus::Up, metrics(NOW + 60.0, 1.0, 1.0, 0.0, true));
-    assert!(assess(&mut h, &back, &params).healthy);
+    assert!(assess(&mut h, &obs(NOW + 60.0, ledger(NOW + 60.0, 1.0, 1.0)), &params).healthy);
 }
 
 #[test]
@@ -245,152 +423,45 @@ fn success_threshold_holds_unreachable() {
         ..Params::default()
     };
     let mut h = History::new();
-    assess(
-        &mut h,
-        &Observation {
-            at: NOW,
-            health: Some(Err(refused())),
-            metrics: None,
-        },
-        &params,
-    );
-    let ok = obs(NOW + 1.0, RadixStatus::Up, metrics(NOW + 1.0, 1.0, 1.0, 0.0, true));
+    let down = Observation {
+        at: NOW,
+        reading: Err("connection refused".into()),
+    };
+    assert!(!assess(&mut h, &down, &params).healthy);
+    let ok = obs(NOW + 1.0, ledger(NOW + 1.0, 1.0, 1.0));
     assert_eq!(assess(&mut h, &ok, &params).sync_state, SyncState::Unreachable);
     assert_eq!(assess(&mut h, &ok, &params).sync_state, SyncState::Synced);
 }
 
 #[test]
-fn first_probe_failing_is_not_healthy() {
-    let v = once(&Observation {
-        at: NOW,
-        health: Some(Err(refused())),
-        metrics: None,
-    });
-    assert!(!v.healthy);
-    assert_eq!(v.sync_state, SyncState::Unknown);
-}
-
-#[test]
-fn an_answer_that_is_wrong_is_a_verdict_at_once() {
-    let bad = ProbeFailure {
-        kind: "HttpStatus",
-        message: "HTTP 500".into(),
-        no_answer: false,
-    };
-    let v = once(&Observation {
-        at: NOW,
-        health: Some(Err(bad)),
-        metrics: None,
-    });
-    assert_eq!(v.status, Status::NotReady);
-    assert!(v.reasons.iter().any(|r| r == "health probe failed: HTTP 500"));
-}
-
-#[test]
-fn zksync_verdicts() {
-    let report = |status, synced: bool| crate::chains::zksync::HealthReport {
-        status,
-        components: BTreeMap::from([("sync_state".to_owned(), status)]),
-        unknown: vec![],
-        sync: Some(ZkSyncState {
-            is_synced: synced,
-            local_block: Some(90),
-            main_node_block: Some(100),
-        }),
-    };
-    let z = |r| Observation {
-        at: NOW,
-        health: Some(Ok(HealthReading::Zksync(r))),
-        metrics: None,
-    };
-    let v = once(&z(report(Status::Ready, true)));
-    assert_eq!(
-        (v.status, v.sync_state, v.healthy),
-        (Status::Ready, SyncState::Synced, true)
-    );
-    let v = once(&z(report(Status::Affected, false)));
-    assert_eq!(
-        (v.status, v.sync_state, v.healthy),
-        (Status::Affected, SyncState::Syncing, true)
-    );
-    assert_eq!(v.figures.block_lag, Some(10));
-    for bad in [
-        Status::ShuttingDown,
-        Status::ShutDown,
-        Status::NotReady,
-        Status::Panicked,
-    ] {
-        let v = once(&z(report(bad, true)));
-        assert_eq!(v.status, bad);
-        assert!(!v.healthy);
-        assert!(
-            v.reasons.iter().any(|r| r == &format!("component sync_state is {bad}")),
-            "{:?}",
-            v.reasons
-        );
-    }
-}
-
-#[test]
-fn clock_skew_and_proposal_window_are_reasons() {
-    let mut m = metrics(NOW, 1.0, 1.0, 0.0, true);
-    m.wallclock_epoch_second = Some(NOW + 12.0);
-    m.proposal_timestamp_difference_seconds = Some(-45.0);
-    let v = once(&obs(NOW, RadixStatus::Up, m));
-    assert!(v.healthy, "skew alone is a warning: {v:?}");
-    assert!(
-        v.reasons
-            .iter()
-            .any(|r| r == "node clock 12.0 s ahead of the operator's"),
-        "{:?}",
-        v.reasons
-    );
-    assert!(v.reasons.iter().any(|r| r.starts_with("proposal timestamps differ")));
-    assert!(approx(v.figures.clock_skew_seconds, 12.0));
-}
-
-#[test]
-fn growing_error_counters_are_warnings() {
+fn growing_counters_are_warnings_and_a_reset_is_not() {
     let params = Params::default();
     let mut h = History::new();
-    let mut m = metrics(NOW, 1.0, 1.0, 0.0, true);
-    m.sync_invalid_responses = Some(1.0);
-    m.sync_mismatched_transaction_root = Some(1.0);
-    m.bft_rejected_consensus_events = Some(0.0);
-    assess(&mut h, &obs(NOW, RadixStatus::Up, m.clone()), &params);
-    m.sync_invalid_responses = Some(4.0);
-    m.sync_mismatched_transaction_root = Some(3.0);
-    m.bft_rejected_consensus_events = Some(5.0);
-    let v = assess(&mut h, &obs(NOW + 15.0, RadixStatus::Up, m.clone()), &params);
+    let with = |at: f64, n: f64| {
+        let mut r = ledger(at, 1.0, 1.0);
+        r.counters = vec![Counter {
+            what: "invalid sync responses",
+            value: n,
+        }];
+        obs(at, r)
+    };
+    assess(&mut h, &with(NOW, 1.0), &params);
+    let v = assess(&mut h, &with(NOW + 15.0, 4.0), &params);
     assert!(v.healthy);
-    assert!(
-        v.reasons
-            .iter()
-            .any(|r| r == "3 invalid sync responses since the last probe (2 with a mismatched transaction root)"),
-        "{:?}",
-        v.reasons
-    );
-    assert!(
-        v.reasons
-            .iter()
-            .any(|r| r == "5 consensus events rejected since the last probe")
-    );
-    // A restart resets counters: no warning for a decrease.
-    m.sync_invalid_responses = Some(0.0);
-    let v = assess(&mut h, &obs(NOW + 30.0, RadixStatus::Up, m), &params);
-    assert!(!v.reasons.iter().any(|r| r.contains("invalid sync")), "{:?}", v.reasons);
+    assert!(has(&v, "3 invalid sync responses since the last probe"), "{v:?}");
+    let v = assess(&mut h, &with(NOW + 30.0, 0.0), &params);
+    assert!(!has(&v, "invalid sync"), "{v:?}");
 }
 
 #[test]
 fn peers_targets_are_flagged_as_unvalidated() {
-    let mut m = metrics(NOW, 600.0, 30.0, 0.0, true);
-    m.sync_target_state_version = Some(5000.0);
-    let v = once(&obs(NOW, RadixStatus::Syncing, m));
-    assert!(
-        v.reasons
-            .iter()
-            .any(|r| r == "4000 state versions behind the sync target announced by peers (unvalidated)")
-    );
+    let mut r = ledger(NOW, 600.0, 30.0);
+    (r.head.height, r.target.height) = (Some(1000.0), Some(5000.0));
+    let v = once(NOW, r);
+    assert!(has(
+        &v,
+        "4000 state versions behind the sync target announced by peers (unvalidated)"
+    ));
 }
 
 #[test]
@@ -400,41 +471,25 @@ fn thresholds_are_parameters() {
         synced_delay_seconds: 10.0,
         ..Params::default()
     };
-    let v = assess(
-        &mut History::new(),
-        &obs(NOW, RadixStatus::Up, metrics(NOW, 30.0, 40.0, 0.0, true)),
-        &strict,
-    );
+    let v = assess(&mut History::new(), &obs(NOW, ledger(NOW, 30.0, 40.0)), &strict);
     assert!(approx(v.health_factor, 0.75));
     assert_eq!(v.status, Status::Affected);
-}
-
-#[test]
-fn human_durations() {
-    use super::verdict::human_duration;
-    assert_eq!(human_duration(312.0), "5 min 12 s");
-    assert_eq!(human_duration(45.2), "45 s");
-    assert_eq!(human_duration(300.0), "5 min");
-    assert_eq!(human_duration(7322.0), "2 h 2 min");
 }
 
 #[test]
 fn a_few_seconds_without_progress_prove_nothing() {
     // A syncing ledger moves in batches: 15 s without a batch is not a stall yet.
     let params = Params::default();
-    let mut h = History::new();
     let ts = NOW - 3600.0;
-    assess(
-        &mut h,
-        &obs(NOW, RadixStatus::Syncing, metrics(NOW, 3600.0, 30.0, 0.0, true)),
-        &params,
-    );
-    let later = NOW + 15.0;
-    let v = assess(
-        &mut h,
-        &obs(later, RadixStatus::Syncing, metrics(later, later - ts, 30.0, 0.0, true)),
-        &params,
-    );
+    let v = watch(15.0, &params, |at| ledger(at, at - ts, 30.0));
     assert_eq!(v.figures.observed_progress_rate, None, "span too short to trust");
     assert!(approx(v.health_factor, 0.5));
+}
+
+#[test]
+fn human_durations() {
+    assert_eq!(human_duration(312.0), "5 min 12 s");
+    assert_eq!(human_duration(45.2), "45 s");
+    assert_eq!(human_duration(300.0), "5 min");
+    assert_eq!(human_duration(7322.0), "2 h 2 min");
 }

@@ -1,7 +1,15 @@
-//! The chains nodehealth reads: one folder per chain, each owning its formats and endpoints.
+//! The chains nodehealth reads: one folder per chain, each owning its formats, its requests
+//! (API, path, default port) and the translation of what it read into one chain-neutral
+//! [`Reading`]. Pure: a reader takes the raw answers of a scrape (code and body) and never
+//! touches the network.
+//!
+//! Adding a chain: a folder with `REQUESTS`, `DEFAULT_PORTS` and `read`, a variant of
+//! [`Profile`] wired in the three `match`es below, a simulator renderer and its fixtures.
 
 pub mod radix;
 pub mod zksync;
+
+use crate::model::{Api, Observation, Reading, Request, Scrape};
 
 /// Which formats a pod speaks.
 #[derive(
@@ -11,42 +19,88 @@ pub mod zksync;
 pub enum Profile {
     /// Radix node: `GET /system/health` (always 200; the body says) and `rn_*` Prometheus metrics.
     Radix,
-    /// zksync node: `GET /health` in the component model (200 healthy, 503 not).
+    /// zksync node: `GET /health` in the component model (20x healthy, 50x not).
     Zksync,
 }
 
+/// The default ports of a chain's two APIs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ports {
+    pub health: u16,
+    pub metrics: u16,
+}
+
 impl Profile {
-    /// Default health path (Radix system API; zksync healthcheck server).
+    /// Every request the chain makes, in order; a policy makes those of the APIs it configures.
+    pub fn requests(self) -> &'static [Request] {
+        match self {
+            Profile::Radix => radix::REQUESTS,
+            Profile::Zksync => zksync::REQUESTS,
+        }
+    }
+
+    fn ports(self) -> Ports {
+        match self {
+            Profile::Radix => radix::DEFAULT_PORTS,
+            Profile::Zksync => zksync::DEFAULT_PORTS,
+        }
+    }
+
+    /// Reads one scrape. When nothing answered at all there is nothing to read: the failures'
+    /// words are kept for the unreachable count.
+    pub fn read(self, scrape: &Scrape) -> Observation {
+        let reading = if scrape.no_answer() {
+            Err(scrape.failure_message())
+        } else {
+            Ok(match self {
+                Profile::Radix => radix::read(scrape),
+                Profile::Zksync => zksync::read(scrape),
+            })
+        };
+        Observation { at: scrape.at, reading }
+    }
+
+    /// The default port of an API.
+    pub fn default_port(self, api: Api) -> u16 {
+        let p = self.ports();
+        match api {
+            Api::Health => p.health,
+            Api::Metrics => p.metrics,
+        }
+    }
+
+    /// The path of an API's first request (what `spec.probe.<api>.path` replaces).
+    pub fn default_path(self, api: Api) -> &'static str {
+        self.requests().iter().find(|r| r.api == api).map_or("/", |r| r.path)
+    }
+
     pub fn default_health_path(self) -> &'static str {
-        match self {
-            Profile::Radix => "/system/health",
-            Profile::Zksync => "/health",
-        }
+        self.default_path(Api::Health)
     }
 
-    /// Default metrics path.
     pub fn default_metrics_path(self) -> &'static str {
-        match self {
-            Profile::Radix => "/prometheus/metrics",
-            Profile::Zksync => "/metrics",
-        }
+        self.default_path(Api::Metrics)
     }
 
-    /// Default health port. Radix: the node's system API port (3334, babylon-node's
-    /// `api.system.port`); zksync: the external node's healthcheck port (3081, `EN_HEALTHCHECK_PORT`).
     pub fn default_health_port(self) -> u16 {
-        match self {
-            Profile::Radix => 3334,
-            Profile::Zksync => 3081,
-        }
+        self.ports().health
     }
 
-    /// Default metrics port. Radix: the Prometheus API port (3335, `api.prometheus.port`);
-    /// zksync: the external node's Prometheus port (3322, `EN_PROMETHEUS_PORT`).
     pub fn default_metrics_port(self) -> u16 {
-        match self {
-            Profile::Radix => 3335,
-            Profile::Zksync => 3322,
-        }
+        self.ports().metrics
     }
 }
+
+/// A request that failed: the reason every reader gives, `not_ready` when it was the only
+/// word on the node's health (`fatal`).
+fn failed(r: &mut Reading, what: &str, message: &str, fatal: bool) {
+    let reason = format!("{what} probe failed: {message}");
+    if fatal {
+        r.worsen(crate::model::Status::NotReady, reason);
+    } else {
+        r.reasons.push(reason);
+    }
+}
+
+#[cfg(test)]
+mod tests;

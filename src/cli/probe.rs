@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use crate::assess::{History, Params, PodVerdict, assess};
+use crate::assess::{History, Params, assess};
 use crate::chains::Profile;
+use crate::model::PodVerdict;
 use crate::probe::{ProbeConfig, Prober, Target};
 
 #[derive(Debug, Args)]
@@ -69,11 +70,7 @@ pub async fn run(args: ProbeArgs) -> ExitCode {
             return ExitCode::from(EXIT_NOTHING_PROBED);
         }
     };
-    let target = Target {
-        profile,
-        health_url: health,
-        metrics_url: metrics,
-    };
+    let target = Target::from_urls(profile, health, metrics);
     let defaults = Params::default();
     let params = Params {
         failure_threshold: 1,
@@ -86,11 +83,11 @@ pub async fn run(args: ProbeArgs) -> ExitCode {
         ..defaults
     };
     let mut history = History::new();
-    let mut obs = prober.scrape(&target, unix_now()).await;
+    let mut obs = profile.read(&prober.scrape(&target, unix_now()).await);
     let mut verdict = assess(&mut history, &obs, &params);
-    if window > 0.0 && !obs.no_answer() {
+    if window > 0.0 && obs.reading.is_ok() {
         tokio::time::sleep(Duration::from_secs_f64(window)).await;
-        obs = prober.scrape(&target, unix_now()).await;
+        obs = profile.read(&prober.scrape(&target, unix_now()).await);
         verdict = assess(&mut history, &obs, &params);
     }
     match output {
@@ -100,7 +97,7 @@ pub async fn run(args: ProbeArgs) -> ExitCode {
         },
         Output::Text => print!("{}", render_text(&verdict)),
     }
-    if obs.no_answer() {
+    if obs.reading.is_err() {
         ExitCode::from(EXIT_NOTHING_PROBED)
     } else if verdict.healthy {
         ExitCode::SUCCESS
@@ -127,6 +124,7 @@ pub fn render_text(v: &PodVerdict) -> String {
         if v.healthy { "healthy" } else { "unhealthy" }
     );
     let _ = writeln!(s, "sync:    {}", v.sync_state);
+    let _ = writeln!(s, "network: {:?}", v.network);
     let _ = writeln!(
         s,
         "factor:  {} (node reports {})",
@@ -168,21 +166,14 @@ pub fn render_text(v: &PodVerdict) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::assess::SyncState;
-    use crate::model::Status;
+    use crate::model::{Status, SyncState};
 
     #[test]
     fn text_names_status_factor_and_reasons() {
-        let v = PodVerdict {
-            status: Status::NotReady,
-            healthy: false,
-            sync_state: SyncState::OutOfSync,
-            health_factor: Some(0.0),
-            reported_health_factor: Some(0.5),
-            figures: Default::default(),
-            reasons: vec!["ledger 10 min behind".into()],
-            components: Default::default(),
-        };
+        let mut v = PodVerdict::new(Status::NotReady, SyncState::OutOfSync);
+        v.health_factor = Some(0.0);
+        v.reported_health_factor = Some(0.5);
+        v.reasons = vec!["ledger 10 min behind".into()];
         let t = render_text(&v);
         assert!(t.contains("status:  not_ready (unhealthy)"), "{t}");
         assert!(t.contains("factor:  0.00 (node reports 0.50)"), "{t}");

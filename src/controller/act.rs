@@ -11,8 +11,8 @@ use kube::{Api, ResourceExt};
 use serde_json::json;
 
 use super::{Context, Error, FIELD_MANAGER};
-use crate::assess::SyncState;
 use crate::crd::{NodeHealth, NodeHealthStatus, RemediationStatus};
+use crate::model::{Network, SyncState};
 use crate::policy::Policy;
 use crate::remediate::{
     self, Act, CORDONED_AT_ANNOTATION, CORDONED_BY_ANNOTATION, Decision, Inputs, NodeFacts, Outcome, PodFacts,
@@ -64,6 +64,9 @@ pub(super) fn pod_facts(pods: &[Arc<Pod>], outcomes: &[PodOutcome], all_pods: &[
                     .is_some_and(|v| v == "true"),
                 healthy,
                 stalled,
+                syncing: o.result.as_ref().is_ok_and(|v| v.sync_state == SyncState::Syncing),
+                verified: o.result.as_ref().map_or(true, |v| v.verified),
+                network: o.result.as_ref().map_or(Network::Unknown, |v| v.network),
                 why,
             }
         })

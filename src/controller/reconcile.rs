@@ -86,7 +86,8 @@ async fn reconcile_one(obj: &Arc<DeserializeGuard<NodeHealth>>, ctx: &Arc<Contex
         let e = InvalidSpec::UnknownPortName(name.clone());
         return stall(ctx, nh, &k, &reference, previous.as_ref(), e, now).await;
     }
-    let outcomes = probe_all(ctx, &k, &policy, &pods, targets).await;
+    let mut outcomes = probe_all(ctx, &k, &policy, &pods, targets).await;
+    status::hold_unverified(&mut outcomes, previous.as_ref());
     // Gauges cover every pod, not only the (capped) list written to status.
     let gauges: Vec<(String, Option<f64>, bool)> = outcomes
         .iter()
@@ -182,18 +183,18 @@ async fn probe_all(
             .scrape_within(&target, at, policy.timeout, |e, r, s| metrics.observe_probe(e, r, s))
             .await)
     });
-    let observations: Vec<Result<_, PodSkip>> = join_all(scrapes).await;
+    let scrapes: Vec<Result<_, PodSkip>> = join_all(scrapes).await;
     let mut histories = lock(&ctx.histories);
     let mine = histories.entry(k.to_owned()).or_default();
     // A pod that is gone (or replaced: a new UID) starts with no history.
     let live: HashMap<String, ()> = pods.iter().filter_map(|p| p.uid()).map(|u| (u, ())).collect();
     mine.retain(|uid, _| live.contains_key(uid));
     pods.iter()
-        .zip(observations)
-        .map(|(pod, obs)| {
-            let result = obs.map(|o| {
+        .zip(scrapes)
+        .map(|(pod, scrape)| {
+            let result = scrape.map(|s| {
                 let history = mine.entry(pod.uid().unwrap_or_default()).or_default();
-                assess(history, &o, &policy.params)
+                assess(history, &policy.profile.read(&s), &policy.params)
             });
             PodOutcome {
                 name: pod.name_any(),

@@ -8,11 +8,9 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::assess::SyncState;
-
 mod remediation;
 use crate::chains::Profile;
-use crate::model::Status;
+use crate::model::{Network, Status, SyncState};
 pub use remediation::*;
 
 /// A health policy over validator pods: which pods, how to probe them, the thresholds of the
@@ -143,14 +141,24 @@ pub struct AssessmentSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1.0))]
     pub synced_delay_seconds: Option<f64>,
-    /// Progress rate (ledger seconds per real second) at or below which a lagging node is not catching up. Default 10.
+    /// The health factor's floor: a node behind real time that progresses (ledger seconds per
+    /// real second) at or below this rate gets a factor of 0. Default 10, as in the Radix
+    /// heuristic. It does not decide whether the node is syncing: any node progressing faster
+    /// than real time (rate above 1.0) is Syncing, as the Radix node-health document says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0.0))]
     pub min_progress_rate: Option<f64>,
-    /// Progress rate at or above which a lagging node counts as fully healthy. Default 50.
+    /// The health factor's ceiling: a node behind real time that progresses at or above this
+    /// rate gets a factor of 1. Default 50.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0.0))]
     pub max_progress_rate: Option<f64>,
+    /// Blocks a node may be behind its target (zksync: the main node's block) and still count
+    /// as Synced. Further behind, the operator watches the gap over `observedRateWindowSeconds`:
+    /// closing, the node is Syncing; not closing (its block not moving, or moving no faster
+    /// than the main node's), it is OutOfSync. Default 60.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_block_lag: Option<u32>,
     /// Recent missed proposals that make a validator critically unhealthy. Default 2.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1.0))]
@@ -231,13 +239,16 @@ pub struct PodHealth {
     /// The health factor the node reports about itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reported_health_factor: Option<f64>,
-    /// Ledger state version.
+    /// The ledger's height (Radix: state version; zksync: local L2 block).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_version: Option<f64>,
-    /// Sync target state version, as announced by peers (unvalidated).
+    /// The height the node's peers (Radix) or main node (zksync) announce; not validated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_state_version: Option<f64>,
-    /// Seconds the ledger is behind real time.
+    /// Blocks behind the target (zksync: behind the main node).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_lag: Option<u64>,
+    /// Seconds the ledger's time is behind the node's clock.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ledger_delay_seconds: Option<f64>,
     /// Ledger progress per real second, as the operator observed it.
@@ -249,6 +260,11 @@ pub struct PodHealth {
     /// Whether the node is in the current validator set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_validator_set: Option<bool>,
+    /// Whether the network is live by what this node shows: `Live` (it commits), `Stalled`
+    /// (its head, as the node's peers or main node announce it, does not move); absent when
+    /// not known yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<Network>,
     /// Since when the pod has been continuously unhealthy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unhealthy_since: Option<Time>,

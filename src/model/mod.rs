@@ -1,5 +1,13 @@
-//! The vocabulary every chain is read into and every verdict is written in.
+//! The vocabulary shared by the probe, every chain reader and the rules: what a scrape gave
+//! ([`Scrape`]), what a chain read in it ([`Reading`]), the verdict ([`PodVerdict`]) and the
+//! status words ([`Status`], worst-of).
 
 pub mod health;
+pub mod reading;
+pub mod scrape;
+pub mod verdict;
 
 pub use health::{AppHealth, ComponentHealth, Status, worst};
+pub use reading::{Counter, Observation, Position, Reading};
+pub use scrape::{Answer, Api, Fetched, ProbeFailure, Request, Scrape};
+pub use verdict::{Figures, Network, PodVerdict, SyncState};

@@ -29,9 +29,12 @@ fn a_radix_policy_with_defaults() {
     assert_eq!(p.period, Duration::from_secs(15));
     assert_eq!(p.params, Params::default());
     let t = p.target(&pod("Running", Some("127.0.1.7"))).unwrap();
-    assert_eq!(t.health_url.as_deref(), Some("http://127.0.1.7:3334/system/health"));
     assert_eq!(
-        t.metrics_url.as_deref(),
+        t.url(crate::model::Api::Health),
+        Some("http://127.0.1.7:3334/system/health")
+    );
+    assert_eq!(
+        t.url(crate::model::Api::Metrics),
         Some("http://127.0.1.7:3335/prometheus/metrics")
     );
 }
@@ -104,6 +107,6 @@ fn zksync_default_paths_and_https() {
     })))
     .unwrap();
     let t = p.target(&pod("Running", Some("127.0.2.1"))).unwrap();
-    assert_eq!(t.health_url.as_deref(), Some("https://127.0.2.1:3081/health"));
-    assert_eq!(t.metrics_url, None);
+    assert_eq!(t.url(crate::model::Api::Health), Some("https://127.0.2.1:3081/health"));
+    assert_eq!(t.url(crate::model::Api::Metrics), None);
 }

@@ -11,6 +11,12 @@ pub(super) fn pod_block_message(b: Block, pod: &PodFacts, rec: &PodRemediation, 
             "the pod started less than startupGraceSeconds ({}) ago",
             p.startup_grace.as_secs()
         ),
+        Block::Unverified => "its verdict rests on what the node says of its progress: the operator has not \
+                              watched it long enough to check"
+            .to_owned(),
+        Block::StillSyncing => "it is still catching up with the network (Syncing): a restart would only lose \
+                                its progress"
+            .to_owned(),
         Block::WaitingForTermination => {
             "an earlier instance of this validator is still terminating: two copies must never run".to_owned()
         }

@@ -12,6 +12,7 @@ use super::pending::finish_pending;
 use super::records::{release_cordons, since, sort_records, track_incidents};
 use super::{Act, Block, Decision, Inputs, NodeFacts, Notice, PodFacts, RemediationPolicy, Subject};
 use crate::crd::{PodRemediation, RemediationAction, RemediationRecord, RemediationStatus};
+use crate::model::Network;
 
 /// Pending: recorded in status, not yet carried out.
 pub(super) const PENDING: &str = "Pending";
@@ -93,6 +94,8 @@ fn policy_block(input: &Inputs<'_>) -> Option<(Block, String)> {
             Block::Paused,
             format!("the NodeHealth is annotated {}=true", super::PAUSED_ANNOTATION),
         ))
+    } else if let Some(why) = halted(pods) {
+        Some((Block::NetworkStalled, why))
     } else if total >= 2 && stalled * 2 > total {
         Some((
             Block::NetworkStalled,
@@ -106,6 +109,27 @@ fn policy_block(input: &Inputs<'_>) -> Option<(Block, String)> {
     } else {
         None
     }
+}
+
+/// Whether the validators' own signals say the network is not live: one shows it stalled and
+/// none shows it live (a validator cut off from a live network is its own problem; one that
+/// keeps up with it proves it live).
+fn halted(pods: &[PodFacts]) -> Option<String> {
+    if pods.iter().any(|f| f.network == Network::Live) {
+        return None;
+    }
+    let stalled: Vec<&str> = pods
+        .iter()
+        .filter(|f| f.network == Network::Stalled)
+        .map(|f| f.name.as_str())
+        .collect();
+    let first = stalled.first()?;
+    Some(format!(
+        "the network is not live: {} of {} validators see its head not moving ({first}{}) and none sees it          progress",
+        stalled.len(),
+        pods.len(),
+        if stalled.len() > 1 { ", …" } else { "" }
+    ))
 }
 
 /// The gates of this round's steps, and what they stopped.
@@ -171,6 +195,10 @@ fn gate(
         Block::SkipAnnotation
     } else if young {
         Block::StartupGrace
+    } else if !pod.verified {
+        Block::Unverified
+    } else if action.restarts() && pod.syncing {
+        Block::StillSyncing
     } else if action.restarts() && (pod.terminating || pod.sibling_terminating) {
         Block::WaitingForTermination
     } else if gates.acted || gates.rate_limited {

@@ -5,10 +5,14 @@
 //!
 //! Safety rules, in the order they are checked (the first that applies wins):
 //! 1. a paused NodeHealth (`nodehealth.io/paused: "true"`) does nothing;
-//! 2. when a majority of the selected validators (at least two) are out of sync at once, the
-//!    network is probably stalled: nothing is done (`NetworkStalled`);
+//! 2. when the network is not live, nothing is done (`NetworkStalled`): a validator shows the
+//!    network's head (its sync target, its main node) not moving and no selected validator
+//!    shows it live; or a majority of the selected validators (at least two) are out of sync at
+//!    once. A restart during a chain halt helps nobody and risks the validator;
 //! 3. when more pods are unhealthy than `maxUnhealthy` allows: nothing (`TooManyUnhealthy`);
 //! 4. per pod: a `nodehealth.io/skip-remediation: "true"` pod, a pod in its start-up grace, a
+//!    verdict the operator has not verified yet (`Unverified`: it rests on the node's word
+//!    about its progress), a restart of a validator still catching up (`StillSyncing`), a
 //!    restart while an instance of the same validator is terminating, a second action within
 //!    `minIntervalSeconds`, a restart beyond the restart budget: that step waits.
 //!
@@ -34,6 +38,7 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 
 use crate::crd::RemediationStatus;
+use crate::model::Network;
 
 /// Annotation on a NodeHealth that stops all its actions.
 pub const PAUSED_ANNOTATION: &str = "nodehealth.io/paused";
@@ -61,6 +66,12 @@ pub struct PodFacts {
     pub healthy: bool,
     /// Its ledger is behind and not catching up (`OutOfSync`).
     pub stalled: bool,
+    /// Its ledger is behind but catching up (`Syncing`): a restart would only lose its progress.
+    pub syncing: bool,
+    /// The verdict is checked against the operator's own observation (see `PodVerdict::verified`).
+    pub verified: bool,
+    /// Whether the network is live, by what this pod shows.
+    pub network: Network,
     /// The verdict in a few words, e.g. `not_ready (OutOfSync): ledger 300 s behind`.
     pub why: String,
 }
@@ -126,6 +137,8 @@ pub enum Block {
     StartupGrace,
     SkipAnnotation,
     WaitingForTermination,
+    StillSyncing,
+    Unverified,
 }
 
 impl Block {
@@ -140,6 +153,8 @@ impl Block {
             Block::StartupGrace => "StartupGrace",
             Block::SkipAnnotation => "SkipAnnotation",
             Block::WaitingForTermination => "WaitingForTermination",
+            Block::StillSyncing => "StillSyncing",
+            Block::Unverified => "Unverified",
         }
     }
 

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::crd::{CordonedNode, PodRemediation, RemediationAction, RemediationRecord};
+use crate::model::Network;
 
 const OWNER: &str = "validators/nh";
 const M: i64 = 60;
@@ -50,6 +51,9 @@ fn pod(name: &str, node: &str, healthy: bool) -> PodFacts {
         skip: false,
         healthy,
         stalled: false,
+        syncing: false,
+        verified: true,
+        network: Network::Unknown,
         why: "not_ready (Unreachable): connection refused".to_owned(), // read only when unhealthy
     }
 }
@@ -557,6 +561,64 @@ fn a_majority_stalled_together_is_the_network_and_wins_over_too_many_unhealthy()
 }
 
 #[test]
+fn a_single_validator_during_a_chain_halt_is_left_alone() {
+    // Before: the network guard was a majority vote of at least two pods, so a policy of one
+    // validator was cordoned and restarted during a halt. Now the validator's own signals count:
+    // "A non-progressing `rn_sync_target_proposer_timestamp_epoch_second` and
+    // `rn_sync_target_state_version` are strong indicators of the Network's liveness problems".
+    let mut w = World::one(json!({}));
+    let p = w.pod("v-0");
+    (p.stalled, p.network) = (true, Network::Stalled);
+    let d = w.until_5m();
+    assert_eq!(allowed(&d), ("False", "NetworkStalled"));
+    assert!(
+        d.conditions[0]
+            .message
+            .starts_with("the network is not live: 1 of 1 validators")
+    );
+    w.quiet(6, 30);
+    assert_eq!(w.status().actions_taken, 0);
+    // One validator that keeps up proves the network live: the one cut off is its own problem.
+    let mut pods = fleet(2, 1);
+    pods[0].network = Network::Stalled;
+    pods[1].network = Network::Live;
+    let d = World::new(policy(json!({})), pods).until_5m();
+    assert_eq!(d.acts, [cordon("n-0", "v-0")]);
+}
+
+#[test]
+fn a_validator_still_catching_up_is_cordoned_but_never_restarted() {
+    let mut w = World::one(json!({}));
+    w.pod("v-0").syncing = true;
+    w.cordon_at_5m();
+    w.quiet(6, 9);
+    let d = w.round(10 * M);
+    assert_eq!(d.blocked, ["StillSyncing"]);
+    assert_eq!(w.record("v-0").blocked.as_deref(), Some("StillSyncing"));
+    assert!(
+        d.notices[0].note.contains("still catching up with the network"),
+        "{:?}",
+        d.notices
+    );
+    assert_eq!(allowed(&d), ("True", "Allowed"), "a per-pod gate");
+    w.quiet(11, 60);
+    // It stops progressing: now the restart goes ahead.
+    w.pod("v-0").syncing = false;
+    assert_eq!(w.round(61 * M).acts, [evict("v-0", "v-0-uid-1")]);
+}
+
+#[test]
+fn an_unverified_verdict_lets_no_action_through() {
+    let mut w = World::one(json!({}));
+    w.pod("v-0").verified = false;
+    let d = w.until_5m();
+    assert_eq!((d.acts.len(), d.blocked), (0, vec!["Unverified"]));
+    w.quiet(6, 7);
+    w.pod("v-0").verified = true;
+    assert_eq!(w.round(8 * M).acts, [cordon("node-a", "v-0")]);
+}
+
+#[test]
 fn a_paused_nodehealth_does_nothing_not_even_uncordon() {
     let mut w = World::one(json!({}));
     w.paused = true;
@@ -737,6 +799,9 @@ fn records_stay_bounded_when_thousands_are_down_but_action_memory_is_kept() {
             skip: false,
             healthy: false,
             stalled: false,
+            syncing: false,
+            verified: true,
+            network: Network::Unknown,
             why: "not_ready".into(),
         })
         .collect();

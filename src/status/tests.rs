@@ -1,28 +1,22 @@
 use super::*;
-use crate::assess::{Figures, PodVerdict};
+use crate::model::{Figures, PodVerdict};
 
 fn t(secs: i64) -> Timestamp {
     Timestamp::from_second(1_763_798_400 + secs).unwrap()
 }
 
 fn verdict(status: Status, sync: SyncState, factor: f64) -> PodVerdict {
-    PodVerdict {
-        status,
-        healthy: status.is_healthy(),
-        sync_state: sync,
-        health_factor: Some(factor),
-        reported_health_factor: Some(factor),
-        figures: Figures {
-            ledger_delay_seconds: Some(1.234),
-            ..Figures::default()
-        },
-        reasons: if status.is_healthy() {
-            vec![]
-        } else {
-            vec!["ledger 10 min behind".into()]
-        },
-        components: Default::default(),
+    let mut v = PodVerdict::new(status, sync);
+    v.health_factor = Some(factor);
+    v.reported_health_factor = Some(factor);
+    v.figures = Figures {
+        ledger_delay_seconds: Some(1.234),
+        ..Figures::default()
+    };
+    if !status.is_healthy() {
+        v.reasons = vec!["ledger 10 min behind".into()];
     }
+    v
 }
 
 fn pod(name: &str, status: Status, sync: SyncState, factor: f64) -> PodOutcome {
@@ -197,4 +191,32 @@ fn events_on_transitions_only() {
     let c = swept(Some(1), Some(&b), fleet(false), t(30), 100);
     let ev = pod_events(Some(&b), &c);
     assert_eq!((ev[0].reason, ev[0].warning), ("PodRecovered", false));
+}
+
+#[test]
+fn an_unverified_recovery_keeps_the_pod_unhealthy_and_announces_nothing() {
+    // After a restart of the operator, a stalled node still reporting its last progress rate
+    // reads Syncing (healthy) until the operator has watched it: not a recovery.
+    let a = swept(Some(1), None, fleet(true), t(0), 100);
+    let mut next = fleet(false);
+    if let Ok(v) = &mut next[1].result {
+        *v = verdict(Status::Affected, SyncState::Syncing, 0.5);
+        v.verified = false;
+    }
+    hold_unverified(&mut next, Some(&a));
+    let b = swept(Some(1), Some(&a), next.clone(), t(15), 100);
+    let row = b.pods.iter().find(|p| p.name == "v-1").unwrap();
+    assert_eq!(row.status, Status::NotReady, "the last verified status stands");
+    assert_eq!(row.unhealthy_since, Some(Time(t(0))), "the timer runs on");
+    assert!(row.reasons[0].contains("not verified it yet"), "{:?}", row.reasons);
+    assert_eq!(b.ready, "2/3");
+    assert!(pod_events(Some(&a), &b).is_empty(), "no PodRecovered");
+    // A pod that was healthy is not held: unverified and healthy stays healthy.
+    let mut fresh = fleet(false);
+    if let Ok(v) = &mut fresh[1].result {
+        v.verified = false;
+    }
+    let healthy = swept(Some(1), None, fleet(false), t(0), 100);
+    hold_unverified(&mut fresh, Some(&healthy));
+    assert!(fresh[1].result.as_ref().unwrap().healthy);
 }

@@ -8,4 +8,5 @@ pub mod cluster;
 pub mod fleet;
 pub mod kubelet;
 pub mod operator;
+pub mod scene;
 pub mod wait;

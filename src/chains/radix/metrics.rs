@@ -1,4 +1,5 @@
-//! The health-related `rn_*` series of a Radix node's metrics page, extracted from one scrape.
+//! The health-related `rn_*` series of a Radix node's metrics page, extracted from one scrape,
+//! by the names the Radix node-health document gives them.
 
 use crate::exposition::{self, ExpositionError, Limits, ParseStats, Sample};
 
@@ -29,6 +30,10 @@ pub struct RadixMetrics {
     /// `rn_ledger_consensus_rounds_committed` for rounds led by this node's own validator
     /// (its address from `rn_misc_config_info{configured_validator_address}`), when known.
     pub own_rounds: Option<RoundCounts>,
+    /// `rn_ledger_consensus_rounds_committed{round_resolution="MissedByGap"}` summed over every
+    /// leader: "gaps in round numbers most likely denote problems with liveness of the entire
+    /// Network".
+    pub rounds_missed_by_gap: Option<f64>,
     /// `rn_sync_current_state_version`.
     pub sync_current_state_version: Option<f64>,
     /// `rn_sync_target_state_version` (announced by peers, unvalidated).
@@ -45,9 +50,10 @@ pub struct RadixMetrics {
     pub bft_rejected_consensus_events: Option<f64>,
     /// `rn_bft_in_validator_set` (1 = true).
     pub in_validator_set: Option<bool>,
-    /// `rn_bft_proposal_timestamp_difference_seconds`: the sample of largest magnitude
-    /// (over keys, and over quantiles when exposed as a summary; `_sum`/`_count` ignored).
-    pub proposal_timestamp_difference_seconds: Option<f64>,
+    /// `rn_bft_proposal_timestamp_difference_seconds`: the least and the greatest sample (over
+    /// keys, and over quantiles when exposed as a summary; `_sum`/`_count` are other series).
+    /// The document judges the node's clock by "all the numbers observed here".
+    pub proposal_timestamp_differences: Option<(f64, f64)>,
     /// `rn_misc_wallclock_epoch_second`: the node's clock.
     pub wallclock_epoch_second: Option<f64>,
     /// `rn_misc_config_info{configured_validator_address}`.
@@ -80,6 +86,15 @@ impl RadixMetrics {
             .configured_validator_address
             .as_deref()
             .and_then(|own| own_rounds(&rounds, own));
+        for row in rounds.iter().filter(|r| !r.value.is_nan()) {
+            if row.label("round_resolution").as_deref() == Some("MissedByGap") {
+                add(&mut m.rounds_missed_by_gap, row.value);
+            }
+        }
+        if !rounds.is_empty() && m.rounds_missed_by_gap.is_none() {
+            // The family is there: no gap counted yet (counters only appear once incremented).
+            m.rounds_missed_by_gap = Some(0.0);
+        }
         m.stats = stats;
         Ok(m)
     }
@@ -111,14 +126,11 @@ impl RadixMetrics {
                     self.in_validator_set = Some(v >= 0.5);
                 }
             }
-            Series::ProposalTimestampDifference => {
-                let larger = self
-                    .proposal_timestamp_difference_seconds
-                    .is_none_or(|best| v.abs() > best.abs());
-                if !v.is_nan() && larger {
-                    self.proposal_timestamp_difference_seconds = Some(v);
-                }
+            Series::ProposalTimestampDifference if !v.is_nan() => {
+                let (lo, hi) = self.proposal_timestamp_differences.unwrap_or((v, v));
+                self.proposal_timestamp_differences = Some((lo.min(v), hi.max(v)));
             }
+            Series::ProposalTimestampDifference => {}
             Series::WallclockEpochSecond => first(&mut self.wallclock_epoch_second, v),
             Series::ConfigInfo => {
                 first_label(
@@ -258,8 +270,9 @@ mod tests {
             sync_mismatched_transaction_root: Some(0.0),
             bft_rejected_consensus_events: Some(1.0),
             in_validator_set: Some(true),
+            rounds_missed_by_gap: Some(1.0),
             // The quantile row; `_sum` (-12.5) and `_count` (1043) are other series.
-            proposal_timestamp_difference_seconds: Some(-0.012),
+            proposal_timestamp_differences: Some((-0.012, -0.012)),
             wallclock_epoch_second: Some(1_763_798_400.601),
             configured_validator_address: Some(OWN.to_owned()),
             branch_and_commit: Some("release/cuttlefish-b4ae2f1".to_owned()),
@@ -344,7 +357,7 @@ mod tests {
     }
 
     #[test]
-    fn proposal_timestamp_difference_takes_the_largest_magnitude() {
+    fn proposal_timestamp_differences_span_every_sample() {
         let m = page(
             "rn_bft_proposal_timestamp_difference_seconds{key=\"0\",quantile=\"0.5\",} 0.2\n\
              rn_bft_proposal_timestamp_difference_seconds{key=\"1\",quantile=\"0.5\",} -1.5\n\
@@ -353,7 +366,7 @@ mod tests {
              rn_bft_proposal_timestamp_difference_seconds_sum{key=\"1\",} -900\n\
              rn_bft_proposal_timestamp_difference_seconds_count{key=\"1\",} 1000\n",
         );
-        assert_eq!(m.proposal_timestamp_difference_seconds, Some(-1.5));
+        assert_eq!(m.proposal_timestamp_differences, Some((-1.5, 1.25)));
     }
 
     #[test]

@@ -1,0 +1,100 @@
+//! What the probe shell hands to a chain reader: the raw answers of one scrape of one pod.
+
+use bytes::Bytes;
+
+/// Which of a policy's endpoints a request goes to (`spec.probe.health` or `spec.probe.metrics`):
+/// its port and scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Api {
+    /// The node's own API: its health and status endpoints.
+    Health,
+    /// The node's Prometheus endpoint.
+    Metrics,
+}
+
+impl Api {
+    /// The spec field that configures it, for messages.
+    pub fn field(self) -> &'static str {
+        match self {
+            Api::Health => "health",
+            Api::Metrics => "metrics",
+        }
+    }
+}
+
+/// One request a chain makes of a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Request {
+    pub api: Api,
+    /// The path, unless the policy sets its API's `path` (which replaces the path of the API's
+    /// first request).
+    pub path: &'static str,
+}
+
+/// One HTTP answer: the status code and the body (bounded and decoded by the probe).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub code: u16,
+    pub body: Bytes,
+}
+
+/// Why a request got no answer to read. Plain words, bounded, no response body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeFailure {
+    /// A short machine-friendly kind (`ConnectionRefused`, `Timeout`, `BodyTooLarge`, …).
+    pub kind: &'static str,
+    /// One line in plain words.
+    pub message: String,
+    /// True when the process did not answer at all (refused, timed out, reset): these count
+    /// towards `Unreachable`. An answer that is merely wrong (a redirect, a body too large) is
+    /// about a process that does run.
+    pub no_answer: bool,
+}
+
+impl ProbeFailure {
+    /// The port was closed: the process runs (or not) without listening there.
+    pub fn refused(&self) -> bool {
+        self.kind == "ConnectionRefused"
+    }
+}
+
+/// What one request gave.
+pub type Fetched = Result<Answer, ProbeFailure>;
+
+/// One scrape of one pod: every request the policy makes, with what it gave.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scrape {
+    /// When the scrape was taken (Unix seconds, the operator's clock).
+    pub at: f64,
+    pub answers: Vec<(Request, Fetched)>,
+}
+
+impl Scrape {
+    /// What `request` gave; `None` when the policy does not make it.
+    pub fn get(&self, request: Request) -> Option<&Fetched> {
+        self.answers.iter().find(|(r, _)| *r == request).map(|(_, f)| f)
+    }
+
+    /// What the first request of `api` gave; `None` when the policy does not probe that API.
+    pub fn of(&self, api: Api) -> Option<&Fetched> {
+        self.answers.iter().find(|(r, _)| r.api == api).map(|(_, f)| f)
+    }
+
+    /// True when requests were made and none was answered at all.
+    pub fn no_answer(&self) -> bool {
+        !self.answers.is_empty() && self.answers.iter().all(|(_, f)| matches!(f, Err(e) if e.no_answer))
+    }
+
+    /// The failures' words, each once: why nothing answered.
+    pub fn failure_message(&self) -> String {
+        let mut msgs: Vec<&str> = Vec::new();
+        for (_, f) in &self.answers {
+            if let Err(e) = f
+                && !msgs.contains(&e.message.as_str())
+            {
+                msgs.push(&e.message);
+            }
+        }
+        msgs.join("; ")
+    }
+}
