@@ -14,7 +14,7 @@ use support::operator::Operator;
 use support::scene::{
     Scene, cordoned, count_events, event_with, metrics_of, out_of_sync, pod_uid, reason_is, remediation,
 };
-use support::wait::{eventually, wait_for};
+use support::wait::{more_reconciles, wait_for};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stalled_validator_is_cordoned_then_restarted_and_its_node_released() {
@@ -429,29 +429,7 @@ async fn an_operator_killed_right_after_acting_neither_repeats_the_action_nor_re
 
         // A new operator process works from the records in status.
         let op = Operator::start(&ns, &[]).await;
-        let url = format!("http://{}/metrics", op.http);
-        eventually(WAIT, "three reconciles by the new operator", || {
-            let url = url.clone();
-            async move {
-                let text = reqwest::get(&url)
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .text()
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let n: f64 = text
-                    .lines()
-                    .find(|l| l.starts_with("nodehealth_reconciles_total{result=\"ok\"}"))
-                    .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-                    .unwrap_or(0.0);
-                if n >= 3.0 {
-                    Ok(())
-                } else {
-                    Err(format!("{n} reconciles"))
-                }
-            }
-        })
-        .await;
+        more_reconciles(&op.http, 3).await;
         let after = remediation(&api.get("validators").await.unwrap());
         assert_eq!(after.actions_taken, 1, "the cordon was repeated");
         let pod = after.pods.iter().find(|p| p.name == "validator-1").unwrap();

@@ -36,8 +36,11 @@ pub(super) struct Progress {
     pub over_seconds: f64,
     pub head_time_rate: Option<f64>,
     pub head_height_rate: Option<f64>,
-    /// Whether the target announced to the node moved at all over the span (`None`: no target).
+    /// Whether the target announced to the node moved at all lately: over the last trusted span
+    /// (`recent_seconds`), not the whole window, so that a halt is seen once it has lasted that
+    /// long, not once it fills the window. `None`: no target.
     pub target_moved: Option<bool>,
+    pub recent_seconds: f64,
     pub target_height_rate: Option<f64>,
     /// Rounds skipped network-wide over the span.
     pub skipped_rounds: Option<f64>,
@@ -162,11 +165,13 @@ impl History {
             self.samples.pop_front();
         }
         let first = self.samples.front().copied();
+        // The newest sample at least `needed` old: the start of the last trusted span.
+        let recent = self.samples.iter().rev().find(|s| at - s.at >= needed).copied();
         self.samples.push_back(sample);
         let watched = first.map_or(0.0, |f| at - f.at);
         let progress = first
-            .filter(|_| watched >= needed)
-            .map(|f| progress(&f, &sample, watched));
+            .zip(recent)
+            .map(|(first, recent)| progress(&first, &recent, &sample));
         Watch {
             progress,
             watched_seconds: watched,
@@ -194,13 +199,14 @@ fn went_back(prev: &Sample, next: &Sample) -> bool {
     next.at < prev.at || back(prev.head.time, next.head.time) || back(prev.head.height, next.head.height)
 }
 
-/// Progress from `first` to `last`, `span` seconds apart.
-fn progress(first: &Sample, last: &Sample, span: f64) -> Progress {
+/// Progress from `first` to `last` (the target's since `recent`).
+fn progress(first: &Sample, recent: &Sample, last: &Sample) -> Progress {
+    let span = last.at - first.at;
     let rate = |a: Option<f64>, b: Option<f64>| Some(((b? - a?) / span).max(0.0));
     let moved = |a: Option<f64>, b: Option<f64>| Some(a? != b?);
     let target_moved = match (
-        moved(first.target.time, last.target.time),
-        moved(first.target.height, last.target.height),
+        moved(recent.target.time, last.target.time),
+        moved(recent.target.height, last.target.height),
     ) {
         (None, None) => None,
         (t, h) => Some(t.unwrap_or(false) || h.unwrap_or(false)),
@@ -210,6 +216,7 @@ fn progress(first: &Sample, last: &Sample, span: f64) -> Progress {
         head_time_rate: rate(first.head.time, last.head.time),
         head_height_rate: rate(first.head.height, last.head.height),
         target_moved,
+        recent_seconds: last.at - recent.at,
         target_height_rate: rate(first.target.height, last.target.height),
         skipped_rounds: match (first.skipped_rounds, last.skipped_rounds) {
             (Some(a), Some(b)) if b >= a => Some(b - a),

@@ -10,17 +10,36 @@ use crate::model::{Network, Reading, SyncState};
 ///
 /// - A synced node proves it: "a healthy Network always keeps committing to the Ledger (...)
 ///   otherwise there must be a liveness break".
+/// - A node behind its clock that has the head its peers announce: "in case of liveness break,
+///   the `rn_sync_target_proposer_timestamp_epoch_second` will lag behind the wallclock, and even
+///   a healthy Node cannot sync past that value" (synced with the network: "less ambiguously:
+///   `rn_sync_current_state_version == rn_sync_target_state_version`"). One scrape tells.
 /// - "A non-progressing `rn_sync_target_proposer_timestamp_epoch_second` and
 ///   `rn_sync_target_state_version` are strong indicators of the Network's liveness problems
 ///   (unless _all_ connected peers coordinated to lie to the Node)"; for zksync, the main node's
-///   block not moving.
+///   block not moving. Only what the operator watched over a trusted span counts.
 /// - Without a target to watch, "gaps in round numbers most likely denote problems with
 ///   liveness of the entire Network".
 ///
-/// Only what the operator watched over a trusted span counts: one scrape says nothing of movement.
+/// A node cut off from its peers shows the same as a halted network ("a local connectivity loss
+/// can be hard to distinguish from the Network's liveness break"): the remediation gate weighs
+/// every validator of a policy, and one that keeps up proves the network live.
 pub(super) fn network(r: &Reading, v: &PodVerdict, progress: Option<&Progress>) -> (Network, Option<String>) {
-    if v.sync_state == SyncState::Synced && r.head.time.is_some() {
+    let synced = v.sync_state == SyncState::Synced;
+    if synced && r.head.time.is_some() {
         return (Network::Live, None);
+    }
+    if let Some(delay) = v.figures.ledger_delay_seconds.filter(|_| !synced)
+        && has_the_target(r)
+    {
+        return (
+            Network::Stalled,
+            Some(format!(
+                "the network is not live: the node has the head its peers announce, and that head is {} behind \
+                 its clock",
+                human_duration(delay)
+            )),
+        );
     }
     let Some(p) = progress else {
         return (Network::Unknown, None);
@@ -32,11 +51,11 @@ pub(super) fn network(r: &Reading, v: &PodVerdict, progress: Option<&Progress>) 
             Some(format!(
                 "the network is not live: {} has not moved for {}",
                 r.target_source,
-                human_duration(p.over_seconds)
+                human_duration(p.recent_seconds)
             )),
         ),
         None => match p.skipped_rounds {
-            Some(n) if n > 0.0 && v.sync_state != SyncState::Synced => (
+            Some(n) if n > 0.0 && !synced => (
                 Network::Stalled,
                 Some(format!(
                     "the network is not live: {n:.0} consensus rounds missed by gap in {}",
@@ -45,6 +64,16 @@ pub(super) fn network(r: &Reading, v: &PodVerdict, progress: Option<&Progress>) 
             ),
             _ => (Network::Unknown, None),
         },
+    }
+}
+
+/// Whether the node's ledger is at the target its peers announce: by height when both are
+/// known (the document's less ambiguous test), else by time.
+fn has_the_target(r: &Reading) -> bool {
+    match (r.head.height, r.target.height, r.head.time, r.target.time) {
+        (Some(head), Some(target), _, _) => head >= target,
+        (_, _, Some(head), Some(target)) => head >= target,
+        _ => false,
     }
 }
 

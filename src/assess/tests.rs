@@ -273,6 +273,48 @@ fn a_frozen_target_is_a_network_that_is_not_live() {
 }
 
 #[test]
+fn a_halt_is_seen_once_it_lasts_a_trusted_span_not_once_it_fills_the_window() {
+    // Live for 4 minutes, then the target stops: after 60 s (a fifth of the 300 s window) the
+    // network is not live, though the window still holds the minutes it moved.
+    let params = Params::default();
+    let halt = NOW + 240.0;
+    let v = watch(300.0, &params, |at| {
+        let head = at.min(halt) - 1.0;
+        let mut r = ledger(at, at - head, 1.0);
+        r.target = Position {
+            time: Some(at.min(halt) - 1.0),
+            height: Some(5000.0 + at.min(halt)),
+        };
+        r.head.height = Some(4000.0);
+        r
+    });
+    assert_eq!(v.network, Network::Stalled, "{v:?}");
+    assert!(v.reasons[0].contains("has not moved for 60 s"), "{:?}", v.reasons);
+}
+
+#[test]
+fn a_node_holding_a_head_far_behind_its_clock_shows_a_halt_in_one_scrape() {
+    // "in case of liveness break, the `rn_sync_target_proposer_timestamp_epoch_second` will lag
+    // behind the wallclock, and even a healthy Node cannot sync past that value"; synced with
+    // the network: "`rn_sync_current_state_version == rn_sync_target_state_version`".
+    let mut r = ledger(NOW, 120.0, 1.0);
+    r.target = Position {
+        time: Some(NOW - 120.0),
+        height: Some(1000.0),
+    };
+    let v = once(NOW, r.clone());
+    assert_eq!(
+        (v.network, v.sync_state),
+        (Network::Stalled, SyncState::OutOfSync),
+        "{v:?}"
+    );
+    assert!(v.reasons[0].starts_with("the network is not live: the node has the head its peers announce"));
+    // Behind its peers' head instead: its own problem, as far as one scrape tells.
+    r.target.height = Some(2000.0);
+    assert_eq!(once(NOW, r).network, Network::Unknown);
+}
+
+#[test]
 fn rounds_missed_by_gap_speak_for_the_network_when_no_target_can() {
     // "gaps in round numbers most likely denote problems with liveness of the entire Network".
     let v = watch(60.0, &Params::default(), |at| {

@@ -67,3 +67,38 @@ pub async fn events(client: &Client, ns: &str, reason: &str) -> Vec<Event> {
         .filter(|e| e.reason.as_deref() == Some(reason))
         .collect()
 }
+
+/// Reconciles the operator serving `http` has completed successfully so far (its own metric).
+pub async fn reconciles(http: &str) -> Result<f64, String> {
+    let url = format!("http://{http}/metrics");
+    let text = reqwest::get(&url)
+        .await
+        .map_err(|e| e.to_string())?
+        .text()
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(text
+        .lines()
+        .find(|l| l.starts_with("nodehealth_reconciles_total{result=\"ok\"}"))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0.0))
+}
+
+/// Waits until the operator serving `http` has completed `n` more reconciles than now: what it
+/// decided in them is then visible.
+pub async fn more_reconciles(http: &str, n: u32) {
+    let start = reconciles(http).await.unwrap_or(0.0);
+    eventually(
+        Duration::from_secs(60),
+        &format!("{n} more reconciles"),
+        || async move {
+            let now = reconciles(http).await?;
+            if now >= start + f64::from(n) {
+                Ok(())
+            } else {
+                Err(format!("{} of {n}", now - start))
+            }
+        },
+    )
+    .await;
+}

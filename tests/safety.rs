@@ -1,0 +1,138 @@
+//! When the operator must not act, end to end: a network halt (for a policy of one validator
+//! too), a validator still catching up, and a reading the operator could not verify after its
+//! own restart. What a validator operator sees on nodes, pods, status and events.
+
+mod support;
+
+use k8s_openapi::api::core::v1::Node;
+use kube::api::Api;
+use nodehealth::model::{Status, SyncState};
+use serde_json::json;
+use support::cluster::with_temp_ns;
+use support::fleet::{WAIT, pod_row};
+use support::operator::Operator;
+use support::scene::{Scene, cordoned, count_events, event_with, pod_uid, reason_is, remediation};
+use support::wait::{more_reconciles, wait_for};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_validator_catching_up_at_twice_real_time_is_cordoned_but_never_restarted() {
+    with_temp_ns("safe-sync", |client, ns| async move {
+        let Scene { fleet, op, api } = Scene::start(
+            &client,
+            &ns,
+            2,
+            &[],
+            json!({
+                "actions": [{"action": "Cordon", "after": "1s"}, {"action": "RestartPod", "after": "2s"}],
+                "minIntervalSeconds": 0,
+            }),
+        )
+        .await;
+        let uid = pod_uid(&client, &ns, "validator-1").await;
+        // An hour behind, catching up at 2× real time: it will become synced. "A healthy Node
+        // is expected to eventually become synced. This will happen only if the "syncing rate"
+        // (...) is faster than realtime".
+        fleet
+            .set_mode(1, json!({"mode": "catching_up", "rate": 2, "behind_seconds": 3600}))
+            .await;
+        let nh = wait_for(&api, "validators", WAIT, "validator-1 Syncing at factor 0", |nh| {
+            pod_row(nh, "validator-1").is_some_and(|p| {
+                p.sync_state == SyncState::Syncing && p.health_factor == Some(0.0) && p.status == Status::NotReady
+            })
+        })
+        .await;
+        assert!(reason_is(&nh, "RemediationAllowed", "True", "Allowed"));
+        // The cordon goes ahead; the restart is held by the new gate, and says so.
+        let nodes: Api<Node> = Api::all(client.clone());
+        wait_for(&nodes, &format!("{ns}-node-1"), WAIT, "node-1 cordoned", cordoned).await;
+        wait_for(&api, "validators", WAIT, "the restart held as StillSyncing", |nh| {
+            remediation(nh)
+                .pods
+                .iter()
+                .any(|p| p.name == "validator-1" && p.blocked.as_deref() == Some("StillSyncing"))
+        })
+        .await;
+        event_with(&client, &ns, "RemediationSkipped", "still catching up with the network").await;
+        // Long past the step's time, it is still the same instance.
+        more_reconciles(&op.http, 8).await;
+        assert_eq!(
+            pod_uid(&client, &ns, "validator-1").await,
+            uid,
+            "restarted while syncing"
+        );
+        let nh = api.get("validators").await.unwrap();
+        assert_eq!(remediation(&nh).actions_taken, 1, "only the cordon");
+        assert_eq!(count_events(&client, &ns, "PodEvicted").await, 0);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_operator_restarted_during_an_incident_keeps_it_open_until_it_has_verified_the_node() {
+    with_temp_ns("safe-restart", |client, ns| async move {
+        let Scene { fleet, mut op, api } = Scene::start(
+            &client,
+            &ns,
+            2,
+            &[],
+            json!({
+                "actions": [{"action": "Cordon", "after": "1s"}, {"action": "RestartPod", "after": "1h"}],
+                "healthyFor": "2s", "minIntervalSeconds": 0,
+            }),
+        )
+        .await;
+        // Catching up at 30×, then stalled: the node keeps reporting its last rate (30), so on
+        // its own word it is Syncing at factor 0.5. Only the operator's observation catches it.
+        fleet
+            .set_mode(1, json!({"mode": "catching_up", "rate": 30, "behind_seconds": 3600}))
+            .await;
+        fleet.set_mode(1, json!({"mode": "stalled"})).await;
+        let node1 = format!("{ns}-node-1");
+        let nodes: Api<Node> = Api::all(client.clone());
+        wait_for(&nodes, &node1, WAIT, "node-1 cordoned for the stall", cordoned).await;
+        let before = api.get("validators").await.unwrap();
+        let since = |nh: &nodehealth::crd::NodeHealth| {
+            remediation(nh)
+                .pods
+                .iter()
+                .find(|p| p.name == "validator-1")
+                .and_then(|p| p.unhealthy_since.clone())
+        };
+        assert!(since(&before).is_some());
+        let recovered_before = count_events(&client, &ns, "PodRecovered").await;
+
+        // A new operator has no history: for one trusted span the node's word is all it has.
+        op.kill();
+        let op = Operator::start(&ns, &[]).await;
+        wait_for(
+            &api,
+            "validators",
+            WAIT,
+            "the new operator holding the incident",
+            |nh| {
+                pod_row(nh, "validator-1").is_some_and(|p| {
+                    p.status == Status::NotReady && p.reasons.iter().any(|r| r.contains("not verified it yet"))
+                })
+            },
+        )
+        .await;
+        let nh = wait_for(&api, "validators", WAIT, "the stall verified again", |nh| {
+            pod_row(nh, "validator-1")
+                .is_some_and(|p| p.sync_state == SyncState::OutOfSync && p.observed_progress_rate == Some(0.0))
+        })
+        .await;
+        more_reconciles(&op.http, 3).await;
+        assert_eq!(since(&nh), since(&before), "the incident was closed and reopened");
+        assert!(
+            cordoned(&nodes.get(&node1).await.unwrap()),
+            "uncordoned after the restart"
+        );
+        assert_eq!(
+            count_events(&client, &ns, "PodRecovered").await,
+            recovered_before,
+            "a recovery nobody verified was announced"
+        );
+        assert_eq!(count_events(&client, &ns, "NodeUncordoned").await, 0);
+    })
+    .await;
+}
