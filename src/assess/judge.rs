@@ -49,7 +49,7 @@ pub(super) fn judge(r: &Reading, at: f64, watch: &Watch, params: &Params) -> Pod
             watch.watched_seconds, watch.needed_seconds
         ));
     }
-    let (net, why) = network(r, &v, progress);
+    let (net, why) = network(r, &v, progress, at, params);
     v.network = net;
     if let Some(why) = why {
         v.reasons.insert(0, why);

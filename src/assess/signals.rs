@@ -24,20 +24,28 @@ use crate::model::{Network, Reading, SyncState};
 /// A node cut off from its peers shows the same as a halted network ("a local connectivity loss
 /// can be hard to distinguish from the Network's liveness break"): the remediation gate weighs
 /// every validator of a policy, and one that keeps up proves the network live.
-pub(super) fn network(r: &Reading, v: &PodVerdict, progress: Option<&Progress>) -> (Network, Option<String>) {
+pub(super) fn network(
+    r: &Reading,
+    v: &PodVerdict,
+    progress: Option<&Progress>,
+    at: f64,
+    params: &Params,
+) -> (Network, Option<String>) {
     let synced = v.sync_state == SyncState::Synced;
     if synced && r.head.time.is_some() {
         return (Network::Live, None);
     }
-    if let Some(delay) = v.figures.ledger_delay_seconds.filter(|_| !synced)
+    // Old by the node's clock and by the operator's: when the two disagree, it is a clock that
+    // is wrong, not the network that stopped.
+    let age = r.head.time.map(|head| r.clock.unwrap_or(at).min(at) - head);
+    if let Some(age) = age.filter(|a| !synced && *a >= params.synced_delay_seconds)
         && has_the_target(r)
     {
         return (
             Network::Stalled,
             Some(format!(
-                "the network is not live: the node has the head its peers announce, and that head is {} behind \
-                 its clock",
-                human_duration(delay)
+                "the network is not live: the node has the head its peers announce, and that head is {} old",
+                human_duration(age)
             )),
         );
     }

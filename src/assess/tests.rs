@@ -309,6 +309,16 @@ fn a_node_holding_a_head_far_behind_its_clock_shows_a_halt_in_one_scrape() {
         "{v:?}"
     );
     assert!(v.reasons[0].starts_with("the network is not live: the node has the head its peers announce"));
+    // Old only by the node's clock, 10 minutes ahead of the operator's: the clock, not the network.
+    let mut skewed = ledger(NOW, 1.0, 1.0);
+    skewed.target = skewed.head;
+    skewed.clock = Some(NOW + 600.0);
+    let v = once(NOW, skewed);
+    assert_eq!(
+        (v.network, v.sync_state),
+        (Network::Unknown, SyncState::OutOfSync),
+        "{v:?}"
+    );
     // Behind its peers' head instead: its own problem, as far as one scrape tells.
     r.target.height = Some(2000.0);
     assert_eq!(once(NOW, r).network, Network::Unknown);

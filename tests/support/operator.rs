@@ -52,6 +52,32 @@ impl Operator {
 
     /// Starts `nodehealth run` for one namespace with the identity of `kc`.
     pub fn start_as(kc: &std::path::Path, ns: &str, extra: &[&str]) -> Operator {
+        Operator::spawn(kc, ns, extra, &[])
+    }
+
+    /// Starts `nodehealth run` for one namespace whose clock is `offset` seconds off, through
+    /// libfaketime (Debian's `faketime` package, which `scripts/cluster.sh` installs). Monotonic
+    /// time is left alone: only the wall clock is off, as on a host with a bad clock.
+    pub async fn start_with_clock_offset(ns: &str, offset: i64) -> Operator {
+        let lib = std::fs::read_dir("/usr/lib")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|arch| arch.path().join("faketime/libfaketimeMT.so.1"))
+            .find(|p| p.exists())
+            .expect("libfaketimeMT.so.1 under /usr/lib/<arch>/faketime: install Debian's faketime package");
+        let lib = lib.to_string_lossy().into_owned();
+        let offset = format!("{offset:+}s");
+        let env = [
+            ("LD_PRELOAD", lib.as_str()),
+            ("FAKETIME", offset.as_str()),
+            ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
+            ("FAKETIME_NO_CACHE", "1"),
+        ];
+        Operator::spawn(&kubeconfig().await, ns, &[], &env)
+    }
+
+    fn spawn(kc: &std::path::Path, ns: &str, extra: &[&str], env: &[(&str, &str)]) -> Operator {
         let port = {
             // A free port: bind, read, release. The operator binds it right after.
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -66,6 +92,7 @@ impl Operator {
             .args(extra)
             .env("RUST_LOG", "info,kube=warn")
             .env("POD_NAME", format!("{ns}-operator"))
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -1,0 +1,139 @@
+//! Each chain read as its document says, end to end on the real API server: a zksync fleet
+//! probed on both endpoints, a zksync node whose lag does not close, and clocks that disagree.
+
+mod support;
+
+use kube::api::Api;
+use nodehealth::crd::NodeHealth;
+use nodehealth::model::{Status, SyncState};
+use serde_json::json;
+use support::cluster::with_temp_ns;
+use support::fleet::{Fleet, WAIT, condition_is, create_nodehealth, pod_row, radix_spec};
+use support::operator::{Operator, install_crd};
+use support::wait::{more_reconciles, wait_for};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_zksync_fleet_probed_on_both_endpoints_and_a_node_whose_lag_does_not_close() {
+    with_temp_ns("chain-zk", |client, ns| async move {
+        install_crd(&client).await;
+        let fleet = Fleet::start(&client, &ns, 3, "zksync", 1).await;
+        let op = Operator::start(&ns, &[]).await;
+        // The zksync defaults advertise the metrics port too: the first thing a user tries.
+        create_nodehealth(
+            &client,
+            &ns,
+            "external-nodes",
+            json!({
+                "selector": {"matchLabels": {"app": "validator"}},
+                "profile": "zksync",
+                "probe": {"health": {"port": "health"}, "metrics": {"port": "metrics"},
+                          "periodSeconds": 1, "timeoutSeconds": 1},
+                "assessment": {"observedRateWindowSeconds": 10}
+            }),
+        )
+        .await;
+        let api: Api<NodeHealth> = Api::namespaced(client.clone(), &ns);
+        wait_for(&api, "external-nodes", WAIT, "3/3 healthy", |nh| {
+            condition_is(nh, "Healthy", "True") && nh.status.as_ref().is_some_and(|s| s.ready == "3/3")
+        })
+        .await;
+        // Healthy stays healthy: no pod reads as booting for lack of a Radix series.
+        more_reconciles(&op.http, 5).await;
+        let nh = api.get("external-nodes").await.unwrap();
+        for row in &nh.status.as_ref().unwrap().pods {
+            assert_eq!(
+                (row.status, row.sync_state),
+                (Status::Ready, SyncState::Synced),
+                "{row:?}"
+            );
+        }
+        assert!(condition_is(&nh, "Healthy", "True"));
+
+        // 300 blocks behind and keeping pace with the main node: its lag never closes.
+        fleet
+            .set_mode(1, json!({"mode": "lagging", "behind_seconds": 300}))
+            .await;
+        // 600 blocks behind and catching up at 5× the main node's pace.
+        fleet
+            .set_mode(2, json!({"mode": "catching_up", "rate": 5, "behind_seconds": 600}))
+            .await;
+        let nh = wait_for(
+            &api,
+            "external-nodes",
+            WAIT,
+            "the lag judged by whether it closes",
+            |nh| {
+                let row = |p: &str| pod_row(nh, p).map(|r| (r.status, r.sync_state));
+                row("validator-1") == Some((Status::NotReady, SyncState::OutOfSync))
+                    && row("validator-2") == Some((Status::Affected, SyncState::Syncing))
+            },
+        )
+        .await;
+        let lagging = pod_row(&nh, "validator-1").unwrap();
+        assert!(
+            lagging.block_lag.is_some_and(|l| (290..=310).contains(&l)),
+            "{lagging:?}"
+        );
+        assert!(
+            lagging.reasons[0].contains("blocks behind the main node's block, not closing the gap"),
+            "{:?}",
+            lagging.reasons
+        );
+        assert!(condition_is(&nh, "Healthy", "False"));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn timestamps_are_read_on_the_nodes_clock() {
+    with_temp_ns("chain-clock", |client, ns| async move {
+        install_crd(&client).await;
+        let fleet = Fleet::start(&client, &ns, 2, "radix", 1).await;
+        // The operator's host clock is 10 minutes ahead; the validators' are right.
+        let op = Operator::start_with_clock_offset(&ns, 600).await;
+        create_nodehealth(&client, &ns, "validators", radix_spec()).await;
+        let api: Api<NodeHealth> = Api::namespaced(client.clone(), &ns);
+        let nh = wait_for(
+            &api,
+            "validators",
+            WAIT,
+            "2/2 healthy despite the operator's clock",
+            |nh| condition_is(nh, "Healthy", "True") && nh.status.as_ref().is_some_and(|s| s.ready == "2/2"),
+        )
+        .await;
+        let row = pod_row(&nh, "validator-0").unwrap();
+        assert_eq!(row.sync_state, SyncState::Synced);
+        assert!(row.ledger_delay_seconds.is_some_and(|d| d < 5.0), "{row:?}");
+        assert!(
+            row.reasons
+                .iter()
+                .any(|r| r.starts_with("node clock 600") && r.ends_with("s behind the operator's")),
+            "the skew stays a reason: {:?}",
+            row.reasons
+        );
+        drop(op);
+
+        // Now the operator's clock is right and validator-1's is 10 minutes ahead: "A Node with a
+        // seriously misconfigured clock will most likely not be a healthy Validator".
+        let _op = Operator::start(&ns, &[]).await;
+        fleet.set_mode(1, json!({"mode": "clock_skew", "seconds": 600})).await;
+        let nh = wait_for(&api, "validators", WAIT, "validator-1 behind its own clock", |nh| {
+            pod_row(nh, "validator-1").is_some_and(|p| p.sync_state == SyncState::OutOfSync)
+                && pod_row(nh, "validator-0").is_some_and(|p| p.sync_state == SyncState::Synced)
+        })
+        .await;
+        let row = pod_row(&nh, "validator-1").unwrap();
+        assert_eq!(row.status, Status::NotReady);
+        assert!(
+            row.reasons[0].starts_with("node clock 600") && row.reasons[0].ends_with("s ahead of the operator's"),
+            "the clock first: {:?}",
+            row.reasons
+        );
+        assert_ne!(
+            row.network,
+            Some(nodehealth::model::Network::Stalled),
+            "a clock, not a halt"
+        );
+    })
+    .await;
+}
