@@ -1,17 +1,18 @@
 //! `nodehealth-sim` over real HTTP: every mode as a probe sees it.
 //!
 //! Each test runs its own simulator on a random loopback range, so tests run in parallel.
+//!
+//! Bodies are read with generic readers only (`serde_json::Value`, the crate's exposition parser),
+//! never with the operator's chain readers: the simulator is the reference those are tested
+//! against, so it must not be checked with them.
 
 use std::io::Read;
 use std::net::{Ipv4Addr, TcpStream};
 use std::time::{Duration, Instant};
 
-use nodehealth::chains::radix::RadixMetrics;
-use nodehealth::chains::radix::{RadixStatus, parse_system_health};
-use nodehealth::chains::zksync::parse_health;
-use nodehealth::model::Status;
+use nodehealth::exposition::parse_all;
 use nodehealth::sim::{SimProcess, SpawnError, wall_now};
-use serde_json::json;
+use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_nodehealth-sim");
 /// Generous bound for anything that should happen "soon" on a loaded 2-core machine.
@@ -37,6 +38,11 @@ struct Answer {
 impl Answer {
     fn text(&self) -> &str {
         std::str::from_utf8(&self.body).expect("UTF-8 body")
+    }
+
+    /// The body as JSON.
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
     }
 
     /// The value of the first sample named exactly `name`.
@@ -87,10 +93,28 @@ fn radix_metrics(ip: Ipv4Addr) -> String {
     format!("http://{ip}:3335/prometheus/metrics")
 }
 
-async fn radix_status(ip: Ipv4Addr) -> RadixStatus {
+/// The word in a Radix node's `/system/health`.
+async fn radix_status(ip: Ipv4Addr) -> String {
     let a = get(&radix_health(ip)).await;
     assert_eq!(a.status, 200);
-    parse_system_health(&a.body).unwrap().status
+    a.json()["status"].as_str().unwrap_or_default().to_owned()
+}
+
+fn zksync_health(ip: Ipv4Addr) -> String {
+    format!("http://{ip}:3081/health")
+}
+
+fn zksync_metrics(ip: Ipv4Addr) -> String {
+    format!("http://{ip}:3322/metrics")
+}
+
+/// `(local_block, main_node_block)` from a zksync `/health`'s `sync_state` details.
+fn blocks(health: &Value) -> (u64, u64) {
+    let d = &health["components"]["sync_state"]["details"];
+    match (d["local_block"].as_u64(), d["main_node_block"].as_u64()) {
+        (Some(local), Some(main)) => (local, main),
+        _ => panic!("no blocks in {health}"),
+    }
 }
 
 /// Polls `check` until it gives a value, failing after [`DEADLINE`].
@@ -112,14 +136,13 @@ async fn synced_validators_are_up_with_factor_one_and_distinct_identities() {
     assert_eq!(sim.started.last_ip, b);
     let h = get(&radix_health(a)).await;
     assert_eq!((h.status, h.content_type.as_str()), (200, "application/json"));
-    let body = parse_system_health(&h.body).unwrap();
-    assert_eq!(body.status, RadixStatus::Up);
+    let body = h.json();
+    assert_eq!(body["status"], "UP");
     assert_eq!(
-        body.recent_self_proposal_miss_statistic
-            .unwrap()
-            .recent_proposals_tracked_count,
+        body["recent_self_proposal_miss_statistic"]["recent_proposals_tracked_count"],
         50
     );
+    assert_eq!(body["recent_self_proposal_miss_statistic"]["missed_count"], 0);
 
     let m = get(&radix_metrics(a)).await;
     assert_eq!((m.status, m.content_type.as_str()), (200, "text/plain; version=0.0.4"));
@@ -132,18 +155,23 @@ async fn synced_validators_are_up_with_factor_one_and_distinct_identities() {
     let address = |a: &Answer| a.text().split("configured_validator_address=\"").nth(1).unwrap()[..68].to_owned();
     assert_ne!(address(&m), address(&get(&radix_metrics(b)).await));
 
-    // The operator's own reader sees every health series, its own rounds included.
-    let parsed = RadixMetrics::from_exposition(&m.body).unwrap();
-    assert_eq!(parsed.overall_health_factor, Some(1.0));
-    assert_eq!(parsed.in_validator_set, Some(true));
+    // A generic exposition reader sees every health series, the validator's own rounds included.
+    let (samples, stats) = parse_all(&m.body).unwrap();
+    assert_eq!(stats.skipped_invalid, 0);
+    let value = |name: &str| samples.iter().find(|s| s.name == name).map(|s| s.value);
+    assert_eq!(value("rn_ledger_overall_health_factor"), Some(1.0));
+    assert_eq!(value("rn_bft_in_validator_set"), Some(1.0));
+    assert_eq!(value("rn_sync_current_state_version"), value("rn_ledger_state_version"));
+    assert!(value("rn_sync_target_proposer_timestamp_epoch_second").is_some());
+    assert!(value("rn_bft_proposal_timestamp_difference_seconds").is_some());
+    let info = samples.iter().find(|s| s.name == "rn_misc_config_info").unwrap();
     assert_eq!(
-        parsed.configured_validator_address.as_deref(),
+        info.label("configured_validator_address").as_deref(),
         Some(address(&m).as_str())
     );
-    assert!(parsed.own_rounds.is_some());
-    assert!(parsed.sync_target_proposer_timestamp_epoch_second.is_some());
-    assert!(parsed.proposal_timestamp_difference_seconds.is_some());
-    assert_eq!(parsed.sync_current_state_version, parsed.ledger_state_version);
+    assert!(samples.iter().any(|s| s.name == "rn_ledger_consensus_rounds_committed"
+        && s.label("leader_component_address").as_deref() == Some(address(&m).as_str())
+        && s.label("round_resolution").as_deref() == Some("Successful")));
 
     let v0 = m.gauge("rn_ledger_state_version");
     eventually("the state version to grow", || async {
@@ -190,12 +218,13 @@ async fn admin_api_lists_and_rejects_bad_input() {
 async fn syncing_reports_syncing_and_its_rate() {
     let sim = sim(2, &[]);
     let ip = sim.ip(1).unwrap();
-    sim.client()
-        .unwrap()
+    let client = sim.client().unwrap();
+    client
         .set_mode(Some(ip), json!({"mode": "syncing", "rate": 30, "behind_seconds": 300}))
         .await
         .unwrap();
-    assert_eq!(radix_status(ip).await, RadixStatus::Syncing);
+    assert_eq!(client.validator(ip).await.unwrap()["status"], "SYNCING");
+    assert_eq!(radix_status(ip).await, "SYNCING");
     let m = get(&radix_metrics(ip)).await;
     assert_eq!(m.gauge("rn_ledger_recent_proposer_timestamp_progress_rate"), 30.0);
     // 300 s behind at rate 30: (30 − 10) / 40.
@@ -203,7 +232,7 @@ async fn syncing_reports_syncing_and_its_rate() {
     assert!(m.gauge("rn_sync_target_state_version") > m.gauge("rn_sync_current_state_version"));
     assert!(m.text().contains("nodeinfo{health=\"SYNCING\","));
     // The other validator is untouched.
-    assert_eq!(radix_status(sim.ip(0).unwrap()).await, RadixStatus::Up);
+    assert_eq!(radix_status(sim.ip(0).unwrap()).await, "UP");
 }
 
 #[tokio::test]
@@ -236,9 +265,9 @@ async fn stalled_freezes_the_ledger_but_keeps_the_last_rate() {
     assert_eq!(later.gauge("rn_ledger_recent_proposer_timestamp_progress_rate"), 30.0);
     assert!(later.gauge("rn_sync_target_proposer_timestamp_epoch_second") > ts + 3000.0);
     // It still reports its last rate (30), so by its own figures it is still syncing.
-    assert_eq!(radix_status(behind).await, RadixStatus::Syncing);
+    assert_eq!(radix_status(behind).await, "SYNCING");
     // Stalled for less than a minute: the node itself still says UP.
-    assert_eq!(radix_status(fresh).await, RadixStatus::Up);
+    assert_eq!(radix_status(fresh).await, "UP");
 }
 
 #[tokio::test]
@@ -263,16 +292,14 @@ async fn booting_missing_proposals_clock_skew_and_validator_set() {
         .await
         .unwrap();
 
-    assert_eq!(radix_status(ips[0]).await, RadixStatus::BootingPreGenesis);
+    assert_eq!(radix_status(ips[0]).await, "BOOTING_PRE_GENESIS");
     let m = get(&radix_metrics(ips[0])).await;
     assert_eq!(m.gauge("rn_ledger_state_version"), 0.0);
     assert_eq!(m.gauge("rn_ledger_overall_health_factor"), 0.0);
 
-    let h = parse_system_health(&get(&radix_health(ips[1])).await.body).unwrap();
-    assert_eq!(
-        (h.status, h.recent_self_proposal_miss_statistic.unwrap().missed_count),
-        (RadixStatus::Up, 2)
-    );
+    let h = get(&radix_health(ips[1])).await.json();
+    assert_eq!(h["status"], "UP");
+    assert_eq!(h["recent_self_proposal_miss_statistic"]["missed_count"], 2);
     let m = get(&radix_metrics(ips[1])).await;
     assert_eq!(m.gauge("rn_ledger_recent_self_proposal_miss_count"), 2.0);
     assert_eq!(m.gauge("rn_ledger_overall_health_factor"), 0.0);
@@ -318,11 +345,11 @@ async fn unreachable_refuses_connections_then_comes_back() {
         .err()
         .unwrap();
     assert!(err.is_connect(), "{err}");
-    assert_eq!(radix_status(sim.ip(1).unwrap()).await, RadixStatus::Up);
+    assert_eq!(radix_status(sim.ip(1).unwrap()).await, "UP");
     assert_eq!(client.validator(ip).await.unwrap()["listening"], false);
 
     client.set_mode(Some(ip), json!({"mode": "synced"})).await.unwrap();
-    assert_eq!(radix_status(ip).await, RadixStatus::Up);
+    assert_eq!(radix_status(ip).await, "UP");
     assert_eq!(get(&radix_metrics(ip)).await.status, 200);
 }
 
@@ -373,7 +400,7 @@ async fn http500_malformed_and_oversized_bodies() {
 
     let h = get(&radix_health(ips[1])).await;
     assert_eq!(h.status, 200);
-    assert!(parse_system_health(&h.body).is_err());
+    assert!(serde_json::from_slice::<Value>(&h.body).is_err());
     let m = get(&radix_metrics(ips[1])).await;
     assert_eq!(m.status, 200);
     assert!(std::str::from_utf8(&m.body).is_err(), "malformed page is valid UTF-8");
@@ -381,7 +408,7 @@ async fn http500_malformed_and_oversized_bodies() {
     let h = get(&radix_health(ips[2])).await;
     assert!(h.body.len() >= 3 * MIB, "{} bytes", h.body.len());
     assert_eq!(h.content_length, None, "an oversized body is streamed");
-    assert_eq!(parse_system_health(&h.body).unwrap().status, RadixStatus::Up);
+    assert_eq!(h.json()["status"], "UP");
     let m = get(&radix_metrics(ips[2])).await;
     assert!(m.body.len() >= 3 * MIB, "{} bytes", m.body.len());
     assert_eq!(m.gauge("rn_ledger_overall_health_factor"), 1.0);
@@ -417,17 +444,16 @@ async fn zksync_profile_health_and_sync_state() {
     let sim = sim(3, &["--profile", "zksync"]);
     let ips: Vec<_> = (0..3).map(|i| sim.ip(i).unwrap()).collect();
     let client = sim.client().unwrap();
-    let health = |ip: Ipv4Addr| format!("http://{ip}:3081/health");
-    let a = get(&health(ips[0])).await;
+    let a = get(&zksync_health(ips[0])).await;
     assert_eq!(a.status, 200);
-    let r = parse_health(&a.body).unwrap();
-    assert_eq!(r.status, Status::Ready);
-    assert!(r.sync.unwrap().is_synced);
-    let m = get(&format!("http://{}:3322/metrics", ips[0])).await;
+    let h = a.json();
+    assert_eq!(h["status"], "ready");
+    assert_eq!(h["components"]["sync_state"]["details"]["is_synced"], true);
+    let m = get(&zksync_metrics(ips[0])).await;
     assert_eq!(m.gauge("external_node_sync_lag"), 0.0);
+    assert_eq!(client.validators().await.unwrap()[0]["status"], "ready");
 
     client.set_mode(Some(ips[2]), json!({"mode": "booting"})).await.unwrap();
-    let sync_of = |a: &Answer| parse_health(&a.body).unwrap();
     client
         .set_mode(
             Some(ips[1]),
@@ -435,31 +461,39 @@ async fn zksync_profile_health_and_sync_state() {
         )
         .await
         .unwrap();
-    let a = get(&health(ips[1])).await;
+    let a = get(&zksync_health(ips[1])).await;
     assert_eq!(a.status, 200, "affected is still healthy");
-    let r = sync_of(&a);
-    assert_eq!(r.status, Status::Affected);
-    let syncing = r.sync.unwrap();
-    assert!(!syncing.is_synced && syncing.block_lag().unwrap() > 500);
+    let h = a.json();
+    assert_eq!(h["status"], "affected");
+    assert_eq!(h["components"]["sync_state"]["status"], "affected");
+    assert_eq!(h["components"]["sync_state"]["details"]["is_synced"], false);
+    let (local, main) = blocks(&h);
+    assert!(main - local > 500, "{local} {main}");
     eventually("the syncing node's local block to grow", || async {
-        let now = sync_of(&get(&health(ips[1])).await).sync.unwrap();
-        (now.local_block > syncing.local_block).then_some(())
+        let (now, _) = blocks(&get(&zksync_health(ips[1])).await.json());
+        (now > local).then_some(())
     })
     .await;
 
     client.set_mode(Some(ips[1]), json!({"mode": "stalled"})).await.unwrap();
-    let first = sync_of(&get(&health(ips[1])).await).sync.unwrap();
-    let later = eventually("the main node to move on", || async {
-        let now = sync_of(&get(&health(ips[1])).await).sync.unwrap();
-        (now.main_node_block > first.main_node_block).then_some(now)
+    let (first_local, first_main) = blocks(&get(&zksync_health(ips[1])).await.json());
+    let (later_local, later_main) = eventually("the main node to move on", || async {
+        let (local, main) = blocks(&get(&zksync_health(ips[1])).await.json());
+        (main > first_main).then_some((local, main))
     })
     .await;
-    assert_eq!(later.local_block, first.local_block);
-    assert!(later.block_lag() > first.block_lag());
+    assert_eq!(later_local, first_local);
+    assert!(later_main - later_local > first_main - first_local);
 
-    let a = get(&health(ips[2])).await;
+    // Booting: 503, not ready, the metrics port still open.
+    let a = get(&zksync_health(ips[2])).await;
     assert_eq!(a.status, 503);
-    assert_eq!(parse_health(&a.body).unwrap().status, Status::NotReady);
+    let h = a.json();
+    assert_eq!(h["status"], "not_ready");
+    assert_eq!(h["components"]["sync_state"], json!({"status": "not_ready"}));
+    assert_eq!(get(&zksync_metrics(ips[2])).await.status, 200);
+    let view = client.validator(ips[2]).await.unwrap();
+    assert_eq!(view["status"], "not_ready");
 }
 
 #[tokio::test]

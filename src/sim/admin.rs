@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use tracing::info;
 
 use crate::sim::mode::parse_change;
-use crate::sim::render::app_health;
+use crate::sim::render::app_status;
 use crate::sim::server::Fleet;
 use crate::sim::{Profile, wall_now};
 
@@ -35,7 +35,8 @@ pub struct View {
     pub in_validator_set: bool,
     /// Whether its ports are open.
     pub listening: bool,
-    /// What its health endpoint says: a Radix status word, or a zksync status.
+    /// What its health endpoint says: a Radix status word (`UP`, `SYNCING`, `OUT_OF_SYNC`,
+    /// `BOOTING_PRE_GENESIS`), or a zksync application status (`ready`, `affected`, `not_ready`).
     pub status: &'static str,
     pub health_factor: f64,
     pub state_version: u64,
@@ -56,7 +57,7 @@ pub fn view(fleet: &Fleet, idx: usize) -> View {
     let (status, local_block, main_node_block) = match fleet.profile() {
         Profile::Radix => (snap.status.as_str(), None, None),
         Profile::Zksync => (
-            app_health(&snap).status.as_str(),
+            app_status(&snap).as_str(),
             snap.local_block(),
             Some(snap.main_node_block()),
         ),

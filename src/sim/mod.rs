@@ -4,6 +4,8 @@
 //! two ports, as real pods do. The pieces:
 //! - [`mode`]: what a validator is told to do (parsed from admin requests), pure;
 //! - [`state`]: the validator model, a pure function of its mode history and a clock;
+//! - [`status`]: the simulator's own status words (never the operator's types, so that a misread
+//!   format cannot be wrong on both sides);
 //! - [`render`]: the bodies a probe reads (Radix or zksync shaped), pure;
 //! - [`server`]: the per-validator listeners and the fleet they share;
 //! - [`admin`]: the JSON admin API that switches modes;
@@ -18,6 +20,7 @@ pub mod render;
 pub mod run;
 pub mod server;
 pub mod state;
+pub mod status;
 
 pub use client::{SimClient, SimProcess, SpawnError, Started};
 

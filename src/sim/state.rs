@@ -7,8 +7,8 @@
 //! Times are seconds since the Unix epoch (`f64`), true time unless said otherwise; the node's
 //! own clock is true time plus the mode's skew, and the node computes its own figures with it.
 
-use crate::chains::radix::RadixStatus;
 use crate::sim::mode::{Mode, RECENT_PROPOSALS_TRACKED};
+use crate::sim::status::NodeStatus;
 
 /// How far a synced node's ledger proposer timestamp trails true time: a consensus round plus
 /// the commit, about a second on Babylon mainnet (brief: "≈ now − ~1 s").
@@ -98,7 +98,7 @@ pub struct Validator {
 /// Everything the node reports at one instant.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
-    pub status: RadixStatus,
+    pub status: NodeStatus,
     pub mode: Mode,
     pub in_validator_set: bool,
     /// The node's wall clock (true time + skew).
@@ -121,8 +121,7 @@ pub struct Snapshot {
 impl Snapshot {
     /// zksync view of the same ledger: one L2 block per ledger second. `None` before genesis.
     pub fn local_block(&self) -> Option<u64> {
-        (self.status != RadixStatus::BootingPreGenesis)
-            .then(|| (self.state_version / VERSIONS_PER_LEDGER_SECOND) as u64)
+        (self.status != NodeStatus::BootingPreGenesis).then(|| (self.state_version / VERSIONS_PER_LEDGER_SECOND) as u64)
     }
 
     /// The main node's block, as the external node last heard it.
@@ -286,7 +285,7 @@ impl Validator {
             _ => 0,
         };
         let mut snap = Snapshot {
-            status: RadixStatus::Up,
+            status: NodeStatus::Up,
             mode: self.mode,
             in_validator_set: self.in_validator_set,
             wallclock,
@@ -303,7 +302,7 @@ impl Validator {
             process_start: self.process_start,
         };
         if self.mode == Mode::Booting {
-            snap.status = RadixStatus::BootingPreGenesis;
+            snap.status = NodeStatus::BootingPreGenesis;
             snap.health_factor = node_health_factor(f64::INFINITY, 0.0, recent_missed, self.in_validator_set);
             return snap;
         }
@@ -313,11 +312,11 @@ impl Validator {
         // The node judges itself from its own figures: a node that stalled while syncing still
         // reports its last (high) progress rate, so it goes on calling itself SYNCING.
         snap.status = if ledger.catching_up || (delay > OUT_OF_SYNC_DELAY_SECONDS && ledger.rate > RATE_FLOOR) {
-            RadixStatus::Syncing
+            NodeStatus::Syncing
         } else if delay > OUT_OF_SYNC_DELAY_SECONDS {
-            RadixStatus::OutOfSync
+            NodeStatus::OutOfSync
         } else {
-            RadixStatus::Up
+            NodeStatus::Up
         };
         snap.proposer_ts = ledger.proposer_ts;
         snap.last_update = ledger.last_update;

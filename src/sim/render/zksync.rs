@@ -1,52 +1,76 @@
 //! zksync external node bodies: `/health` in the component model and a small `/metrics` page.
+//!
+//! `/health` follows the zksync health document: `{"status", "components": {name: {"status",
+//! "details"}}}`, the application's status the worst of its components', HTTP 200 while that is
+//! healthy (`ready`, `affected`) and 503 otherwise. The `sync_state` component is zksync-era's
+//! (`core/node/node_sync/src/sync_state.rs`): `ready` within `SYNC_L2_BLOCK_DELTA` blocks of the
+//! main node, `affected` beyond, `not_ready` (no details) before it knows its blocks.
 
-use std::collections::BTreeMap;
-
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::java::{millis, rust_float};
 use super::radix::{Page, to_json_bytes};
-use crate::chains::radix::RadixStatus;
-use crate::model::{AppHealth, ComponentHealth, Status};
 use crate::sim::state::Snapshot;
+use crate::sim::status::ComponentStatus;
 
 /// Blocks behind the main node within which the external node calls itself synced
 /// (zksync-era `node_sync::sync_state`: `SYNC_L2_BLOCK_DELTA = 10`).
 pub const SYNC_L2_BLOCK_DELTA: u64 = 10;
 
-/// The node's health: `not_ready` before genesis, `affected` (still HTTP 200) while behind.
-pub fn app_health(snap: &Snapshot) -> AppHealth {
-    let booting = snap.status == RadixStatus::BootingPreGenesis;
-    let main_node_block = snap.main_node_block();
-    let mut components = BTreeMap::new();
-    components.insert("main_node_http_rpc".to_owned(), ComponentHealth::new(Status::Ready));
-    let (tree, reorg, sync) = match snap.local_block() {
-        Some(local) if !booting => {
-            let is_synced = main_node_block.saturating_sub(local) <= SYNC_L2_BLOCK_DELTA;
-            let sync_status = if is_synced { Status::Ready } else { Status::Affected };
-            (
-                ComponentHealth::new(Status::Ready).with_details(json!({"stage": "main_loop"})),
-                ComponentHealth::new(Status::Ready).with_details(json!({"last_correct_l2_block": local})),
-                ComponentHealth::new(sync_status).with_details(
-                    json!({"is_synced": is_synced, "local_block": local, "main_node_block": main_node_block}),
-                ),
-            )
-        }
-        _ => (
-            ComponentHealth::new(Status::NotReady).with_details(json!({"stage": "initializing"})),
-            ComponentHealth::new(Status::NotReady),
-            ComponentHealth::new(Status::NotReady)
-                .with_details(json!({"is_synced": false, "main_node_block": main_node_block})),
-        ),
-    };
-    components.insert("tree".to_owned(), tree);
-    components.insert("reorg_detector".to_owned(), reorg);
-    components.insert("sync_state".to_owned(), sync);
-    AppHealth::from_components(components)
+/// The application's status: the worst of its components'.
+pub fn app_status(snap: &Snapshot) -> ComponentStatus {
+    ComponentStatus::worst(components(snap).into_iter().map(|(_, status, _)| status))
 }
 
-pub fn health_body(health: &AppHealth) -> Vec<u8> {
-    to_json_bytes(health)
+/// `(name, status, details)` of each component: `not_ready` before genesis, `affected` (still
+/// HTTP 200) while behind.
+fn components(snap: &Snapshot) -> Vec<(&'static str, ComponentStatus, Option<Value>)> {
+    use ComponentStatus::{Affected, NotReady, Ready};
+    let Some(local) = snap.local_block() else {
+        return vec![
+            ("main_node_http_rpc", Ready, None),
+            ("tree", NotReady, Some(json!({"stage": "initializing"}))),
+            ("reorg_detector", NotReady, None),
+            ("sync_state", NotReady, None),
+        ];
+    };
+    let main_node_block = snap.main_node_block();
+    let is_synced = main_node_block.saturating_sub(local) <= SYNC_L2_BLOCK_DELTA;
+    vec![
+        ("main_node_http_rpc", Ready, None),
+        ("tree", Ready, Some(json!({"stage": "main_loop"}))),
+        ("reorg_detector", Ready, Some(json!({"last_correct_l2_block": local}))),
+        (
+            "sync_state",
+            if is_synced { Ready } else { Affected },
+            Some(json!({"is_synced": is_synced, "local_block": local, "main_node_block": main_node_block})),
+        ),
+    ]
+}
+
+/// The `/health` body and its HTTP status. `details` (top level) is only set for padding.
+pub fn health(snap: &Snapshot, details: Option<Value>) -> (u16, Value) {
+    let comps = components(snap);
+    let status = ComponentStatus::worst(comps.iter().map(|(_, status, _)| *status));
+    let mut components = serde_json::Map::new();
+    for (name, status, details) in comps {
+        let mut c = serde_json::Map::new();
+        c.insert("status".to_owned(), json!(status.as_str()));
+        if let Some(d) = details {
+            c.insert("details".to_owned(), d);
+        }
+        components.insert(name.to_owned(), Value::Object(c));
+    }
+    let mut body = json!({"status": status.as_str(), "components": components});
+    if let (Some(d), Some(obj)) = (details, body.as_object_mut()) {
+        obj.insert("details".to_owned(), d);
+    }
+    (status.http_code(), body)
+}
+
+pub fn health_body(snap: &Snapshot) -> (u16, Vec<u8>) {
+    let (code, body) = health(snap, None);
+    (code, to_json_bytes(&body))
 }
 
 /// The `/metrics` page, OpenMetrics as zksync's `vise` exporter writes it.

@@ -30,7 +30,7 @@ fn heuristic_values_from_the_brief() {
 fn synced_follows_the_network() {
     let v = Validator::new(T0, 0.0);
     let a = v.snapshot(T0 + 10.0);
-    assert_eq!(a.status, RadixStatus::Up);
+    assert_eq!(a.status, NodeStatus::Up);
     assert!(close(a.proposer_ts, T0 + 10.0 - LEDGER_LAG_SECONDS));
     assert!(close(a.state_version, INITIAL_STATE_VERSION + 100.0));
     assert_eq!(a.progress_rate, 1.0);
@@ -64,7 +64,7 @@ fn syncing_catches_up_then_is_synced() {
         T0,
     );
     let s = v.snapshot(T0);
-    assert_eq!(s.status, RadixStatus::Syncing);
+    assert_eq!(s.status, NodeStatus::Syncing);
     assert_eq!(s.progress_rate, 30.0);
     assert!(close(s.proposer_ts, T0 - 300.0));
     assert!(close(s.health_factor, 0.5));
@@ -74,7 +74,7 @@ fn syncing_catches_up_then_is_synced() {
     assert!(close(s.proposer_ts, T0 - 300.0 + 150.0));
     assert!(s.main_node_block() > s.local_block().unwrap() + 10);
     let s = v.snapshot(T0 + 300.0 / 29.0 + 1.0);
-    assert_eq!(s.status, RadixStatus::Up);
+    assert_eq!(s.status, NodeStatus::Up);
     assert_eq!(s.progress_rate, 1.0);
     assert_eq!(s.health_factor, 1.0);
 }
@@ -99,7 +99,7 @@ fn fast_or_slow_syncing_factors() {
     );
     let s = v.snapshot(T0 + 3.0);
     assert_eq!(s.health_factor, 0.0);
-    assert_eq!(s.status, RadixStatus::Syncing);
+    assert_eq!(s.status, NodeStatus::Syncing);
 }
 
 #[test]
@@ -121,7 +121,7 @@ fn stalled_freezes_the_ledger_and_keeps_the_last_rate() {
     assert_eq!(b.progress_rate, 30.0);
     assert_eq!(
         b.status,
-        RadixStatus::Syncing,
+        NodeStatus::Syncing,
         "its stale rate still says it is catching up"
     );
     assert!(close(b.health_factor, 0.5));
@@ -133,9 +133,9 @@ fn stalled_freezes_the_ledger_and_keeps_the_last_rate() {
 fn stalled_from_synced_is_up_for_a_minute() {
     let mut v = Validator::new(T0, 0.0);
     v.set_mode(Mode::Stalled, T0);
-    assert_eq!(v.snapshot(T0 + 30.0).status, RadixStatus::Up);
+    assert_eq!(v.snapshot(T0 + 30.0).status, NodeStatus::Up);
     let late = v.snapshot(T0 + 90.0);
-    assert_eq!(late.status, RadixStatus::OutOfSync);
+    assert_eq!(late.status, NodeStatus::OutOfSync);
     assert_eq!(late.progress_rate, 1.0);
     // Rate 1 clamps to 10: the node's own factor sees the stall only once it is a minute old.
     assert_eq!(late.health_factor, 0.0);
@@ -146,7 +146,7 @@ fn booting_reports_zeros() {
     let mut v = Validator::new(T0, 0.0);
     v.set_mode(Mode::Booting, T0);
     let s = v.snapshot(T0 + 3.0);
-    assert_eq!(s.status, RadixStatus::BootingPreGenesis);
+    assert_eq!(s.status, NodeStatus::BootingPreGenesis);
     assert_eq!(
         (s.state_version, s.proposer_ts, s.progress_rate, s.health_factor),
         (0.0, 0.0, 0.0, 0.0)
@@ -166,7 +166,7 @@ fn missing_proposals() {
     let s = v.snapshot(T0 + 50.0);
     assert_eq!(s.health_factor, 0.0);
     assert!(close(s.counters.own_missed_by_gap, 1.0 + 2.0 + 2.0));
-    assert_eq!(s.status, RadixStatus::Up);
+    assert_eq!(s.status, NodeStatus::Up);
 }
 
 #[test]
@@ -176,11 +176,11 @@ fn clock_skew() {
     let s = v.snapshot(T0 + 1.0);
     assert_eq!(s.wallclock, T0 + 31.0);
     assert!(close(s.proposal_difference, BASE_TIMESTAMP_DIFFERENCE - 30.0));
-    assert_eq!(s.status, RadixStatus::Up);
+    assert_eq!(s.status, NodeStatus::Up);
     // The node measures its delay with its own clock.
     v.set_mode(Mode::ClockSkew { seconds: 120.0 }, T0 + 1.0);
     let s = v.snapshot(T0 + 2.0);
-    assert_eq!(s.status, RadixStatus::OutOfSync);
+    assert_eq!(s.status, NodeStatus::OutOfSync);
     assert_eq!(s.health_factor, 0.0);
 }
 
@@ -197,7 +197,7 @@ fn restart_resets_counters_but_not_the_ledger() {
     assert!(before.counters.own_successful > 99.0);
     // Back in sync: the ledger jumps forward, never back.
     assert!(after.state_version >= before.state_version);
-    assert_eq!(after.status, RadixStatus::Up);
+    assert_eq!(after.status, NodeStatus::Up);
 }
 
 #[test]
@@ -227,7 +227,7 @@ fn state_version_never_decreases() {
         for _ in 0..5 {
             t += 7.0;
             let s = v.snapshot(t);
-            if s.status != RadixStatus::BootingPreGenesis {
+            if s.status != NodeStatus::BootingPreGenesis {
                 assert!(
                     s.state_version >= last,
                     "step {i} {mode:?}: {} < {last}",
