@@ -219,11 +219,17 @@ async fn syncing_reports_syncing_and_its_rate() {
     let sim = sim(2, &[]);
     let ip = sim.ip(1).unwrap();
     let client = sim.client().unwrap();
+    // `syncing` is an alias of `catching_up`.
     client
         .set_mode(Some(ip), json!({"mode": "syncing", "rate": 30, "behind_seconds": 300}))
         .await
         .unwrap();
-    assert_eq!(client.validator(ip).await.unwrap()["status"], "SYNCING");
+    let view = client.validator(ip).await.unwrap();
+    assert_eq!(
+        view["mode"],
+        json!({"mode": "catching_up", "rate": 30.0, "behind_seconds": 300.0})
+    );
+    assert_eq!(view["status"], "SYNCING");
     assert_eq!(radix_status(ip).await, "SYNCING");
     let m = get(&radix_metrics(ip)).await;
     assert_eq!(m.gauge("rn_ledger_recent_proposer_timestamp_progress_rate"), 30.0);
@@ -233,6 +239,33 @@ async fn syncing_reports_syncing_and_its_rate() {
     assert!(m.text().contains("nodeinfo{health=\"SYNCING\","));
     // The other validator is untouched.
     assert_eq!(radix_status(sim.ip(0).unwrap()).await, "UP");
+}
+
+#[tokio::test]
+async fn catching_up_slower_than_real_time_is_out_of_sync() {
+    let sim = sim(1, &[]);
+    let ip = sim.ip(0).unwrap();
+    sim.client()
+        .unwrap()
+        .set_mode(
+            Some(ip),
+            json!({"mode": "catching_up", "rate": 0.5, "behind_seconds": 600}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(radix_status(ip).await, "OUT_OF_SYNC");
+    let first = get(&radix_metrics(ip)).await;
+    assert_eq!(first.gauge("rn_ledger_recent_proposer_timestamp_progress_rate"), 0.5);
+    let gap = |m: &Answer| {
+        m.gauge("rn_sync_target_proposer_timestamp_epoch_second")
+            - m.gauge("rn_ledger_last_update_proposer_epoch_second")
+    };
+    // Falling further behind: the gap to the target grows by half a second per second.
+    eventually("the gap to widen", || async {
+        let m = get(&radix_metrics(ip)).await;
+        (gap(&m) > gap(&first) + 0.4).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -292,10 +325,10 @@ async fn booting_missing_proposals_clock_skew_and_validator_set() {
         .await
         .unwrap();
 
+    // Booting: the system API answers, the Prometheus port is not open yet.
     assert_eq!(radix_status(ips[0]).await, "BOOTING_PRE_GENESIS");
-    let m = get(&radix_metrics(ips[0])).await;
-    assert_eq!(m.gauge("rn_ledger_state_version"), 0.0);
-    assert_eq!(m.gauge("rn_ledger_overall_health_factor"), 0.0);
+    let err = TcpStream::connect((ips[0], 3335)).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
 
     let h = get(&radix_health(ips[1])).await.json();
     assert_eq!(h["status"], "UP");
@@ -346,7 +379,9 @@ async fn unreachable_refuses_connections_then_comes_back() {
         .unwrap();
     assert!(err.is_connect(), "{err}");
     assert_eq!(radix_status(sim.ip(1).unwrap()).await, "UP");
-    assert_eq!(client.validator(ip).await.unwrap()["listening"], false);
+    let view = client.validator(ip).await.unwrap();
+    assert_eq!(view["listening"], false);
+    assert_eq!(view["ports"], json!({"health": false, "metrics": false}));
 
     client.set_mode(Some(ip), json!({"mode": "synced"})).await.unwrap();
     assert_eq!(radix_status(ip).await, "UP");
@@ -457,7 +492,7 @@ async fn zksync_profile_health_and_sync_state() {
     client
         .set_mode(
             Some(ips[1]),
-            json!({"mode": "syncing", "rate": 2, "behind_seconds": 600}),
+            json!({"mode": "catching_up", "rate": 2, "behind_seconds": 600}),
         )
         .await
         .unwrap();
@@ -469,7 +504,7 @@ async fn zksync_profile_health_and_sync_state() {
     assert_eq!(h["components"]["sync_state"]["details"]["is_synced"], false);
     let (local, main) = blocks(&h);
     assert!(main - local > 500, "{local} {main}");
-    eventually("the syncing node's local block to grow", || async {
+    eventually("the catching-up node's local block to grow", || async {
         let (now, _) = blocks(&get(&zksync_health(ips[1])).await.json());
         (now > local).then_some(())
     })
@@ -485,7 +520,7 @@ async fn zksync_profile_health_and_sync_state() {
     assert_eq!(later_local, first_local);
     assert!(later_main - later_local > first_main - first_local);
 
-    // Booting: 503, not ready, the metrics port still open.
+    // Booting: 503, every component not ready, the metrics port still open.
     let a = get(&zksync_health(ips[2])).await;
     assert_eq!(a.status, 503);
     let h = a.json();
@@ -494,6 +529,256 @@ async fn zksync_profile_health_and_sync_state() {
     assert_eq!(get(&zksync_metrics(ips[2])).await.status, 200);
     let view = client.validator(ips[2]).await.unwrap();
     assert_eq!(view["status"], "not_ready");
+    assert_eq!(view["ports"], json!({"health": true, "metrics": true}));
+}
+
+#[tokio::test]
+async fn zksync_lagging_keeps_a_constant_lag() {
+    const LAG: u64 = 30;
+    let sim = sim(2, &["--profile", "zksync"]);
+    let ip = sim.ip(1).unwrap();
+    let client = sim.client().unwrap();
+    client
+        .set_mode(Some(ip), json!({"mode": "lagging", "behind_seconds": LAG}))
+        .await
+        .unwrap();
+    let h = get(&zksync_health(ip)).await.json();
+    assert_eq!(h["status"], "affected");
+    assert_eq!(h["components"]["sync_state"]["status"], "affected");
+    assert_eq!(h["components"]["sync_state"]["details"]["is_synced"], false);
+    let (local, main) = blocks(&h);
+    assert_eq!(main - local, LAG);
+    // Both ends move on, the gap stays.
+    let (later_local, later_main) = eventually("two more blocks", || async {
+        let (l, m) = blocks(&get(&zksync_health(ip)).await.json());
+        (l >= local + 2).then_some((l, m))
+    })
+    .await;
+    assert_eq!(later_main - later_local, LAG);
+    assert!(later_main >= main + 2);
+    let m = get(&zksync_metrics(ip)).await;
+    assert_eq!(m.gauge("external_node_sync_lag"), LAG as f64);
+    assert_eq!(m.gauge("external_node_synced"), 0.0);
+    let view = client.validator(ip).await.unwrap();
+    assert_eq!(view["mode"], json!({"mode": "lagging", "behind_seconds": LAG as f64}));
+    assert_eq!(view["status"], "affected");
+    assert_eq!(
+        view["main_node_block"].as_u64().unwrap() - view["local_block"].as_u64().unwrap(),
+        LAG
+    );
+    // The other validator is synced.
+    assert_eq!(get(&zksync_health(sim.ip(0).unwrap())).await.json()["status"], "ready");
+}
+
+#[tokio::test]
+async fn radix_booting_refuses_the_metrics_port_until_it_boots() {
+    let sim = sim(2, &[]);
+    let ip = sim.ip(0).unwrap();
+    let client = sim.client().unwrap();
+    // A connection open before the switch is cut with the port.
+    let mut live = TcpStream::connect((ip, 3335)).unwrap();
+    client.set_mode(Some(ip), json!({"mode": "booting"})).await.unwrap();
+    let err = TcpStream::connect((ip, 3335)).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
+    live.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut buf = [0u8; 16];
+    assert!(
+        matches!(live.read(&mut buf), Ok(0) | Err(_)),
+        "live connection still open"
+    );
+    let h = get(&radix_health(ip)).await;
+    assert_eq!(h.status, 200);
+    assert_eq!(h.json()["status"], "BOOTING_PRE_GENESIS");
+    let view = client.validator(ip).await.unwrap();
+    assert_eq!(view["status"], "BOOTING_PRE_GENESIS");
+    assert_eq!(view["listening"], true);
+    assert_eq!(view["ports"], json!({"health": true, "metrics": false}));
+    // The other validator still serves metrics.
+    assert_eq!(get(&radix_metrics(sim.ip(1).unwrap())).await.status, 200);
+
+    client.set_mode(Some(ip), json!({"mode": "synced"})).await.unwrap();
+    let m = get(&radix_metrics(ip)).await;
+    assert_eq!(m.status, 200);
+    assert!(m.gauge("rn_ledger_state_version") > 0.0);
+    assert_eq!(
+        client.validator(ip).await.unwrap()["ports"],
+        json!({"health": true, "metrics": true})
+    );
+}
+
+/// The figures a halt freezes, from a Radix page.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Frozen {
+    target_ts: f64,
+    target_version: f64,
+    ledger_ts: f64,
+    last_update: f64,
+    version: f64,
+}
+
+fn frozen(m: &Answer) -> Frozen {
+    Frozen {
+        target_ts: m.gauge("rn_sync_target_proposer_timestamp_epoch_second"),
+        target_version: m.gauge("rn_sync_target_state_version"),
+        ledger_ts: m.gauge("rn_ledger_last_update_proposer_epoch_second"),
+        last_update: m.gauge("rn_ledger_last_update_epoch_second"),
+        version: m.gauge("rn_ledger_state_version"),
+    }
+}
+
+#[tokio::test]
+async fn a_network_halt_freezes_every_validator_and_resumes() {
+    /// How long the network stays halted: long enough that a resumed head that did not continue
+    /// from the frozen version would stand out (10 versions per second), short for a test.
+    const HALT: f64 = 3.0;
+    let sim = sim(3, &[]);
+    let ips: Vec<_> = (0..3).map(|i| sim.ip(i).unwrap()).collect();
+    let client = sim.client().unwrap();
+    let admin = sim.started.admin;
+    assert_eq!(client.network().await.unwrap(), json!({"halted": false, "since": null}));
+    client
+        .set_mode(
+            Some(ips[1]),
+            json!({"mode": "catching_up", "rate": 30, "behind_seconds": 3600}),
+        )
+        .await
+        .unwrap();
+    client.set_mode(Some(ips[2]), json!({"mode": "stalled"})).await.unwrap();
+
+    // Bad bodies name the field.
+    let http = http(Duration::from_secs(10));
+    for (body, want) in [
+        (json!({"halt": true}), "\"halt\""),
+        (json!({"halted": "yes"}), "halted must be true or false"),
+        (json!({}), "halted is required"),
+    ] {
+        let resp = http
+            .post(format!("http://{admin}/network"))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 400, "{body}");
+        let err: Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
+        assert!(err["error"].as_str().unwrap().contains(want), "{body}: {err}");
+    }
+
+    let before = wall_now();
+    client.set_network_halted(true).await.unwrap();
+    let network = client.network().await.unwrap();
+    assert_eq!(network["halted"], true);
+    let since = network["since"].as_f64().unwrap();
+    assert!(since >= before - 1.0 && since <= wall_now() + 1.0, "{since}");
+    // Halting a halted network changes nothing.
+    client.set_network_halted(true).await.unwrap();
+    assert_eq!(client.network().await.unwrap()["since"], json!(since));
+
+    let mut at_halt = Vec::new();
+    for ip in &ips {
+        at_halt.push(frozen(&get(&radix_metrics(*ip)).await));
+    }
+    let clock = get(&radix_metrics(ips[0]))
+        .await
+        .gauge("rn_misc_wallclock_epoch_second");
+    eventually("the clock to run on during the halt", || async {
+        let m = get(&radix_metrics(ips[0])).await;
+        (m.gauge("rn_misc_wallclock_epoch_second") >= clock + HALT).then_some(())
+    })
+    .await;
+    for (i, ip) in ips.iter().enumerate() {
+        let m = get(&radix_metrics(*ip)).await;
+        let now = frozen(&m);
+        // Peers announce the frozen head: every validator's target stands still.
+        assert_eq!(now.target_ts, at_halt[i].target_ts, "validator {i}");
+        assert_eq!(now.target_version, at_halt[i].target_version, "validator {i}");
+        assert!(
+            (now.target_ts - (since - 1.0)).abs() < 0.01,
+            "validator {i}: {now:?} since {since}"
+        );
+        match i {
+            // Synced: at the frozen head, no writes since the halt.
+            0 => {
+                assert_eq!(now, at_halt[0]);
+                assert_eq!(now.ledger_ts, now.target_ts);
+                assert!((now.last_update - since).abs() < 0.01);
+                assert_eq!(m.gauge("rn_ledger_recent_proposer_timestamp_progress_rate"), 1.0);
+            }
+            // Catching up at 30×: an hour behind, it keeps ingesting, never past the frozen head.
+            1 => {
+                assert!(now.ledger_ts > at_halt[1].ledger_ts);
+                assert!(now.ledger_ts < now.target_ts);
+                assert_eq!(m.gauge("rn_ledger_recent_proposer_timestamp_progress_rate"), 30.0);
+            }
+            // Stalled: where it stopped.
+            _ => assert_eq!(now, at_halt[2]),
+        }
+    }
+    assert_eq!(
+        client.validator(ips[0]).await.unwrap()["status"],
+        "UP",
+        "under a minute behind"
+    );
+
+    let resumed = wall_now();
+    client.set_network_halted(false).await.unwrap();
+    assert_eq!(client.network().await.unwrap(), json!({"halted": false, "since": null}));
+    // The head jumps back to the clock; the synced validator follows.
+    let m = eventually("the synced validator to follow the resumed network", || async {
+        let m = get(&radix_metrics(ips[0])).await;
+        (m.gauge("rn_ledger_last_update_proposer_epoch_second") > at_halt[0].ledger_ts + HALT).then_some(m)
+    })
+    .await;
+    let read_at = wall_now();
+    let now = frozen(&m);
+    assert!(
+        (now.ledger_ts - (m.gauge("rn_misc_wallclock_epoch_second") - 1.0)).abs() < 2.0,
+        "{now:?}"
+    );
+    assert!((now.target_ts - now.ledger_ts).abs() < 0.01);
+    // State versions continue from the frozen one: no versions for the halted seconds.
+    let gained = now.version - at_halt[0].version;
+    assert!(
+        gained >= 0.0 && gained <= 10.0 * (read_at - resumed + 1.0),
+        "{gained} versions"
+    );
+    assert_eq!(radix_status(ips[0]).await, "UP");
+    // The stalled validator stays stalled, the network moving on without it.
+    let m = get(&radix_metrics(ips[2])).await;
+    assert_eq!(frozen(&m).ledger_ts, at_halt[2].ledger_ts);
+    assert!(m.gauge("rn_sync_target_proposer_timestamp_epoch_second") > at_halt[2].target_ts + HALT);
+}
+
+#[tokio::test]
+async fn a_network_halt_freezes_the_zksync_main_node_block() {
+    let sim = sim(2, &["--profile", "zksync"]);
+    let ips: Vec<_> = (0..2).map(|i| sim.ip(i).unwrap()).collect();
+    let client = sim.client().unwrap();
+    client
+        .set_mode(
+            Some(ips[1]),
+            json!({"mode": "catching_up", "rate": 5, "behind_seconds": 20}),
+        )
+        .await
+        .unwrap();
+    client.set_network_halted(true).await.unwrap();
+    let (_, main) = blocks(&get(&zksync_health(ips[0])).await.json());
+    // The catching-up node reaches the frozen main node block and is synced there.
+    let (local, frozen_main) = eventually("the catching-up node to reach the frozen head", || async {
+        let (local, main) = blocks(&get(&zksync_health(ips[1])).await.json());
+        (local == main).then_some((local, main))
+    })
+    .await;
+    assert_eq!(local, frozen_main);
+    let h = get(&zksync_health(ips[0])).await.json();
+    assert_eq!(blocks(&h), (main, main));
+    assert_eq!(h["status"], "ready");
+    client.set_network_halted(false).await.unwrap();
+    eventually("the main node to move on", || async {
+        let (local, main_now) = blocks(&get(&zksync_health(ips[0])).await.json());
+        (main_now > main && local == main_now).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]

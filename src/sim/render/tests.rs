@@ -4,6 +4,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::exposition::parse_all;
+use crate::sim::network::Network;
 use crate::sim::state::Validator;
 
 const T0: f64 = 1_763_798_400.0;
@@ -14,9 +15,10 @@ fn id() -> Identity {
 }
 
 fn snap(mode: Mode) -> Snapshot {
-    let mut v = Validator::new(T0, 0.0);
-    v.set_mode(mode, T0 + 1.0);
-    v.snapshot(T0 + 2.0)
+    let net = Network::new(T0);
+    let mut v = Validator::new(T0, 0.0, &net);
+    v.set_mode(mode, T0 + 1.0, &net);
+    v.snapshot(T0 + 2.0, &net)
 }
 
 fn full(reply: Reply) -> Vec<u8> {
@@ -103,7 +105,7 @@ fn radix_page_has_every_fixture_series_and_quirk() {
 #[test]
 fn radix_page_parses_as_prometheus() {
     let page = radix::metrics(
-        &snap(Mode::Syncing {
+        &snap(Mode::CatchingUp {
             rate: 30.0,
             behind_seconds: 600.0,
         }),
@@ -129,12 +131,21 @@ fn radix_health_bodies() {
     for (mode, status) in [
         (Mode::Synced, "UP"),
         (
-            Mode::Syncing {
+            Mode::CatchingUp {
                 rate: 2.0,
                 behind_seconds: 600.0,
             },
             "SYNCING",
         ),
+        (
+            Mode::CatchingUp {
+                rate: 0.5,
+                behind_seconds: 600.0,
+            },
+            "OUT_OF_SYNC",
+        ),
+        (Mode::Lagging { behind_seconds: 300.0 }, "OUT_OF_SYNC"),
+        (Mode::Lagging { behind_seconds: 5.0 }, "UP"),
         (Mode::Booting, "BOOTING_PRE_GENESIS"),
         (Mode::ClockSkew { seconds: 300.0 }, "OUT_OF_SYNC"),
     ] {
@@ -175,23 +186,35 @@ fn zksync_health_bodies() {
         assert_eq!(c["status"], "ready");
     }
 
-    let r = reply(
-        Profile::Zksync,
-        Endpoint::Health,
-        &snap(Mode::Syncing {
+    for mode in [
+        Mode::CatchingUp {
             rate: 2.0,
             behind_seconds: 600.0,
-        }),
+        },
+        Mode::Lagging { behind_seconds: 50.0 },
+    ] {
+        let r = reply(Profile::Zksync, Endpoint::Health, &snap(mode), &id());
+        assert_eq!(r.status, 200, "affected is still healthy");
+        let h = read_json(&full(r));
+        assert_eq!(h["status"], "affected", "{mode:?}");
+        let d = &h["components"]["sync_state"]["details"];
+        assert_eq!(h["components"]["sync_state"]["status"], "affected");
+        assert_eq!(d["is_synced"], false);
+        let lag = d["main_node_block"].as_u64().unwrap() - d["local_block"].as_u64().unwrap();
+        match mode {
+            Mode::Lagging { .. } => assert_eq!(lag, 50),
+            _ => assert!(lag > 500, "{lag}"),
+        }
+    }
+    // Within SYNC_L2_BLOCK_DELTA blocks: synced.
+    let h = read_json(&full(reply(
+        Profile::Zksync,
+        Endpoint::Health,
+        &snap(Mode::Lagging { behind_seconds: 10.0 }),
         &id(),
-    );
-    assert_eq!(r.status, 200, "affected is still healthy");
-    let h = read_json(&full(r));
-    assert_eq!(h["status"], "affected");
-    let d = &h["components"]["sync_state"]["details"];
-    assert_eq!(h["components"]["sync_state"]["status"], "affected");
-    assert_eq!(d["is_synced"], false);
-    let lag = d["main_node_block"].as_u64().unwrap() - d["local_block"].as_u64().unwrap();
-    assert!(lag > 500, "{lag}");
+    )));
+    assert_eq!(h["components"]["sync_state"]["details"]["is_synced"], true);
+    assert_eq!(h["status"], "ready");
 
     let r = reply(Profile::Zksync, Endpoint::Health, &snap(Mode::Booting), &id());
     assert_eq!(r.status, 503);

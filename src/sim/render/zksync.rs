@@ -26,7 +26,9 @@ pub fn app_status(snap: &Snapshot) -> ComponentStatus {
 /// HTTP 200) while behind.
 fn components(snap: &Snapshot) -> Vec<(&'static str, ComponentStatus, Option<Value>)> {
     use ComponentStatus::{Affected, NotReady, Ready};
-    let Some(local) = snap.local_block() else {
+    let (Some(local), Some(main_node_block), Some(lag)) =
+        (snap.local_block(), snap.main_node_block(), snap.block_lag())
+    else {
         return vec![
             ("main_node_http_rpc", Ready, None),
             ("tree", NotReady, Some(json!({"stage": "initializing"}))),
@@ -34,8 +36,7 @@ fn components(snap: &Snapshot) -> Vec<(&'static str, ComponentStatus, Option<Val
             ("sync_state", NotReady, None),
         ];
     };
-    let main_node_block = snap.main_node_block();
-    let is_synced = main_node_block.saturating_sub(local) <= SYNC_L2_BLOCK_DELTA;
+    let is_synced = lag <= SYNC_L2_BLOCK_DELTA;
     vec![
         ("main_node_http_rpc", Ready, None),
         ("tree", Ready, Some(json!({"stage": "main_loop"}))),
@@ -76,9 +77,9 @@ pub fn health_body(snap: &Snapshot) -> (u16, Vec<u8>) {
 /// The `/metrics` page, OpenMetrics as zksync's `vise` exporter writes it.
 pub fn metrics(snap: &Snapshot) -> String {
     let mut p = Page(String::with_capacity(1024));
-    let main = snap.main_node_block();
+    let main = snap.main_node_block().unwrap_or(0);
     let local = snap.local_block().unwrap_or(0);
-    let lag = main.saturating_sub(local);
+    let lag = snap.block_lag().unwrap_or(0);
     p.meta(
         "external_node_sync_lag",
         Some("Lag of the external node behind the main node, in L2 blocks."),
