@@ -571,6 +571,59 @@ async fn zksync_lagging_keeps_a_constant_lag() {
 }
 
 #[tokio::test]
+async fn zksync_metrics_page_carries_the_external_node_names() {
+    let sim = sim(1, &["--profile", "zksync"]);
+    let ip = sim.ip(0).unwrap();
+    let m = get(&zksync_metrics(ip)).await;
+    assert_eq!(
+        (m.status, m.content_type.as_str()),
+        (200, "application/openmetrics-text; version=1.0.0; charset=utf-8")
+    );
+    assert!(m.text().ends_with("# EOF\n"));
+    let (samples, stats) = parse_all(&m.body).unwrap();
+    assert_eq!(stats.skipped_invalid, 0, "{}", m.text());
+    let names: std::collections::BTreeSet<&str> = samples.iter().map(|s| s.name).collect();
+    for name in [
+        "external_node_info_info",
+        "external_node_protocol_version",
+        "external_node_synced",
+        "external_node_sync_lag",
+        "external_node_last_correct_batch",
+        "external_node_last_correct_l2_block",
+        "external_node_fetcher_l1_batch",
+        "external_node_fetcher_miniblock",
+        "external_node_action_queue_action_queue_size",
+        "server_miniblock_number",
+        "server_block_number",
+        "server_processed_txs",
+        "api_web3_call_bucket",
+        "api_web3_call_sum",
+        "api_web3_call_count",
+        "sql_connection_acquire_bucket",
+    ] {
+        assert!(names.contains(name), "{name} missing from\n{}", m.text());
+    }
+    // The page agrees with the health endpoint.
+    let (local, main) = blocks(&get(&zksync_health(ip)).await.json());
+    let sealed = samples
+        .iter()
+        .find(|s| s.name == "server_miniblock_number" && s.label("stage").as_deref() == Some("sealed"))
+        .unwrap();
+    assert!(
+        (sealed.value - local as f64).abs() <= 2.0,
+        "{} vs {local}",
+        sealed.value
+    );
+    let lag = samples.iter().find(|s| s.name == "external_node_sync_lag").unwrap();
+    assert_eq!(lag.value, (main - local) as f64);
+    assert!(
+        samples
+            .iter()
+            .any(|s| s.name == "external_node_fetcher_l1_batch" && s.label("stage").as_deref() == Some("executed"))
+    );
+}
+
+#[tokio::test]
 async fn radix_booting_refuses_the_metrics_port_until_it_boots() {
     let sim = sim(2, &[]);
     let ip = sim.ip(0).unwrap();

@@ -221,9 +221,92 @@ fn zksync_health_bodies() {
     let h = read_json(&full(r));
     assert_eq!(h["status"], "not_ready");
     assert_eq!(h["components"]["sync_state"], json!({"status": "not_ready"}));
+}
 
+/// The value of the one sample `name` whose labels include `with`.
+fn sample(samples: &[Owned], name: &str, with: &[(&str, &str)]) -> f64 {
+    let found: Vec<f64> = samples
+        .iter()
+        .filter(|(n, labels, _)| {
+            n == name
+                && with
+                    .iter()
+                    .all(|(k, v)| labels.iter().any(|(lk, lv)| lk == k && lv == v))
+        })
+        .map(|(_, _, v)| *v)
+        .collect();
+    assert_eq!(found.len(), 1, "{name}{with:?}: {found:?}");
+    found[0]
+}
+
+#[test]
+fn zksync_page_has_the_external_node_series_in_vise_style() {
+    for (mode, lag) in [
+        (Mode::Synced, 0.0),
+        (Mode::Lagging { behind_seconds: 50.0 }, 50.0),
+        (
+            Mode::CatchingUp {
+                rate: 2.0,
+                behind_seconds: 600.0,
+            },
+            599.0,
+        ),
+    ] {
+        let s = snap(mode);
+        let page = zksync::metrics(&s);
+        assert!(page.ends_with("# EOF\n"), "{page}");
+        assert_eq!(page.matches("# EOF").count(), 1);
+        let all = samples(&page);
+        let local = s.local_block().unwrap() as f64;
+        let lag_now = sample(&all, "external_node_sync_lag", &[]);
+        assert_eq!(lag_now, s.block_lag().unwrap() as f64);
+        assert!((lag_now - lag).abs() <= 1.0, "{mode:?}: {lag_now}");
+        assert_eq!(
+            sample(&all, "external_node_synced", &[]),
+            f64::from(u8::from(lag_now <= 10.0))
+        );
+        assert_eq!(sample(&all, "server_miniblock_number", &[("stage", "sealed")]), local);
+        let fetched = sample(&all, "external_node_fetcher_miniblock", &[]);
+        assert!(fetched >= local && fetched <= local + lag_now, "{fetched} {local}");
+        let reorg = [("component", "reorg_detector")];
+        assert_eq!(sample(&all, "external_node_last_correct_l2_block", &reorg), local);
+        let open = sample(&all, "external_node_fetcher_l1_batch", &[("stage", "open")]);
+        assert!(sample(&all, "external_node_fetcher_l1_batch", &[("stage", "executed")]) <= open);
+        assert_eq!(sample(&all, "external_node_info_info", &[("l2_chain_id", "324")]), 1.0);
+        // Histograms: cumulative buckets ending at the count.
+        let call = [("method", "eth_call"), ("block_id", "latest")];
+        let count = sample(&all, "api_web3_call_count", &call);
+        let inf = sample(&all, "api_web3_call_bucket", &[("method", "eth_call"), ("le", "+Inf")]);
+        assert_eq!(count, inf);
+        let buckets: Vec<f64> = all
+            .iter()
+            .filter(|(n, l, _)| n == "api_web3_call_bucket" && l.iter().any(|(_, v)| v == "eth_call"))
+            .map(|(_, _, v)| *v)
+            .collect();
+        assert_eq!(buckets.len(), 10);
+        assert!(buckets.windows(2).all(|w| w[0] <= w[1]), "{buckets:?}");
+    }
     let page = zksync::metrics(&snap(Mode::Synced));
-    assert_eq!(value(&page, "external_node_sync_lag"), "0");
+    // vise's OpenMetricsForPrometheus: HELP before TYPE, undocumented help ".", counters without
+    // `_total`, `le` first, info under `_info`.
+    assert!(page.contains(
+        "# HELP external_node_sync_lag Current sync lag of the external node.\n# TYPE external_node_sync_lag gauge\n"
+    ));
+    assert!(page.contains("# HELP external_node_fetcher_miniblock .\n"));
+    assert!(page.contains("# TYPE server_processed_txs counter\nserver_processed_txs{stage=\"mempool_added\"} "));
+    assert!(!page.contains("_total"));
+    assert!(page.contains("api_web3_call_bucket{le=\"0.001\",method=\"eth_blockNumber\"} "));
+    assert!(page.contains("# TYPE external_node_info info\nexternal_node_info_info{server_version="));
+    assert!(
+        !page.contains("process_"),
+        "no process metrics on a real external node page"
+    );
+
+    // Before genesis: gauges at 0, no families yet.
+    let page = zksync::metrics(&snap(Mode::Booting));
+    let all = samples(&page);
+    assert_eq!(sample(&all, "external_node_synced", &[]), 0.0);
+    assert!(!page.contains("server_miniblock_number"));
     assert!(page.ends_with("# EOF\n"));
 }
 
