@@ -1,17 +1,18 @@
 //! `nodehealth-sim` over real HTTP: every mode as a probe sees it.
 //!
 //! Each test runs its own simulator on a random loopback range, so tests run in parallel.
+//!
+//! Bodies are read with generic readers only (`serde_json::Value`, the crate's exposition parser),
+//! never with the operator's chain readers: the simulator is the reference those are tested
+//! against, so it must not be checked with them.
 
 use std::io::Read;
 use std::net::{Ipv4Addr, TcpStream};
 use std::time::{Duration, Instant};
 
-use nodehealth::chains::radix::RadixMetrics;
-use nodehealth::chains::radix::{RadixStatus, parse_system_health};
-use nodehealth::chains::zksync::parse_health;
-use nodehealth::model::Status;
+use nodehealth::exposition::parse_all;
 use nodehealth::sim::{SimProcess, SpawnError, wall_now};
-use serde_json::json;
+use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_nodehealth-sim");
 /// Generous bound for anything that should happen "soon" on a loaded 2-core machine.
@@ -37,6 +38,11 @@ struct Answer {
 impl Answer {
     fn text(&self) -> &str {
         std::str::from_utf8(&self.body).expect("UTF-8 body")
+    }
+
+    /// The body as JSON.
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
     }
 
     /// The value of the first sample named exactly `name`.
@@ -87,10 +93,28 @@ fn radix_metrics(ip: Ipv4Addr) -> String {
     format!("http://{ip}:3335/prometheus/metrics")
 }
 
-async fn radix_status(ip: Ipv4Addr) -> RadixStatus {
+/// The word in a Radix node's `/system/health`.
+async fn radix_status(ip: Ipv4Addr) -> String {
     let a = get(&radix_health(ip)).await;
     assert_eq!(a.status, 200);
-    parse_system_health(&a.body).unwrap().status
+    a.json()["status"].as_str().unwrap_or_default().to_owned()
+}
+
+fn zksync_health(ip: Ipv4Addr) -> String {
+    format!("http://{ip}:3081/health")
+}
+
+fn zksync_metrics(ip: Ipv4Addr) -> String {
+    format!("http://{ip}:3322/metrics")
+}
+
+/// `(local_block, main_node_block)` from a zksync `/health`'s `sync_state` details.
+fn blocks(health: &Value) -> (u64, u64) {
+    let d = &health["components"]["sync_state"]["details"];
+    match (d["local_block"].as_u64(), d["main_node_block"].as_u64()) {
+        (Some(local), Some(main)) => (local, main),
+        _ => panic!("no blocks in {health}"),
+    }
 }
 
 /// Polls `check` until it gives a value, failing after [`DEADLINE`].
@@ -112,14 +136,13 @@ async fn synced_validators_are_up_with_factor_one_and_distinct_identities() {
     assert_eq!(sim.started.last_ip, b);
     let h = get(&radix_health(a)).await;
     assert_eq!((h.status, h.content_type.as_str()), (200, "application/json"));
-    let body = parse_system_health(&h.body).unwrap();
-    assert_eq!(body.status, RadixStatus::Up);
+    let body = h.json();
+    assert_eq!(body["status"], "UP");
     assert_eq!(
-        body.recent_self_proposal_miss_statistic
-            .unwrap()
-            .recent_proposals_tracked_count,
+        body["recent_self_proposal_miss_statistic"]["recent_proposals_tracked_count"],
         50
     );
+    assert_eq!(body["recent_self_proposal_miss_statistic"]["missed_count"], 0);
 
     let m = get(&radix_metrics(a)).await;
     assert_eq!((m.status, m.content_type.as_str()), (200, "text/plain; version=0.0.4"));
@@ -132,18 +155,23 @@ async fn synced_validators_are_up_with_factor_one_and_distinct_identities() {
     let address = |a: &Answer| a.text().split("configured_validator_address=\"").nth(1).unwrap()[..68].to_owned();
     assert_ne!(address(&m), address(&get(&radix_metrics(b)).await));
 
-    // The operator's own reader sees every health series, its own rounds included.
-    let parsed = RadixMetrics::from_exposition(&m.body).unwrap();
-    assert_eq!(parsed.overall_health_factor, Some(1.0));
-    assert_eq!(parsed.in_validator_set, Some(true));
+    // A generic exposition reader sees every health series, the validator's own rounds included.
+    let (samples, stats) = parse_all(&m.body).unwrap();
+    assert_eq!(stats.skipped_invalid, 0);
+    let value = |name: &str| samples.iter().find(|s| s.name == name).map(|s| s.value);
+    assert_eq!(value("rn_ledger_overall_health_factor"), Some(1.0));
+    assert_eq!(value("rn_bft_in_validator_set"), Some(1.0));
+    assert_eq!(value("rn_sync_current_state_version"), value("rn_ledger_state_version"));
+    assert!(value("rn_sync_target_proposer_timestamp_epoch_second").is_some());
+    assert!(value("rn_bft_proposal_timestamp_difference_seconds").is_some());
+    let info = samples.iter().find(|s| s.name == "rn_misc_config_info").unwrap();
     assert_eq!(
-        parsed.configured_validator_address.as_deref(),
+        info.label("configured_validator_address").as_deref(),
         Some(address(&m).as_str())
     );
-    assert!(parsed.own_rounds.is_some());
-    assert!(parsed.sync_target_proposer_timestamp_epoch_second.is_some());
-    assert!(parsed.proposal_timestamp_differences.is_some());
-    assert_eq!(parsed.sync_current_state_version, parsed.ledger_state_version);
+    assert!(samples.iter().any(|s| s.name == "rn_ledger_consensus_rounds_committed"
+        && s.label("leader_component_address").as_deref() == Some(address(&m).as_str())
+        && s.label("round_resolution").as_deref() == Some("Successful")));
 
     let v0 = m.gauge("rn_ledger_state_version");
     eventually("the state version to grow", || async {
@@ -190,12 +218,19 @@ async fn admin_api_lists_and_rejects_bad_input() {
 async fn syncing_reports_syncing_and_its_rate() {
     let sim = sim(2, &[]);
     let ip = sim.ip(1).unwrap();
-    sim.client()
-        .unwrap()
+    let client = sim.client().unwrap();
+    // `syncing` is an alias of `catching_up`.
+    client
         .set_mode(Some(ip), json!({"mode": "syncing", "rate": 30, "behind_seconds": 300}))
         .await
         .unwrap();
-    assert_eq!(radix_status(ip).await, RadixStatus::Syncing);
+    let view = client.validator(ip).await.unwrap();
+    assert_eq!(
+        view["mode"],
+        json!({"mode": "catching_up", "rate": 30.0, "behind_seconds": 300.0})
+    );
+    assert_eq!(view["status"], "SYNCING");
+    assert_eq!(radix_status(ip).await, "SYNCING");
     let m = get(&radix_metrics(ip)).await;
     assert_eq!(m.gauge("rn_ledger_recent_proposer_timestamp_progress_rate"), 30.0);
     // 300 s behind at rate 30: (30 − 10) / 40.
@@ -203,7 +238,34 @@ async fn syncing_reports_syncing_and_its_rate() {
     assert!(m.gauge("rn_sync_target_state_version") > m.gauge("rn_sync_current_state_version"));
     assert!(m.text().contains("nodeinfo{health=\"SYNCING\","));
     // The other validator is untouched.
-    assert_eq!(radix_status(sim.ip(0).unwrap()).await, RadixStatus::Up);
+    assert_eq!(radix_status(sim.ip(0).unwrap()).await, "UP");
+}
+
+#[tokio::test]
+async fn catching_up_slower_than_real_time_is_out_of_sync() {
+    let sim = sim(1, &[]);
+    let ip = sim.ip(0).unwrap();
+    sim.client()
+        .unwrap()
+        .set_mode(
+            Some(ip),
+            json!({"mode": "catching_up", "rate": 0.5, "behind_seconds": 600}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(radix_status(ip).await, "OUT_OF_SYNC");
+    let first = get(&radix_metrics(ip)).await;
+    assert_eq!(first.gauge("rn_ledger_recent_proposer_timestamp_progress_rate"), 0.5);
+    let gap = |m: &Answer| {
+        m.gauge("rn_sync_target_proposer_timestamp_epoch_second")
+            - m.gauge("rn_ledger_last_update_proposer_epoch_second")
+    };
+    // Falling further behind: the gap to the target grows by half a second per second.
+    eventually("the gap to widen", || async {
+        let m = get(&radix_metrics(ip)).await;
+        (gap(&m) > gap(&first) + 0.4).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -236,9 +298,9 @@ async fn stalled_freezes_the_ledger_but_keeps_the_last_rate() {
     assert_eq!(later.gauge("rn_ledger_recent_proposer_timestamp_progress_rate"), 30.0);
     assert!(later.gauge("rn_sync_target_proposer_timestamp_epoch_second") > ts + 3000.0);
     // It still reports its last rate (30), so by its own figures it is still syncing.
-    assert_eq!(radix_status(behind).await, RadixStatus::Syncing);
+    assert_eq!(radix_status(behind).await, "SYNCING");
     // Stalled for less than a minute: the node itself still says UP.
-    assert_eq!(radix_status(fresh).await, RadixStatus::Up);
+    assert_eq!(radix_status(fresh).await, "UP");
 }
 
 #[tokio::test]
@@ -263,16 +325,14 @@ async fn booting_missing_proposals_clock_skew_and_validator_set() {
         .await
         .unwrap();
 
-    assert_eq!(radix_status(ips[0]).await, RadixStatus::BootingPreGenesis);
-    let m = get(&radix_metrics(ips[0])).await;
-    assert_eq!(m.gauge("rn_ledger_state_version"), 0.0);
-    assert_eq!(m.gauge("rn_ledger_overall_health_factor"), 0.0);
+    // Booting: the system API answers, the Prometheus port is not open yet.
+    assert_eq!(radix_status(ips[0]).await, "BOOTING_PRE_GENESIS");
+    let err = TcpStream::connect((ips[0], 3335)).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
 
-    let h = parse_system_health(&get(&radix_health(ips[1])).await.body).unwrap();
-    assert_eq!(
-        (h.status, h.recent_self_proposal_miss_statistic.unwrap().missed_count),
-        (RadixStatus::Up, 2)
-    );
+    let h = get(&radix_health(ips[1])).await.json();
+    assert_eq!(h["status"], "UP");
+    assert_eq!(h["recent_self_proposal_miss_statistic"]["missed_count"], 2);
     let m = get(&radix_metrics(ips[1])).await;
     assert_eq!(m.gauge("rn_ledger_recent_self_proposal_miss_count"), 2.0);
     assert_eq!(m.gauge("rn_ledger_overall_health_factor"), 0.0);
@@ -318,11 +378,13 @@ async fn unreachable_refuses_connections_then_comes_back() {
         .err()
         .unwrap();
     assert!(err.is_connect(), "{err}");
-    assert_eq!(radix_status(sim.ip(1).unwrap()).await, RadixStatus::Up);
-    assert_eq!(client.validator(ip).await.unwrap()["listening"], false);
+    assert_eq!(radix_status(sim.ip(1).unwrap()).await, "UP");
+    let view = client.validator(ip).await.unwrap();
+    assert_eq!(view["listening"], false);
+    assert_eq!(view["ports"], json!({"health": false, "metrics": false}));
 
     client.set_mode(Some(ip), json!({"mode": "synced"})).await.unwrap();
-    assert_eq!(radix_status(ip).await, RadixStatus::Up);
+    assert_eq!(radix_status(ip).await, "UP");
     assert_eq!(get(&radix_metrics(ip)).await.status, 200);
 }
 
@@ -373,7 +435,7 @@ async fn http500_malformed_and_oversized_bodies() {
 
     let h = get(&radix_health(ips[1])).await;
     assert_eq!(h.status, 200);
-    assert!(parse_system_health(&h.body).is_err());
+    assert!(serde_json::from_slice::<Value>(&h.body).is_err());
     let m = get(&radix_metrics(ips[1])).await;
     assert_eq!(m.status, 200);
     assert!(std::str::from_utf8(&m.body).is_err(), "malformed page is valid UTF-8");
@@ -381,7 +443,7 @@ async fn http500_malformed_and_oversized_bodies() {
     let h = get(&radix_health(ips[2])).await;
     assert!(h.body.len() >= 3 * MIB, "{} bytes", h.body.len());
     assert_eq!(h.content_length, None, "an oversized body is streamed");
-    assert_eq!(parse_system_health(&h.body).unwrap().status, RadixStatus::Up);
+    assert_eq!(h.json()["status"], "UP");
     let m = get(&radix_metrics(ips[2])).await;
     assert!(m.body.len() >= 3 * MIB, "{} bytes", m.body.len());
     assert_eq!(m.gauge("rn_ledger_overall_health_factor"), 1.0);
@@ -417,49 +479,359 @@ async fn zksync_profile_health_and_sync_state() {
     let sim = sim(3, &["--profile", "zksync"]);
     let ips: Vec<_> = (0..3).map(|i| sim.ip(i).unwrap()).collect();
     let client = sim.client().unwrap();
-    let health = |ip: Ipv4Addr| format!("http://{ip}:3081/health");
-    let a = get(&health(ips[0])).await;
+    let a = get(&zksync_health(ips[0])).await;
     assert_eq!(a.status, 200);
-    let r = parse_health(&a.body).unwrap();
-    assert_eq!(r.status, Status::Ready);
-    assert!(r.sync.unwrap().is_synced);
-    let m = get(&format!("http://{}:3322/metrics", ips[0])).await;
+    let h = a.json();
+    assert_eq!(h["status"], "ready");
+    assert_eq!(h["components"]["sync_state"]["details"]["is_synced"], true);
+    let m = get(&zksync_metrics(ips[0])).await;
     assert_eq!(m.gauge("external_node_sync_lag"), 0.0);
+    assert_eq!(client.validators().await.unwrap()[0]["status"], "ready");
 
     client.set_mode(Some(ips[2]), json!({"mode": "booting"})).await.unwrap();
-    let sync_of = |a: &Answer| parse_health(&a.body).unwrap();
     client
         .set_mode(
             Some(ips[1]),
-            json!({"mode": "syncing", "rate": 2, "behind_seconds": 600}),
+            json!({"mode": "catching_up", "rate": 2, "behind_seconds": 600}),
         )
         .await
         .unwrap();
-    let a = get(&health(ips[1])).await;
+    let a = get(&zksync_health(ips[1])).await;
     assert_eq!(a.status, 200, "affected is still healthy");
-    let r = sync_of(&a);
-    assert_eq!(r.status, Status::Affected);
-    let syncing = r.sync.unwrap();
-    assert!(!syncing.is_synced && syncing.block_lag().unwrap() > 500);
-    eventually("the syncing node's local block to grow", || async {
-        let now = sync_of(&get(&health(ips[1])).await).sync.unwrap();
-        (now.local_block > syncing.local_block).then_some(())
+    let h = a.json();
+    assert_eq!(h["status"], "affected");
+    assert_eq!(h["components"]["sync_state"]["status"], "affected");
+    assert_eq!(h["components"]["sync_state"]["details"]["is_synced"], false);
+    let (local, main) = blocks(&h);
+    assert!(main - local > 500, "{local} {main}");
+    eventually("the catching-up node's local block to grow", || async {
+        let (now, _) = blocks(&get(&zksync_health(ips[1])).await.json());
+        (now > local).then_some(())
     })
     .await;
 
     client.set_mode(Some(ips[1]), json!({"mode": "stalled"})).await.unwrap();
-    let first = sync_of(&get(&health(ips[1])).await).sync.unwrap();
-    let later = eventually("the main node to move on", || async {
-        let now = sync_of(&get(&health(ips[1])).await).sync.unwrap();
-        (now.main_node_block > first.main_node_block).then_some(now)
+    let (first_local, first_main) = blocks(&get(&zksync_health(ips[1])).await.json());
+    let (later_local, later_main) = eventually("the main node to move on", || async {
+        let (local, main) = blocks(&get(&zksync_health(ips[1])).await.json());
+        (main > first_main).then_some((local, main))
     })
     .await;
-    assert_eq!(later.local_block, first.local_block);
-    assert!(later.block_lag() > first.block_lag());
+    assert_eq!(later_local, first_local);
+    assert!(later_main - later_local > first_main - first_local);
 
-    let a = get(&health(ips[2])).await;
+    // Booting: 503, every component not ready, the metrics port still open.
+    let a = get(&zksync_health(ips[2])).await;
     assert_eq!(a.status, 503);
-    assert_eq!(parse_health(&a.body).unwrap().status, Status::NotReady);
+    let h = a.json();
+    assert_eq!(h["status"], "not_ready");
+    assert_eq!(h["components"]["sync_state"], json!({"status": "not_ready"}));
+    assert_eq!(get(&zksync_metrics(ips[2])).await.status, 200);
+    let view = client.validator(ips[2]).await.unwrap();
+    assert_eq!(view["status"], "not_ready");
+    assert_eq!(view["ports"], json!({"health": true, "metrics": true}));
+}
+
+#[tokio::test]
+async fn zksync_lagging_keeps_a_constant_lag() {
+    const LAG: u64 = 30;
+    let sim = sim(2, &["--profile", "zksync"]);
+    let ip = sim.ip(1).unwrap();
+    let client = sim.client().unwrap();
+    client
+        .set_mode(Some(ip), json!({"mode": "lagging", "behind_seconds": LAG}))
+        .await
+        .unwrap();
+    let h = get(&zksync_health(ip)).await.json();
+    assert_eq!(h["status"], "affected");
+    assert_eq!(h["components"]["sync_state"]["status"], "affected");
+    assert_eq!(h["components"]["sync_state"]["details"]["is_synced"], false);
+    let (local, main) = blocks(&h);
+    assert_eq!(main - local, LAG);
+    // Both ends move on, the gap stays.
+    let (later_local, later_main) = eventually("two more blocks", || async {
+        let (l, m) = blocks(&get(&zksync_health(ip)).await.json());
+        (l >= local + 2).then_some((l, m))
+    })
+    .await;
+    assert_eq!(later_main - later_local, LAG);
+    assert!(later_main >= main + 2);
+    let m = get(&zksync_metrics(ip)).await;
+    assert_eq!(m.gauge("external_node_sync_lag"), LAG as f64);
+    assert_eq!(m.gauge("external_node_synced"), 0.0);
+    let view = client.validator(ip).await.unwrap();
+    assert_eq!(view["mode"], json!({"mode": "lagging", "behind_seconds": LAG as f64}));
+    assert_eq!(view["status"], "affected");
+    assert_eq!(
+        view["main_node_block"].as_u64().unwrap() - view["local_block"].as_u64().unwrap(),
+        LAG
+    );
+    // The other validator is synced.
+    assert_eq!(get(&zksync_health(sim.ip(0).unwrap())).await.json()["status"], "ready");
+}
+
+#[tokio::test]
+async fn zksync_metrics_page_carries_the_external_node_names() {
+    let sim = sim(1, &["--profile", "zksync"]);
+    let ip = sim.ip(0).unwrap();
+    let m = get(&zksync_metrics(ip)).await;
+    assert_eq!(
+        (m.status, m.content_type.as_str()),
+        (200, "application/openmetrics-text; version=1.0.0; charset=utf-8")
+    );
+    assert!(m.text().ends_with("# EOF\n"));
+    let (samples, stats) = parse_all(&m.body).unwrap();
+    assert_eq!(stats.skipped_invalid, 0, "{}", m.text());
+    let names: std::collections::BTreeSet<&str> = samples.iter().map(|s| s.name).collect();
+    for name in [
+        "external_node_info_info",
+        "external_node_protocol_version",
+        "external_node_synced",
+        "external_node_sync_lag",
+        "external_node_last_correct_batch",
+        "external_node_last_correct_l2_block",
+        "external_node_fetcher_l1_batch",
+        "external_node_fetcher_miniblock",
+        "external_node_action_queue_action_queue_size",
+        "server_miniblock_number",
+        "server_block_number",
+        "server_processed_txs",
+        "api_web3_call_bucket",
+        "api_web3_call_sum",
+        "api_web3_call_count",
+        "sql_connection_acquire_bucket",
+    ] {
+        assert!(names.contains(name), "{name} missing from\n{}", m.text());
+    }
+    // The page agrees with the health endpoint.
+    let (local, main) = blocks(&get(&zksync_health(ip)).await.json());
+    let sealed = samples
+        .iter()
+        .find(|s| s.name == "server_miniblock_number" && s.label("stage").as_deref() == Some("sealed"))
+        .unwrap();
+    assert!(
+        (sealed.value - local as f64).abs() <= 2.0,
+        "{} vs {local}",
+        sealed.value
+    );
+    let lag = samples.iter().find(|s| s.name == "external_node_sync_lag").unwrap();
+    assert_eq!(lag.value, (main - local) as f64);
+    assert!(
+        samples
+            .iter()
+            .any(|s| s.name == "external_node_fetcher_l1_batch" && s.label("stage").as_deref() == Some("executed"))
+    );
+}
+
+#[tokio::test]
+async fn radix_booting_refuses_the_metrics_port_until_it_boots() {
+    let sim = sim(2, &[]);
+    let ip = sim.ip(0).unwrap();
+    let client = sim.client().unwrap();
+    // A connection open before the switch is cut with the port.
+    let mut live = TcpStream::connect((ip, 3335)).unwrap();
+    client.set_mode(Some(ip), json!({"mode": "booting"})).await.unwrap();
+    let err = TcpStream::connect((ip, 3335)).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
+    live.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut buf = [0u8; 16];
+    assert!(
+        matches!(live.read(&mut buf), Ok(0) | Err(_)),
+        "live connection still open"
+    );
+    let h = get(&radix_health(ip)).await;
+    assert_eq!(h.status, 200);
+    assert_eq!(h.json()["status"], "BOOTING_PRE_GENESIS");
+    let view = client.validator(ip).await.unwrap();
+    assert_eq!(view["status"], "BOOTING_PRE_GENESIS");
+    assert_eq!(view["listening"], true);
+    assert_eq!(view["ports"], json!({"health": true, "metrics": false}));
+    // The other validator still serves metrics.
+    assert_eq!(get(&radix_metrics(sim.ip(1).unwrap())).await.status, 200);
+
+    client.set_mode(Some(ip), json!({"mode": "synced"})).await.unwrap();
+    let m = get(&radix_metrics(ip)).await;
+    assert_eq!(m.status, 200);
+    assert!(m.gauge("rn_ledger_state_version") > 0.0);
+    assert_eq!(
+        client.validator(ip).await.unwrap()["ports"],
+        json!({"health": true, "metrics": true})
+    );
+}
+
+/// The figures a halt freezes, from a Radix page.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Frozen {
+    target_ts: f64,
+    target_version: f64,
+    ledger_ts: f64,
+    last_update: f64,
+    version: f64,
+}
+
+fn frozen(m: &Answer) -> Frozen {
+    Frozen {
+        target_ts: m.gauge("rn_sync_target_proposer_timestamp_epoch_second"),
+        target_version: m.gauge("rn_sync_target_state_version"),
+        ledger_ts: m.gauge("rn_ledger_last_update_proposer_epoch_second"),
+        last_update: m.gauge("rn_ledger_last_update_epoch_second"),
+        version: m.gauge("rn_ledger_state_version"),
+    }
+}
+
+#[tokio::test]
+async fn a_network_halt_freezes_every_validator_and_resumes() {
+    /// How long the network stays halted: long enough that a resumed head that did not continue
+    /// from the frozen version would stand out (10 versions per second), short for a test.
+    const HALT: f64 = 3.0;
+    let sim = sim(3, &[]);
+    let ips: Vec<_> = (0..3).map(|i| sim.ip(i).unwrap()).collect();
+    let client = sim.client().unwrap();
+    let admin = sim.started.admin;
+    assert_eq!(client.network().await.unwrap(), json!({"halted": false, "since": null}));
+    client
+        .set_mode(
+            Some(ips[1]),
+            json!({"mode": "catching_up", "rate": 30, "behind_seconds": 3600}),
+        )
+        .await
+        .unwrap();
+    client.set_mode(Some(ips[2]), json!({"mode": "stalled"})).await.unwrap();
+
+    // Bad bodies name the field.
+    let http = http(Duration::from_secs(10));
+    for (body, want) in [
+        (json!({"halt": true}), "\"halt\""),
+        (json!({"halted": "yes"}), "halted must be true or false"),
+        (json!({}), "halted is required"),
+    ] {
+        let resp = http
+            .post(format!("http://{admin}/network"))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 400, "{body}");
+        let err: Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
+        assert!(err["error"].as_str().unwrap().contains(want), "{body}: {err}");
+    }
+
+    let before = wall_now();
+    client.set_network_halted(true).await.unwrap();
+    let network = client.network().await.unwrap();
+    assert_eq!(network["halted"], true);
+    let since = network["since"].as_f64().unwrap();
+    assert!(since >= before - 1.0 && since <= wall_now() + 1.0, "{since}");
+    // Halting a halted network changes nothing.
+    client.set_network_halted(true).await.unwrap();
+    assert_eq!(client.network().await.unwrap()["since"], json!(since));
+
+    let mut at_halt = Vec::new();
+    for ip in &ips {
+        at_halt.push(frozen(&get(&radix_metrics(*ip)).await));
+    }
+    let clock = get(&radix_metrics(ips[0]))
+        .await
+        .gauge("rn_misc_wallclock_epoch_second");
+    eventually("the clock to run on during the halt", || async {
+        let m = get(&radix_metrics(ips[0])).await;
+        (m.gauge("rn_misc_wallclock_epoch_second") >= clock + HALT).then_some(())
+    })
+    .await;
+    for (i, ip) in ips.iter().enumerate() {
+        let m = get(&radix_metrics(*ip)).await;
+        let now = frozen(&m);
+        // Peers announce the frozen head: every validator's target stands still.
+        assert_eq!(now.target_ts, at_halt[i].target_ts, "validator {i}");
+        assert_eq!(now.target_version, at_halt[i].target_version, "validator {i}");
+        assert!(
+            (now.target_ts - (since - 1.0)).abs() < 0.01,
+            "validator {i}: {now:?} since {since}"
+        );
+        match i {
+            // Synced: at the frozen head, no writes since the halt.
+            0 => {
+                assert_eq!(now, at_halt[0]);
+                assert_eq!(now.ledger_ts, now.target_ts);
+                assert!((now.last_update - since).abs() < 0.01);
+                assert_eq!(m.gauge("rn_ledger_recent_proposer_timestamp_progress_rate"), 1.0);
+            }
+            // Catching up at 30×: an hour behind, it keeps ingesting, never past the frozen head.
+            1 => {
+                assert!(now.ledger_ts > at_halt[1].ledger_ts);
+                assert!(now.ledger_ts < now.target_ts);
+                assert_eq!(m.gauge("rn_ledger_recent_proposer_timestamp_progress_rate"), 30.0);
+            }
+            // Stalled: where it stopped.
+            _ => assert_eq!(now, at_halt[2]),
+        }
+    }
+    assert_eq!(
+        client.validator(ips[0]).await.unwrap()["status"],
+        "UP",
+        "under a minute behind"
+    );
+
+    let resumed = wall_now();
+    client.set_network_halted(false).await.unwrap();
+    assert_eq!(client.network().await.unwrap(), json!({"halted": false, "since": null}));
+    // The head jumps back to the clock; the synced validator follows.
+    let m = eventually("the synced validator to follow the resumed network", || async {
+        let m = get(&radix_metrics(ips[0])).await;
+        (m.gauge("rn_ledger_last_update_proposer_epoch_second") > at_halt[0].ledger_ts + HALT).then_some(m)
+    })
+    .await;
+    let read_at = wall_now();
+    let now = frozen(&m);
+    assert!(
+        (now.ledger_ts - (m.gauge("rn_misc_wallclock_epoch_second") - 1.0)).abs() < 2.0,
+        "{now:?}"
+    );
+    assert!((now.target_ts - now.ledger_ts).abs() < 0.01);
+    // State versions continue from the frozen one: no versions for the halted seconds.
+    let gained = now.version - at_halt[0].version;
+    assert!(
+        gained >= 0.0 && gained <= 10.0 * (read_at - resumed + 1.0),
+        "{gained} versions"
+    );
+    assert_eq!(radix_status(ips[0]).await, "UP");
+    // The stalled validator stays stalled, the network moving on without it.
+    let m = get(&radix_metrics(ips[2])).await;
+    assert_eq!(frozen(&m).ledger_ts, at_halt[2].ledger_ts);
+    assert!(m.gauge("rn_sync_target_proposer_timestamp_epoch_second") > at_halt[2].target_ts + HALT);
+}
+
+#[tokio::test]
+async fn a_network_halt_freezes_the_zksync_main_node_block() {
+    let sim = sim(2, &["--profile", "zksync"]);
+    let ips: Vec<_> = (0..2).map(|i| sim.ip(i).unwrap()).collect();
+    let client = sim.client().unwrap();
+    client
+        .set_mode(
+            Some(ips[1]),
+            json!({"mode": "catching_up", "rate": 5, "behind_seconds": 20}),
+        )
+        .await
+        .unwrap();
+    client.set_network_halted(true).await.unwrap();
+    let (_, main) = blocks(&get(&zksync_health(ips[0])).await.json());
+    // The catching-up node reaches the frozen main node block and is synced there.
+    let (local, frozen_main) = eventually("the catching-up node to reach the frozen head", || async {
+        let (local, main) = blocks(&get(&zksync_health(ips[1])).await.json());
+        (local == main).then_some((local, main))
+    })
+    .await;
+    assert_eq!(local, frozen_main);
+    let h = get(&zksync_health(ips[0])).await.json();
+    assert_eq!(blocks(&h), (main, main));
+    assert_eq!(h["status"], "ready");
+    client.set_network_halted(false).await.unwrap();
+    eventually("the main node to move on", || async {
+        let (local, main_now) = blocks(&get(&zksync_health(ips[0])).await.json());
+        (main_now > main && local == main_now).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -4,9 +4,15 @@
 //! - `GET /validators` → every validator's [`View`]
 //! - `GET /validators/{ip}` → one [`View`] (404 for an IP not in the fleet)
 //! - `POST /validators/{ip}/mode`, `POST /validators/all/mode` with a body such as
-//!   `{"mode":"syncing","rate":30,"behind_seconds":600}`, `{"mode":"restart"}` or
-//!   `{"in_validator_set":false}` (see [`crate::sim::mode`]) → the new [`View`] for one IP,
-//!   `{"updated":N}` for all; 400 with `{"error":…}` for bad input.
+//!   `{"mode":"catching_up","rate":30,"behind_seconds":600}`, `{"mode":"lagging","behind_seconds":120}`,
+//!   `{"mode":"restart"}` or `{"in_validator_set":false}` (see [`crate::sim::mode`]) → the new
+//!   [`View`] for one IP, `{"updated":N}` for all; 400 with `{"error":…}` for bad input.
+//! - `GET /network` → `{"halted":false,"since":null}` or `{"halted":true,"since":1763798400.5}`
+//!   (epoch seconds the halt began)
+//! - `POST /network` with `{"halted":true}` or `{"halted":false}`: halts the whole network (a
+//!   liveness break: every validator's head freezes) or resumes it → the new network state; 400
+//!   with `{"error":…}` for bad input. Halting a halted network (or resuming a running one)
+//!   changes nothing.
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -22,7 +28,8 @@ use serde_json::{Value, json};
 use tracing::info;
 
 use crate::sim::mode::parse_change;
-use crate::sim::render::app_health;
+use crate::sim::network::parse_network_change;
+use crate::sim::render::app_status;
 use crate::sim::server::Fleet;
 use crate::sim::{Profile, wall_now};
 
@@ -30,12 +37,15 @@ use crate::sim::{Profile, wall_now};
 #[derive(Debug, Clone, Serialize)]
 pub struct View {
     pub ip: Ipv4Addr,
-    /// The mode as a request would set it (`{"mode":"syncing","rate":30,…}`).
+    /// The mode as a request would set it (`{"mode":"catching_up","rate":30,…}`).
     pub mode: Value,
     pub in_validator_set: bool,
-    /// Whether its ports are open.
+    /// Whether any of its ports is open.
     pub listening: bool,
-    /// What its health endpoint says: a Radix status word, or a zksync status.
+    /// Which of its ports are open: `{"health":true,"metrics":false}` (a booting Radix node).
+    pub ports: Ports,
+    /// What its health endpoint says: a Radix status word (`UP`, `SYNCING`, `OUT_OF_SYNC`,
+    /// `BOOTING_PRE_GENESIS`), or a zksync application status (`ready`, `affected`, `not_ready`).
     pub status: &'static str,
     pub health_factor: f64,
     pub state_version: u64,
@@ -50,22 +60,34 @@ pub struct View {
     pub main_node_block: Option<u64>,
 }
 
+/// Which ports of a validator are open.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Ports {
+    pub health: bool,
+    pub metrics: bool,
+}
+
+/// `GET /network`'s body.
+pub fn network_view(halted_since: Option<f64>) -> Value {
+    json!({"halted": halted_since.is_some(), "since": halted_since})
+}
+
 /// The validator `idx`'s figures now.
 pub fn view(fleet: &Fleet, idx: usize) -> View {
-    let (snap, listening) = fleet.snapshot(idx, wall_now());
+    let (snap, open) = fleet.snapshot(idx, wall_now());
     let (status, local_block, main_node_block) = match fleet.profile() {
         Profile::Radix => (snap.status.as_str(), None, None),
-        Profile::Zksync => (
-            app_health(&snap).status.as_str(),
-            snap.local_block(),
-            Some(snap.main_node_block()),
-        ),
+        Profile::Zksync => (app_status(&snap).as_str(), snap.local_block(), snap.main_node_block()),
     };
     View {
         ip: fleet.ip(idx),
         mode: snap.mode.to_json(),
         in_validator_set: snap.in_validator_set,
-        listening,
+        listening: open.contains(&true),
+        ports: Ports {
+            health: open[0],
+            metrics: open[1],
+        },
         status,
         health_factor: snap.health_factor,
         state_version: snap.state_version as u64,
@@ -85,6 +107,7 @@ pub fn router(fleet: Arc<Fleet>) -> Router {
         .route("/validators", get(list))
         .route("/validators/{ip}", get(one))
         .route("/validators/{target}/mode", post(set_mode))
+        .route("/network", get(network).post(set_network))
         .with_state(fleet)
 }
 
@@ -151,4 +174,22 @@ async fn set_mode(State(fleet): State<Arc<Fleet>>, Path(target): Path<String>, b
         }
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
+}
+
+async fn network(State(fleet): State<Arc<Fleet>>) -> Json<Value> {
+    Json(network_view(fleet.halted_since()))
+}
+
+async fn set_network(State(fleet): State<Arc<Fleet>>, body: Bytes) -> Response {
+    let value: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("body is not JSON: {e}")),
+    };
+    let halted = match parse_network_change(&value) {
+        Ok(h) => h,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
+    let since = fleet.set_network_halted(halted).await;
+    info!(halted, since, "network changed");
+    Json(network_view(since)).into_response()
 }

@@ -19,10 +19,18 @@ Once every port is open, one JSON line goes to stdout:
 Logs go to stderr. Validators' behaviour is switched through the admin API (JSON over HTTP):
 GET /healthz, GET /validators, GET /validators/{ip},
 POST /validators/{ip}/mode and POST /validators/all/mode with bodies such as
-{\"mode\":\"syncing\",\"rate\":30,\"behind_seconds\":600}, {\"mode\":\"stalled\"},
-{\"mode\":\"slow\",\"delay_ms\":5000}, {\"mode\":\"restart\"}, {\"in_validator_set\":false}.
-Modes: synced, syncing(rate, behind_seconds=3600), stalled, booting, missing_proposals(n),
-clock_skew(seconds), unreachable, slow(delay_ms), http500, malformed, oversized(mb=32); action: restart.
+{\"mode\":\"catching_up\",\"rate\":30,\"behind_seconds\":600}, {\"mode\":\"lagging\",\"behind_seconds\":120},
+{\"mode\":\"stalled\"}, {\"mode\":\"slow\",\"delay_ms\":5000}, {\"mode\":\"restart\"}, {\"in_validator_set\":false}.
+Modes: synced; catching_up(rate > 0, behind_seconds=3600; alias syncing): starts behind the network's \
+head and advances at rate × real time (gains on it above 1, falls further behind below); \
+lagging(behind_seconds): trails the head by a constant delay at the network's pace; stalled; \
+booting (Radix: /system/health says BOOTING_PRE_GENESIS and the metrics port is closed; zksync: \
+/health 503, not_ready); missing_proposals(n); clock_skew(seconds); unreachable; slow(delay_ms); \
+http500; malformed; oversized(mb=32); action: restart.
+GET /network, POST /network {\"halted\":true} / {\"halted\":false}: a liveness break of the whole \
+network: every validator's head (proposer timestamp, state version, zksync main node block) freezes \
+at the halt and ledgers stop there; on resume the head jumps to the clock and versions continue. \
+GET /network answers {\"halted\":true,\"since\":EPOCH_SECONDS} or {\"halted\":false,\"since\":null}.
 
 Open files: every validator holds two listening sockets, plus one per live connection. The open-files \
 limit is typically 20000 per process and cannot be raised, so one process serves at most 9968 \

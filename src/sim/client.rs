@@ -53,11 +53,26 @@ impl SimClient {
     }
 
     /// Sets a validator's mode (`None`: every validator), e.g. `json!({"mode": "stalled"})`,
-    /// `json!({"mode": "syncing", "rate": 30})`, `json!({"in_validator_set": false})`.
+    /// `json!({"mode": "catching_up", "rate": 30})`, `json!({"in_validator_set": false})`.
     pub async fn set_mode(&self, ip: Option<Ipv4Addr>, mode: Value) -> anyhow::Result<()> {
         let target = ip.map_or_else(|| "all".to_owned(), |ip| ip.to_string());
-        let url = format!("http://{}/validators/{target}/mode", self.admin);
-        let body = serde_json::to_vec(&mode)?;
+        self.post(&format!("/validators/{target}/mode"), mode).await.map(drop)
+    }
+
+    /// Halts the whole network (every validator's head freezes) or resumes it.
+    pub async fn set_network_halted(&self, halted: bool) -> anyhow::Result<()> {
+        self.post("/network", json!({"halted": halted})).await.map(drop)
+    }
+
+    /// The network's state (`GET /network`): `{"halted": bool, "since": epoch seconds or null}`.
+    pub async fn network(&self) -> anyhow::Result<Value> {
+        self.get_json("/network").await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        let url = format!("http://{}{path}", self.admin);
+        let request = body;
+        let body = serde_json::to_vec(&request)?;
         let resp = self
             .http
             .post(&url)
@@ -67,11 +82,17 @@ impl SimClient {
             .await
             .with_context(|| format!("POST {url}"))?;
         let status = resp.status();
+        let bytes = resp
+            .bytes()
+            .await
+            .with_context(|| format!("POST {url}: reading the answer"))?;
         if !status.is_success() {
-            let text = resp.text().await.unwrap_or_default();
-            bail!("POST {url} {mode}: HTTP {status}: {text}");
+            bail!(
+                "POST {url} {request}: HTTP {status}: {}",
+                String::from_utf8_lossy(&bytes)
+            );
         }
-        Ok(())
+        Ok(serde_json::from_slice(&bytes)?)
     }
 
     /// Restarts a validator's process (`None`: every validator): counters reset, mode synced.

@@ -3,10 +3,13 @@
 //! One process serves many simulated validators, each on its own loopback IP, all on the same
 //! two ports, as real pods do. The pieces:
 //! - [`mode`]: what a validator is told to do (parsed from admin requests), pure;
-//! - [`state`]: the validator model, a pure function of its mode history and a clock;
+//! - [`network`]: the fleet-wide network and its halts (liveness breaks), pure;
+//! - [`state`]: the validator model, a pure function of its mode history, the network and a clock;
+//! - [`status`]: the simulator's own status words (never the operator's types, so that a misread
+//!   format cannot be wrong on both sides);
 //! - [`render`]: the bodies a probe reads (Radix or zksync shaped), pure;
 //! - [`server`]: the per-validator listeners and the fleet they share;
-//! - [`admin`]: the JSON admin API that switches modes;
+//! - [`admin`]: the JSON admin API that switches modes and halts the network;
 //! - [`client`]: [`SimClient`] and [`SimProcess`], for tests and harnesses;
 //! - [`cli`] and [`run`]: the binary's command line and main loop.
 
@@ -14,10 +17,12 @@ pub mod admin;
 pub mod cli;
 pub mod client;
 pub mod mode;
+pub mod network;
 pub mod render;
 pub mod run;
 pub mod server;
 pub mod state;
+pub mod status;
 
 pub use client::{SimClient, SimProcess, SpawnError, Started};
 
@@ -29,6 +34,18 @@ pub use crate::chains::Profile;
 pub enum Endpoint {
     Health,
     Metrics,
+}
+
+impl Endpoint {
+    pub const ALL: [Endpoint; 2] = [Endpoint::Health, Endpoint::Metrics];
+
+    /// Index into per-endpoint arrays (`[health, metrics]`).
+    pub fn index(self) -> usize {
+        match self {
+            Endpoint::Health => 0,
+            Endpoint::Metrics => 1,
+        }
+    }
 }
 
 /// Seconds since the Unix epoch, as the model wants its clock.

@@ -1,21 +1,29 @@
 //! What a simulated validator is told to do, and how admin requests say it.
 //!
-//! Request bodies: `{"mode": "syncing", "rate": 30, "behind_seconds": 600}`, `{"mode": "restart"}`,
+//! Request bodies: `{"mode": "catching_up", "rate": 30, "behind_seconds": 600}` (`syncing` is an
+//! alias), `{"mode": "lagging", "behind_seconds": 120}`, `{"mode": "restart"}`,
 //! `{"in_validator_set": false}`, or a mode and `in_validator_set` together. Parsed by hand rather
 //! than by serde so that every mistake gets a message naming the field and the allowed values.
 
 use serde_json::{Map, Value, json};
+
+use crate::sim::{Endpoint, Profile};
 
 /// A validator's lasting behaviour.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Mode {
     /// Follows the network, about a second behind it.
     Synced,
-    /// Ledger time advances at `rate` × real time from `behind_seconds` behind, then synced.
-    Syncing { rate: f64, behind_seconds: f64 },
+    /// Starts `behind_seconds` behind the network's head and advances at `rate` × real time: gains
+    /// on the head for rate > 1 (then follows it), falls further behind for rate < 1. Wire name
+    /// `catching_up`, alias `syncing`.
+    CatchingUp { rate: f64, behind_seconds: f64 },
+    /// Trails the network's head by a constant `behind_seconds`, at the network's pace: it is
+    /// where the head was `behind_seconds` ago.
+    Lagging { behind_seconds: f64 },
     /// Ledger frozen while the process still answers; the node keeps its last progress rate.
     Stalled,
-    /// Pre-genesis: ledger gauges 0.
+    /// Pre-genesis: ledger gauges 0. A Radix node has not opened its metrics port yet.
     Booting,
     /// Synced, but `n` of its recent proposals were missed.
     MissingProposals { n: u64 },
@@ -33,8 +41,8 @@ pub enum Mode {
     Oversized { mb: u64 },
 }
 
-/// `behind_seconds` when a `syncing` request does not say: an hour, a typical pod restored from a
-/// day-old snapshot having caught up most of the way (brief's default).
+/// `behind_seconds` when a `catching_up` request does not say: an hour, a typical pod restored from
+/// a day-old snapshot having caught up most of the way (brief's default).
 pub const DEFAULT_BEHIND_SECONDS: f64 = 3600.0;
 /// `mb` when an `oversized` request does not say (brief's default): well over any sane probe limit.
 pub const DEFAULT_OVERSIZED_MB: u64 = 32;
@@ -44,7 +52,7 @@ pub const MAX_OVERSIZED_MB: u64 = 4096;
 pub const MAX_DELAY_MS: u64 = 600_000;
 /// Proposals a Radix node tracks for `recent_self_proposal_miss_statistic` (babylon-node: 50).
 pub const RECENT_PROPOSALS_TRACKED: u64 = 50;
-/// Largest `syncing` rate: far above any real catch-up speed (a few hundred × real time).
+/// Largest `catching_up` rate: far above any real catch-up speed (a few hundred × real time).
 const MAX_RATE: f64 = 1.0e6;
 /// Largest |skew| and `behind_seconds`: ten years, beyond which figures stop meaning anything.
 const MAX_SECONDS: f64 = 10.0 * 365.0 * 86_400.0;
@@ -54,7 +62,8 @@ impl Mode {
     pub fn name(&self) -> &'static str {
         match self {
             Mode::Synced => "synced",
-            Mode::Syncing { .. } => "syncing",
+            Mode::CatchingUp { .. } => "catching_up",
+            Mode::Lagging { .. } => "lagging",
             Mode::Stalled => "stalled",
             Mode::Booting => "booting",
             Mode::MissingProposals { .. } => "missing_proposals",
@@ -70,9 +79,10 @@ impl Mode {
     /// The mode as an admin request would write it.
     pub fn to_json(&self) -> Value {
         match *self {
-            Mode::Syncing { rate, behind_seconds } => {
+            Mode::CatchingUp { rate, behind_seconds } => {
                 json!({"mode": self.name(), "rate": rate, "behind_seconds": behind_seconds})
             }
+            Mode::Lagging { behind_seconds } => json!({"mode": self.name(), "behind_seconds": behind_seconds}),
             Mode::MissingProposals { n } => json!({"mode": self.name(), "n": n}),
             Mode::ClockSkew { seconds } => json!({"mode": self.name(), "seconds": seconds}),
             Mode::Slow { delay_ms } => json!({"mode": self.name(), "delay_ms": delay_ms}),
@@ -81,9 +91,15 @@ impl Mode {
         }
     }
 
-    /// Whether the validator's ports are open.
-    pub fn is_reachable(&self) -> bool {
-        !matches!(self, Mode::Unreachable)
+    /// Whether the validator's `endpoint` port is open in `profile`. Radix: "if the Node's process
+    /// runs, but has not yet opened the Prometheus port" (the node's health document), so a
+    /// booting Radix node answers `/system/health` but refuses metrics connections; a booting
+    /// zksync node serves both (its health says `not_ready`).
+    pub fn serves(&self, profile: Profile, endpoint: Endpoint) -> bool {
+        !matches!(
+            (self, profile, endpoint),
+            (Mode::Unreachable, _, _) | (Mode::Booting, Profile::Radix, Endpoint::Metrics)
+        )
     }
 
     /// The node's clock offset from true time.
@@ -111,8 +127,8 @@ pub struct Change {
 }
 
 /// Every mode name, for error messages.
-const MODE_NAMES: &str = "synced, syncing, stalled, booting, missing_proposals, clock_skew, unreachable, slow, http500, \
-                          malformed, oversized, restart";
+const MODE_NAMES: &str = "synced, catching_up (alias syncing), lagging, stalled, booting, missing_proposals, clock_skew, \
+                          unreachable, slow, http500, malformed, oversized, restart";
 
 /// Reads an admin request body. The error is a message for the requester.
 pub fn parse_change(body: &Value) -> Result<Change, String> {
@@ -155,19 +171,21 @@ fn parse_action(name: &str, obj: &Map<String, Value>) -> Result<Action, String> 
                 _ => Mode::Malformed,
             }
         }
-        "syncing" => {
+        "catching_up" | "syncing" => {
             allow_fields(obj, name, &["rate", "behind_seconds"])?;
-            let rate = number(obj, "rate")?.ok_or("syncing needs \"rate\" (ledger seconds per real second, > 0)")?;
+            let rate = number(obj, "rate")?
+                .ok_or_else(|| format!("{name} needs \"rate\" (ledger seconds per real second, > 0)"))?;
             if !(rate > 0.0 && rate <= MAX_RATE) {
                 return Err(format!("rate must be > 0 and <= {MAX_RATE}, got {rate}"));
             }
-            let behind_seconds = number(obj, "behind_seconds")?.unwrap_or(DEFAULT_BEHIND_SECONDS);
-            if !(0.0..=MAX_SECONDS).contains(&behind_seconds) {
-                return Err(format!(
-                    "behind_seconds must be between 0 and {MAX_SECONDS}, got {behind_seconds}"
-                ));
-            }
-            Mode::Syncing { rate, behind_seconds }
+            let behind_seconds = behind_seconds(obj)?.unwrap_or(DEFAULT_BEHIND_SECONDS);
+            Mode::CatchingUp { rate, behind_seconds }
+        }
+        "lagging" => {
+            allow_fields(obj, name, &["behind_seconds"])?;
+            let behind_seconds =
+                behind_seconds(obj)?.ok_or("lagging needs \"behind_seconds\" (its constant lag behind the head)")?;
+            Mode::Lagging { behind_seconds }
         }
         "missing_proposals" => {
             allow_fields(obj, name, &["n"])?;
@@ -220,6 +238,16 @@ fn allow_fields(obj: &Map<String, Value>, mode: &str, allowed: &[&str]) -> Resul
     }
 }
 
+fn behind_seconds(obj: &Map<String, Value>) -> Result<Option<f64>, String> {
+    let Some(s) = number(obj, "behind_seconds")? else {
+        return Ok(None);
+    };
+    if !(0.0..=MAX_SECONDS).contains(&s) {
+        return Err(format!("behind_seconds must be between 0 and {MAX_SECONDS}, got {s}"));
+    }
+    Ok(Some(s))
+}
+
 fn number(obj: &Map<String, Value>, field: &str) -> Result<Option<f64>, String> {
     match obj.get(field) {
         None => Ok(None),
@@ -249,10 +277,15 @@ mod tests {
     fn modes_round_trip_through_json() {
         for mode in [
             Mode::Synced,
-            Mode::Syncing {
+            Mode::CatchingUp {
                 rate: 30.0,
                 behind_seconds: 600.0,
             },
+            Mode::CatchingUp {
+                rate: 0.5,
+                behind_seconds: 0.0,
+            },
+            Mode::Lagging { behind_seconds: 120.0 },
             Mode::Stalled,
             Mode::Booting,
             Mode::MissingProposals { n: 2 },
@@ -271,12 +304,23 @@ mod tests {
 
     #[test]
     fn defaults_and_combined_fields() {
+        let c = parse(json!({"mode": "catching_up", "rate": 30})).unwrap();
+        let default = Some(Action::Mode(Mode::CatchingUp {
+            rate: 30.0,
+            behind_seconds: DEFAULT_BEHIND_SECONDS,
+        }));
+        assert_eq!(c.action, default);
+        // `syncing` is the same mode, written back under its new name.
         let c = parse(json!({"mode": "syncing", "rate": 30})).unwrap();
+        assert_eq!(c.action, default);
+        let Some(Action::Mode(mode)) = c.action else { panic!() };
+        assert_eq!(mode.to_json()["mode"], "catching_up");
+        let c = parse(json!({"mode": "catching_up", "rate": 0.25, "behind_seconds": 10})).unwrap();
         assert_eq!(
             c.action,
-            Some(Action::Mode(Mode::Syncing {
-                rate: 30.0,
-                behind_seconds: DEFAULT_BEHIND_SECONDS
+            Some(Action::Mode(Mode::CatchingUp {
+                rate: 0.25,
+                behind_seconds: 10.0
             }))
         );
         let c = parse(json!({"mode": "oversized", "in_validator_set": false})).unwrap();
@@ -292,14 +336,43 @@ mod tests {
     }
 
     #[test]
+    fn open_ports_follow_the_mode() {
+        use Endpoint::{Health, Metrics};
+        assert!(Mode::Synced.serves(Profile::Radix, Metrics));
+        // Radix booting: the process answers its system API, the Prometheus port is not open yet.
+        assert!(Mode::Booting.serves(Profile::Radix, Health));
+        assert!(!Mode::Booting.serves(Profile::Radix, Metrics));
+        assert!(Mode::Booting.serves(Profile::Zksync, Health));
+        assert!(Mode::Booting.serves(Profile::Zksync, Metrics));
+        for profile in [Profile::Radix, Profile::Zksync] {
+            for endpoint in Endpoint::ALL {
+                assert!(!Mode::Unreachable.serves(profile, endpoint));
+                assert!(Mode::Lagging { behind_seconds: 5.0 }.serves(profile, endpoint));
+            }
+        }
+    }
+
+    #[test]
     fn bad_input_says_what_is_wrong() {
         let cases = [
             (json!([1]), "JSON object"),
             (json!({}), "nothing to change"),
             (json!({"mode": "sleepy"}), "unknown mode"),
             (json!({"mode": 3}), "must be a string"),
-            (json!({"mode": "syncing"}), "needs \"rate\""),
-            (json!({"mode": "syncing", "rate": 0}), "rate must be > 0"),
+            (json!({"mode": "syncing"}), "syncing needs \"rate\""),
+            (json!({"mode": "catching_up"}), "catching_up needs \"rate\""),
+            (json!({"mode": "catching_up", "rate": 0}), "rate must be > 0"),
+            (json!({"mode": "catching_up", "rate": -1}), "rate must be > 0"),
+            (json!({"mode": "catching_up", "rate": "fast"}), "rate must be a number"),
+            (json!({"mode": "lagging"}), "lagging needs \"behind_seconds\""),
+            (
+                json!({"mode": "lagging", "behind_seconds": -5}),
+                "behind_seconds must be between",
+            ),
+            (
+                json!({"mode": "lagging", "behind_seconds": 5, "rate": 2}),
+                "lagging takes behind_seconds",
+            ),
             (
                 json!({"mode": "syncing", "rate": 2, "behind_seconds": -1}),
                 "behind_seconds",

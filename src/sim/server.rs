@@ -1,12 +1,13 @@
-//! The fleet: every validator's state and its two listeners.
+//! The fleet: every validator's state and its two listeners, and the network they share.
 //!
-//! A validator owns its state and, while reachable, two accept loops (health port, metrics port).
-//! Each accept loop owns its live connections, so stopping it (mode `unreachable`, `restart`)
-//! closes the port and resets every connection before the admin request returns.
+//! A validator owns its state and an accept loop per port its mode opens (health port, metrics
+//! port: see [`Mode::serves`]). Each accept loop owns its live connections, so stopping it (mode
+//! `unreachable`, Radix `booting` for the metrics port, `restart`) closes the port and resets
+//! every connection before the admin request returns.
 
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -22,6 +23,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tracing::{debug, warn};
 
 use crate::sim::mode::{Action, Change, Mode};
+use crate::sim::network::Network;
 use crate::sim::render::{self, Identity, Reply, splitmix64};
 use crate::sim::state::{Snapshot, Validator};
 use crate::sim::{Endpoint, Profile, wall_now};
@@ -57,7 +59,8 @@ struct Listener {
 
 struct Slot {
     validator: Mutex<Validator>,
-    listeners: Mutex<Option<[Listener; 2]>>,
+    /// By [`Endpoint::index`]: the running accept loop of each open port.
+    listeners: Mutex<[Option<Listener>; 2]>,
 }
 
 /// All simulated validators of this process.
@@ -67,6 +70,8 @@ pub struct Fleet {
     health_port: u16,
     metrics_port: u16,
     slots: Box<[Slot]>,
+    /// The network every validator belongs to. Lock order: a validator, then the network.
+    network: RwLock<Network>,
     /// Serializes admin changes, so binding and unbinding never interleave.
     admin: tokio::sync::Mutex<()>,
 }
@@ -77,17 +82,23 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// The network, for reading (poisoning as for [`lock`]).
+fn read(n: &RwLock<Network>) -> std::sync::RwLockReadGuard<'_, Network> {
+    n.read().unwrap_or_else(PoisonError::into_inner)
+}
+
 impl Fleet {
     /// A fleet of `count` synced validators on consecutive IPs from `first_ip` (not yet listening).
     pub fn new(profile: Profile, first_ip: Ipv4Addr, count: u32, health_port: u16, metrics_port: u16) -> Fleet {
         let now = wall_now();
+        let network = Network::new(now);
         let first = u32::from(first_ip);
         let slots = (0..count)
             .map(|i| {
                 let offset = splitmix64(u64::from(first.wrapping_add(i))) % VERSION_SPREAD;
                 Slot {
-                    validator: Mutex::new(Validator::new(now, offset as f64)),
-                    listeners: Mutex::new(None),
+                    validator: Mutex::new(Validator::new(now, offset as f64, &network)),
+                    listeners: Mutex::new([None, None]),
                 }
             })
             .collect();
@@ -97,6 +108,7 @@ impl Fleet {
             health_port,
             metrics_port,
             slots,
+            network: RwLock::new(network),
             admin: tokio::sync::Mutex::new(()),
         }
     }
@@ -126,17 +138,33 @@ impl Fleet {
         lock(&self.slots[idx].validator).mode()
     }
 
-    /// What validator `idx` reports at `now`, and whether its ports are open.
-    pub fn snapshot(&self, idx: usize, now: f64) -> (Snapshot, bool) {
-        let snap = lock(&self.slots[idx].validator).snapshot(now);
-        (snap, lock(&self.slots[idx].listeners).is_some())
+    /// What validator `idx` reports at `now`, and which of its ports (by [`Endpoint::index`]) are open.
+    pub fn snapshot(&self, idx: usize, now: f64) -> (Snapshot, [bool; 2]) {
+        let snap = lock(&self.slots[idx].validator).snapshot(now, &read(&self.network));
+        let open = lock(&self.slots[idx].listeners).each_ref().map(Option::is_some);
+        (snap, open)
+    }
+
+    /// Since when the network is halted, if it is.
+    pub fn halted_since(&self) -> Option<f64> {
+        read(&self.network).halted_since()
+    }
+
+    /// Halts the network (or resumes it) for every validator at once. Nothing else changes: the
+    /// validators' figures follow from the network's new anchor.
+    pub async fn set_network_halted(&self, halted: bool) -> Option<f64> {
+        let _serial = self.admin.lock().await;
+        let mut network = self.network.write().unwrap_or_else(PoisonError::into_inner);
+        network.set_halted(halted, wall_now());
+        network.halted_since()
     }
 
     /// Opens every validator's ports; stops at the first that cannot be opened.
     pub async fn bind_all(self: &Arc<Self>) -> Result<(), BindError> {
         let _serial = self.admin.lock().await;
         for idx in 0..self.slots.len() {
-            self.reconcile(idx, true, false).await?;
+            let mode = lock(&self.slots[idx].validator).mode();
+            self.reconcile(idx, mode, false).await?;
         }
         Ok(())
     }
@@ -152,55 +180,64 @@ impl Fleet {
         let mut changed = 0;
         for idx in idxs {
             let now = wall_now();
-            let reachable = {
+            let mode = {
                 let mut v = lock(&self.slots[idx].validator);
+                let net = read(&self.network);
                 if let Some(in_set) = change.in_validator_set {
-                    v.set_in_validator_set(in_set, now);
+                    v.set_in_validator_set(in_set, now, &net);
                 }
                 match change.action {
-                    Some(Action::Mode(mode)) => v.set_mode(mode, now),
-                    Some(Action::Restart) => v.restart(now),
+                    Some(Action::Mode(mode)) => v.set_mode(mode, now, &net),
+                    Some(Action::Restart) => v.restart(now, &net),
                     None => {}
                 }
-                v.mode().is_reachable()
+                v.mode()
             };
             // A new process has new sockets: live connections are reset.
             let fresh = change.action == Some(Action::Restart);
-            self.reconcile(idx, reachable, fresh).await?;
+            self.reconcile(idx, mode, fresh).await?;
             changed += 1;
         }
         Ok(changed)
     }
 
-    /// Makes validator `idx`'s ports open iff `reachable` (reopened when `fresh`).
-    async fn reconcile(self: &Arc<Self>, idx: usize, reachable: bool, fresh: bool) -> Result<(), BindError> {
-        let running = lock(&self.slots[idx].listeners).take();
-        let running = match running {
-            Some(listeners) if !reachable || fresh => {
-                for l in listeners {
-                    stop(l).await;
-                }
-                None
+    /// Makes validator `idx`'s ports those `mode` opens (all reopened when `fresh`). Ports are
+    /// closed before any is opened, so a restart's new sockets never meet the old ones.
+    async fn reconcile(self: &Arc<Self>, idx: usize, mode: Mode, fresh: bool) -> Result<(), BindError> {
+        let mut running = std::mem::take(&mut *lock(&self.slots[idx].listeners));
+        for endpoint in Endpoint::ALL {
+            let slot = &mut running[endpoint.index()];
+            if (fresh || !mode.serves(self.profile, endpoint))
+                && let Some(l) = slot.take()
+            {
+                stop(l).await;
             }
-            other => other,
-        };
-        let listeners = match running {
-            Some(listeners) => Some(listeners),
-            None if reachable => Some(self.start(idx).await?),
-            None => None,
-        };
-        *lock(&self.slots[idx].listeners) = listeners;
-        Ok(())
+        }
+        let mut result = Ok(());
+        for endpoint in Endpoint::ALL {
+            let slot = &mut running[endpoint.index()];
+            if slot.is_none() && mode.serves(self.profile, endpoint) {
+                match self.start(idx, endpoint).await {
+                    Ok(l) => *slot = Some(l),
+                    Err(e) => {
+                        result = Err(e);
+                        break;
+                    }
+                }
+            }
+        }
+        // Whatever opened stays recorded, so a later change can close it.
+        *lock(&self.slots[idx].listeners) = running;
+        result
     }
 
-    async fn start(self: &Arc<Self>, idx: usize) -> Result<[Listener; 2], BindError> {
-        let ip = IpAddr::V4(self.ip(idx));
-        let health = bind(SocketAddr::new(ip, self.health_port)).await?;
-        let metrics = bind(SocketAddr::new(ip, self.metrics_port)).await?;
-        Ok([
-            self.spawn_accept(health, idx, Endpoint::Health),
-            self.spawn_accept(metrics, idx, Endpoint::Metrics),
-        ])
+    async fn start(self: &Arc<Self>, idx: usize, endpoint: Endpoint) -> Result<Listener, BindError> {
+        let port = match endpoint {
+            Endpoint::Health => self.health_port,
+            Endpoint::Metrics => self.metrics_port,
+        };
+        let listener = bind(SocketAddr::new(IpAddr::V4(self.ip(idx)), port)).await?;
+        Ok(self.spawn_accept(listener, idx, endpoint))
     }
 
     fn spawn_accept(self: &Arc<Self>, listener: TcpListener, idx: usize, endpoint: Endpoint) -> Listener {

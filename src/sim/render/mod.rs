@@ -11,7 +11,7 @@ use bytes::Bytes;
 
 pub use java::{java_double, rust_float};
 pub use padding::Chunks;
-pub use zksync::app_health;
+pub use zksync::app_status;
 
 use crate::sim::mode::Mode;
 use crate::sim::state::Snapshot;
@@ -20,7 +20,8 @@ use crate::sim::{Endpoint, Profile};
 /// Content type of a Prometheus text exposition (what babylon-node's Prometheus API sends).
 pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4";
 /// Content type of an OpenMetrics exposition (what zksync's `vise` exporter sends in its default
-/// `OpenMetricsForPrometheus` format: OpenMetrics text with `# EOF`, counters without `_total`).
+/// `OpenMetricsForPrometheus` format: OpenMetrics text with `# EOF`, counters without `_total`;
+/// vise's `Format::OPEN_METRICS_CONTENT_TYPE`).
 pub const OPENMETRICS_TEXT: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 pub const JSON: &str = "application/json";
 pub const PLAIN: &str = "text/plain; charset=utf-8";
@@ -150,11 +151,11 @@ fn normal(profile: Profile, endpoint: Endpoint, snap: &Snapshot, id: &Identity) 
             body: Body::Full(radix::metrics(snap, id).into_bytes()),
         },
         (Profile::Zksync, Endpoint::Health) => {
-            let health = app_health(snap);
+            let (status, body) = zksync::health_body(snap);
             Reply {
-                status: health.http_code(),
+                status,
                 content_type: JSON,
-                body: Body::Full(zksync::health_body(&health)),
+                body: Body::Full(body),
             }
         }
         (Profile::Zksync, Endpoint::Metrics) => Reply {

@@ -80,10 +80,10 @@ pub(super) fn oversized(profile: Profile, endpoint: Endpoint, snap: &Snapshot, i
             (200, JSON, head, tail, Filler::Json)
         }
         (Profile::Zksync, Endpoint::Health) => {
-            let mut health = zksync::app_health(snap);
-            health.details = Some(json!({"padding": ""}));
-            let (head, tail) = split_json(to_json_bytes(&health), "\"padding\":\"\"");
-            (health.http_code(), JSON, head, tail, Filler::Json)
+            // The application's own `details` (zksync's `AppHealth` flattens a `Health`).
+            let (status, body) = zksync::health(snap, Some(json!({"padding": ""})));
+            let (head, tail) = split_json(to_json_bytes(&body), "\"padding\":\"\"");
+            (status, JSON, head, tail, Filler::Json)
         }
         (Profile::Radix, Endpoint::Metrics) => {
             let page = radix::metrics(snap, id) + &pad_meta();

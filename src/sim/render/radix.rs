@@ -5,13 +5,13 @@
 //! (`_total` counters, `_created` lines, `{label="x",}` with a trailing comma, `Double.toString`
 //! numbers), with the nameless `# HELP Special metric …` line before `nodeinfo`.
 
-use serde::Serialize;
+use serde_json::{Value, json};
 
 use super::Identity;
 use super::java::{java_double, millis, rust_float};
-use crate::chains::radix::{MissStatistic, RadixStatus, SystemHealth};
 use crate::sim::mode::RECENT_PROPOSALS_TRACKED;
 use crate::sim::state::Snapshot;
+use crate::sim::status::NodeStatus;
 
 /// Protocol version a current Babylon node reports.
 const PROTOCOL_VERSION: &str = "cuttlefish";
@@ -24,9 +24,9 @@ const NODE_KEY: &str = "node_key_0";
 const JVM_HEAP_BYTES: f64 = 1.234_567_89e9;
 const JVM_NONHEAP_BYTES: f64 = 2.1e8;
 
-/// Serializes a body. Plain structs with string keys cannot fail to serialize; the fallback only
-/// keeps the function total.
-pub(super) fn to_json_bytes(value: &impl Serialize) -> Vec<u8> {
+/// Serializes a body. A `Value` built by `json!` has string keys only, so serializing cannot
+/// fail; the fallback only keeps the function total.
+pub(super) fn to_json_bytes(value: &Value) -> Vec<u8> {
     serde_json::to_vec(value).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}").into_bytes())
 }
 
@@ -35,29 +35,29 @@ pub fn system_health(snap: &Snapshot) -> Vec<u8> {
     to_json_bytes(&system_health_value(snap, detail(snap)))
 }
 
-pub(super) fn system_health_value(snap: &Snapshot, detail: String) -> SystemHealth {
-    SystemHealth {
-        status: snap.status,
-        detail,
-        recent_self_proposal_miss_statistic: Some(MissStatistic {
-            missed_count: snap.recent_missed,
-            recent_proposals_tracked_count: RECENT_PROPOSALS_TRACKED,
-        }),
-        current_protocol_version: Some(PROTOCOL_VERSION.to_owned()),
-        enacted_protocol_updates: Vec::new(),
-        pending_protocol_updates: Vec::new(),
-    }
+/// The body's fields, named as babylon-node's System API writes them.
+pub(super) fn system_health_value(snap: &Snapshot, detail: String) -> Value {
+    json!({
+        "status": snap.status.as_str(),
+        "detail": detail,
+        "recent_self_proposal_miss_statistic": {
+            "missed_count": snap.recent_missed,
+            "recent_proposals_tracked_count": RECENT_PROPOSALS_TRACKED,
+        },
+        "current_protocol_version": PROTOCOL_VERSION,
+        "enacted_protocol_updates": [],
+        "pending_protocol_updates": [],
+    })
 }
 
 fn detail(snap: &Snapshot) -> String {
     let behind = (snap.wallclock - snap.proposer_ts).max(0.0).round();
     match snap.status {
-        RadixStatus::Up if snap.in_validator_set => "The node is synced and participating in consensus".to_owned(),
-        RadixStatus::Up => "The node is synced (not in the validator set)".to_owned(),
-        RadixStatus::Syncing => format!("The node is syncing: its ledger is {behind} s behind"),
-        RadixStatus::OutOfSync => format!("The node is out of sync: its ledger is {behind} s behind"),
-        RadixStatus::BootingPreGenesis => "The node is booting (pre-genesis)".to_owned(),
-        RadixStatus::Unknown => String::new(),
+        NodeStatus::Up if snap.in_validator_set => "The node is synced and participating in consensus".to_owned(),
+        NodeStatus::Up => "The node is synced (not in the validator set)".to_owned(),
+        NodeStatus::Syncing => format!("The node is syncing: its ledger is {behind} s behind"),
+        NodeStatus::OutOfSync => format!("The node is out of sync: its ledger is {behind} s behind"),
+        NodeStatus::BootingPreGenesis => "The node is booting (pre-genesis)".to_owned(),
     }
 }
 

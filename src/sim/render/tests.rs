@@ -1,9 +1,10 @@
 use std::collections::BTreeSet;
 
+use serde_json::{Value, json};
+
 use super::*;
-use crate::chains::radix::{RadixStatus, parse_system_health};
-use crate::chains::zksync::parse_health;
-use crate::model::Status;
+use crate::exposition::parse_all;
+use crate::sim::network::Network;
 use crate::sim::state::Validator;
 
 const T0: f64 = 1_763_798_400.0;
@@ -14,13 +15,35 @@ fn id() -> Identity {
 }
 
 fn snap(mode: Mode) -> Snapshot {
-    let mut v = Validator::new(T0, 0.0);
-    v.set_mode(mode, T0 + 1.0);
-    v.snapshot(T0 + 2.0)
+    let net = Network::new(T0);
+    let mut v = Validator::new(T0, 0.0, &net);
+    v.set_mode(mode, T0 + 1.0, &net);
+    v.snapshot(T0 + 2.0, &net)
 }
 
 fn full(reply: Reply) -> Vec<u8> {
     reply.body.collect()
+}
+
+/// A JSON body, read generically (not with the operator's readers: see `sim::status`).
+fn read_json(body: &[u8]) -> Value {
+    serde_json::from_slice(body).unwrap()
+}
+
+/// One sample, owned: `(name, label pairs, value)`.
+type Owned = (String, Vec<(String, String)>, f64);
+
+/// Samples of a page, through the crate's generic reader.
+fn samples(page: &str) -> Vec<Owned> {
+    let (samples, stats) = parse_all(page.as_bytes()).unwrap();
+    assert_eq!(stats.skipped_invalid, 0, "invalid lines in\n{page}");
+    samples
+        .iter()
+        .map(|s| {
+            let labels = s.labels().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            (s.name.to_owned(), labels, s.value)
+        })
+        .collect()
 }
 
 /// Metric names of a page's samples.
@@ -82,11 +105,16 @@ fn radix_page_has_every_fixture_series_and_quirk() {
 #[test]
 fn radix_page_parses_as_prometheus() {
     let page = radix::metrics(
-        &snap(Mode::Syncing {
+        &snap(Mode::CatchingUp {
             rate: 30.0,
             behind_seconds: 600.0,
         }),
         &id(),
+    );
+    let ours = samples(&page);
+    assert!(
+        ours.iter()
+            .any(|(n, _, v)| n == "rn_ledger_recent_proposer_timestamp_progress_rate" && *v == 30.0)
     );
     let lines = page.lines().map(|l| Ok(l.to_owned()));
     let scrape = prometheus_parse::Scrape::parse(lines).unwrap();
@@ -101,22 +129,38 @@ fn radix_page_parses_as_prometheus() {
 #[test]
 fn radix_health_bodies() {
     for (mode, status) in [
-        (Mode::Synced, RadixStatus::Up),
+        (Mode::Synced, "UP"),
         (
-            Mode::Syncing {
+            Mode::CatchingUp {
                 rate: 2.0,
                 behind_seconds: 600.0,
             },
-            RadixStatus::Syncing,
+            "SYNCING",
         ),
-        (Mode::Booting, RadixStatus::BootingPreGenesis),
-        (Mode::ClockSkew { seconds: 300.0 }, RadixStatus::OutOfSync),
+        (
+            Mode::CatchingUp {
+                rate: 0.5,
+                behind_seconds: 600.0,
+            },
+            "OUT_OF_SYNC",
+        ),
+        (Mode::Lagging { behind_seconds: 300.0 }, "OUT_OF_SYNC"),
+        (Mode::Lagging { behind_seconds: 5.0 }, "UP"),
+        (Mode::Booting, "BOOTING_PRE_GENESIS"),
+        (Mode::ClockSkew { seconds: 300.0 }, "OUT_OF_SYNC"),
     ] {
         let r = reply(Profile::Radix, Endpoint::Health, &snap(mode), &id());
         assert_eq!((r.status, r.content_type), (200, JSON));
-        let h = parse_system_health(&full(r)).unwrap();
-        assert_eq!(h.status, status, "{mode:?}");
-        assert_eq!(h.current_protocol_version.as_deref(), Some("cuttlefish"));
+        let h = read_json(&full(r));
+        assert_eq!(h["status"], status, "{mode:?}");
+        assert_eq!(h["current_protocol_version"], "cuttlefish");
+        assert!(h["detail"].is_string());
+        assert_eq!(h["enacted_protocol_updates"], json!([]));
+        assert_eq!(h["pending_protocol_updates"], json!([]));
+        assert_eq!(
+            h["recent_self_proposal_miss_statistic"]["recent_proposals_tracked_count"],
+            50
+        );
     }
     let r = reply(
         Profile::Radix,
@@ -124,40 +168,145 @@ fn radix_health_bodies() {
         &snap(Mode::MissingProposals { n: 2 }),
         &id(),
     );
-    let h = parse_system_health(&full(r)).unwrap();
-    assert_eq!(h.recent_self_proposal_miss_statistic.unwrap().missed_count, 2);
+    let h = read_json(&full(r));
+    assert_eq!(h["recent_self_proposal_miss_statistic"]["missed_count"], 2);
 }
 
 #[test]
 fn zksync_health_bodies() {
     let r = reply(Profile::Zksync, Endpoint::Health, &snap(Mode::Synced), &id());
     assert_eq!(r.status, 200);
-    let h = parse_health(&full(r)).unwrap();
-    assert_eq!(h.status, Status::Ready);
-    assert!(h.sync.unwrap().is_synced);
+    let h = read_json(&full(r));
+    assert_eq!(h["status"], "ready");
+    let sync = &h["components"]["sync_state"];
+    assert_eq!(sync["status"], "ready");
+    assert_eq!(sync["details"]["is_synced"], true);
+    assert_eq!(sync["details"]["local_block"], sync["details"]["main_node_block"]);
+    for c in h["components"].as_object().unwrap().values() {
+        assert_eq!(c["status"], "ready");
+    }
 
-    let r = reply(
-        Profile::Zksync,
-        Endpoint::Health,
-        &snap(Mode::Syncing {
+    for mode in [
+        Mode::CatchingUp {
             rate: 2.0,
             behind_seconds: 600.0,
-        }),
+        },
+        Mode::Lagging { behind_seconds: 50.0 },
+    ] {
+        let r = reply(Profile::Zksync, Endpoint::Health, &snap(mode), &id());
+        assert_eq!(r.status, 200, "affected is still healthy");
+        let h = read_json(&full(r));
+        assert_eq!(h["status"], "affected", "{mode:?}");
+        let d = &h["components"]["sync_state"]["details"];
+        assert_eq!(h["components"]["sync_state"]["status"], "affected");
+        assert_eq!(d["is_synced"], false);
+        let lag = d["main_node_block"].as_u64().unwrap() - d["local_block"].as_u64().unwrap();
+        match mode {
+            Mode::Lagging { .. } => assert_eq!(lag, 50),
+            _ => assert!(lag > 500, "{lag}"),
+        }
+    }
+    // Within SYNC_L2_BLOCK_DELTA blocks: synced.
+    let h = read_json(&full(reply(
+        Profile::Zksync,
+        Endpoint::Health,
+        &snap(Mode::Lagging { behind_seconds: 10.0 }),
         &id(),
-    );
-    assert_eq!(r.status, 200);
-    let h = parse_health(&full(r)).unwrap();
-    assert_eq!(h.status, Status::Affected);
-    let sync = h.sync.unwrap();
-    assert!(!sync.is_synced);
-    assert!(sync.block_lag().unwrap() > 500);
+    )));
+    assert_eq!(h["components"]["sync_state"]["details"]["is_synced"], true);
+    assert_eq!(h["status"], "ready");
 
     let r = reply(Profile::Zksync, Endpoint::Health, &snap(Mode::Booting), &id());
     assert_eq!(r.status, 503);
-    assert_eq!(parse_health(&full(r)).unwrap().status, Status::NotReady);
+    let h = read_json(&full(r));
+    assert_eq!(h["status"], "not_ready");
+    assert_eq!(h["components"]["sync_state"], json!({"status": "not_ready"}));
+}
 
+/// The value of the one sample `name` whose labels include `with`.
+fn sample(samples: &[Owned], name: &str, with: &[(&str, &str)]) -> f64 {
+    let found: Vec<f64> = samples
+        .iter()
+        .filter(|(n, labels, _)| {
+            n == name
+                && with
+                    .iter()
+                    .all(|(k, v)| labels.iter().any(|(lk, lv)| lk == k && lv == v))
+        })
+        .map(|(_, _, v)| *v)
+        .collect();
+    assert_eq!(found.len(), 1, "{name}{with:?}: {found:?}");
+    found[0]
+}
+
+#[test]
+fn zksync_page_has_the_external_node_series_in_vise_style() {
+    for (mode, lag) in [
+        (Mode::Synced, 0.0),
+        (Mode::Lagging { behind_seconds: 50.0 }, 50.0),
+        (
+            Mode::CatchingUp {
+                rate: 2.0,
+                behind_seconds: 600.0,
+            },
+            599.0,
+        ),
+    ] {
+        let s = snap(mode);
+        let page = zksync::metrics(&s);
+        assert!(page.ends_with("# EOF\n"), "{page}");
+        assert_eq!(page.matches("# EOF").count(), 1);
+        let all = samples(&page);
+        let local = s.local_block().unwrap() as f64;
+        let lag_now = sample(&all, "external_node_sync_lag", &[]);
+        assert_eq!(lag_now, s.block_lag().unwrap() as f64);
+        assert!((lag_now - lag).abs() <= 1.0, "{mode:?}: {lag_now}");
+        assert_eq!(
+            sample(&all, "external_node_synced", &[]),
+            f64::from(u8::from(lag_now <= 10.0))
+        );
+        assert_eq!(sample(&all, "server_miniblock_number", &[("stage", "sealed")]), local);
+        let fetched = sample(&all, "external_node_fetcher_miniblock", &[]);
+        assert!(fetched >= local && fetched <= local + lag_now, "{fetched} {local}");
+        let reorg = [("component", "reorg_detector")];
+        assert_eq!(sample(&all, "external_node_last_correct_l2_block", &reorg), local);
+        let open = sample(&all, "external_node_fetcher_l1_batch", &[("stage", "open")]);
+        assert!(sample(&all, "external_node_fetcher_l1_batch", &[("stage", "executed")]) <= open);
+        assert_eq!(sample(&all, "external_node_info_info", &[("l2_chain_id", "324")]), 1.0);
+        // Histograms: cumulative buckets ending at the count.
+        let call = [("method", "eth_call"), ("block_id", "latest")];
+        let count = sample(&all, "api_web3_call_count", &call);
+        let inf = sample(&all, "api_web3_call_bucket", &[("method", "eth_call"), ("le", "+Inf")]);
+        assert_eq!(count, inf);
+        let buckets: Vec<f64> = all
+            .iter()
+            .filter(|(n, l, _)| n == "api_web3_call_bucket" && l.iter().any(|(_, v)| v == "eth_call"))
+            .map(|(_, _, v)| *v)
+            .collect();
+        assert_eq!(buckets.len(), 10);
+        assert!(buckets.windows(2).all(|w| w[0] <= w[1]), "{buckets:?}");
+    }
     let page = zksync::metrics(&snap(Mode::Synced));
-    assert_eq!(value(&page, "external_node_sync_lag"), "0");
+    // vise's OpenMetricsForPrometheus: HELP before TYPE, undocumented help ".", counters without
+    // `_total`, `le` first, info under `_info`.
+    assert!(page.contains(
+        "# HELP external_node_sync_lag Current sync lag of the external node.\n# TYPE external_node_sync_lag gauge\n"
+    ));
+    assert!(page.contains("# HELP external_node_fetcher_miniblock .\n"));
+    assert!(page.contains("# TYPE server_processed_txs counter\nserver_processed_txs{stage=\"mempool_added\"} "));
+    assert!(!page.contains("_total"));
+    assert!(page.contains("api_web3_call_bucket{le=\"0.001\",method=\"eth_blockNumber\"} "));
+    assert!(page.contains("# TYPE external_node_info info\nexternal_node_info_info{server_version="));
+    assert!(
+        !page.contains("process_"),
+        "no process metrics on a real external node page"
+    );
+
+    // Before genesis: gauges at 0, no families yet.
+    let page = zksync::metrics(&snap(Mode::Booting));
+    let all = samples(&page);
+    assert_eq!(sample(&all, "external_node_synced", &[]), 0.0);
+    assert!(!page.contains("server_miniblock_number"));
     assert!(page.ends_with("# EOF\n"));
 }
 
@@ -184,13 +333,15 @@ fn oversized_bodies_are_big_and_well_formed() {
     let two_mib = 2 * 1024 * 1024;
     let body = full(reply(Profile::Radix, Endpoint::Health, &s, &id()));
     assert!(body.len() >= two_mib);
-    let h = parse_system_health(&body).unwrap();
-    assert_eq!(h.status, RadixStatus::Up);
-    assert!(h.detail.len() > two_mib - 1024);
+    let h = read_json(&body);
+    assert_eq!(h["status"], "UP");
+    assert!(h["detail"].as_str().unwrap().len() > two_mib - 1024);
 
     let body = full(reply(Profile::Zksync, Endpoint::Health, &s, &id()));
     assert!(body.len() >= two_mib);
-    assert_eq!(parse_health(&body).unwrap().status, Status::Ready);
+    let h = read_json(&body);
+    assert_eq!(h["status"], "ready");
+    assert!(h["details"]["padding"].as_str().unwrap().len() > two_mib - 1024);
 
     let r = reply(Profile::Radix, Endpoint::Metrics, &s, &id());
     assert!(r.body.len().is_none());
@@ -204,4 +355,5 @@ fn oversized_bodies_are_big_and_well_formed() {
     assert!(body.len() >= two_mib);
     assert!(body.ends_with("1.0\n# EOF\n"));
     assert_eq!(body.matches("# EOF").count(), 1);
+    assert!(samples(&body).iter().any(|(n, _, _)| n == "external_node_sync_lag"));
 }
