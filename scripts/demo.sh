@@ -92,7 +92,7 @@ kubectl -n "$NS" get nodehealth
 
 STALL="$base.$((last + 1))"
 say "validator-1 ($STALL) falls behind, syncing at 30x real time; then it stalls"
-curl -fsS -X POST "http://$ADMIN/validators/$STALL/mode" -d '{"mode":"syncing","rate":30,"behind_seconds":3600}' >/dev/null
+curl -fsS -X POST "http://$ADMIN/validators/$STALL/mode" -d '{"mode":"catching_up","rate":30,"behind_seconds":3600}' >/dev/null
 wait_until 60 bash -c "kubectl -n $NS get nh validators -o jsonpath='{.status.pods[0].syncState}' | grep -qx Syncing"
 kubectl -n "$NS" get nodehealth -o wide
 curl -fsS -X POST "http://$ADMIN/validators/$STALL/mode" -d '{"mode":"stalled"}' >/dev/null

@@ -45,7 +45,10 @@ async fn exit_codes_and_the_json_verdict() {
     // Stalled while syncing: the node still says SYNCING at 0.5; two scrapes apart show 0 progress.
     let stalled = sim.ip(1);
     client
-        .set_mode(stalled, json!({"mode": "syncing", "rate": 30, "behind_seconds": 3600}))
+        .set_mode(
+            stalled,
+            json!({"mode": "catching_up", "rate": 30, "behind_seconds": 3600}),
+        )
         .await
         .unwrap();
     client.set_mode(stalled, json!({"mode": "stalled"})).await.unwrap();

@@ -66,7 +66,7 @@ async fn a_stalled_validator_is_caught_while_ready_stays_true_and_recovers() {
 
         // Syncing at 30x real time, 1 h behind: the node says 0.5, so do we.
         fleet
-            .set_mode(1, json!({"mode": "syncing", "rate": 30, "behind_seconds": 3600}))
+            .set_mode(1, json!({"mode": "catching_up", "rate": 30, "behind_seconds": 3600}))
             .await;
         wait_for(&api, "validators", WAIT, "validator-1 syncing at factor 0.5", |nh| {
             pod_row(nh, "validator-1").is_some_and(|p| {

@@ -124,7 +124,7 @@ async fn a_network_wide_stall_or_too_many_unhealthy_pods_stop_every_action() {
         // Every ledger stops together: the network halted, no validator is to blame.
         for i in 0..5 {
             fleet
-                .set_mode(i, json!({"mode": "syncing", "rate": 30, "behind_seconds": 3600}))
+                .set_mode(i, json!({"mode": "catching_up", "rate": 30, "behind_seconds": 3600}))
                 .await;
         }
         for i in 0..5 {

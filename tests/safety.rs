@@ -6,10 +6,10 @@ mod support;
 
 use k8s_openapi::api::core::v1::Node;
 use kube::api::Api;
-use nodehealth::model::{Status, SyncState};
+use nodehealth::model::{Network, Status, SyncState};
 use serde_json::json;
 use support::cluster::with_temp_ns;
-use support::fleet::{WAIT, pod_row};
+use support::fleet::{WAIT, condition, condition_is, pod_row};
 use support::operator::Operator;
 use support::scene::{Scene, cordoned, count_events, event_with, pod_uid, reason_is, remediation};
 use support::wait::{more_reconciles, wait_for};
@@ -133,6 +133,71 @@ async fn an_operator_restarted_during_an_incident_keeps_it_open_until_it_has_ver
             "a recovery nobody verified was announced"
         );
         assert_eq!(count_events(&client, &ns, "NodeUncordoned").await, 0);
+    })
+    .await;
+}
+
+/// A policy of one validator whose every restart would be due at once, with the synced delay
+/// cut to 5 s so that a halt shows within seconds, not after the default minute.
+fn one_validator(profile: &str) -> serde_json::Value {
+    json!({
+        "selector": {"matchLabels": {"app": "validator"}},
+        "profile": profile,
+        "probe": {"health": {"port": "health"}, "metrics": {"port": "metrics"},
+                  "periodSeconds": 1, "timeoutSeconds": 1},
+        "assessment": {"observedRateWindowSeconds": 10, "syncedDelaySeconds": 5},
+        "remediation": {"actions": [{"action": "CordonAndRestart", "after": "1s"}], "minIntervalSeconds": 0},
+    })
+}
+
+/// Halts the simulated network and checks that nothing is done about the one validator, then
+/// lets the network go on and checks the policy allows remediation again.
+async fn halt_leaves_the_validator_alone(client: kube::Client, ns: String, profile: &'static str) {
+    let Scene { fleet, op, api } = Scene::with_spec(&client, &ns, 1, profile, &[], one_validator(profile)).await;
+    let uid = pod_uid(&client, &ns, "validator-0").await;
+    fleet.sim().set_network_halted(true).await.expect("halt the network");
+    let nh = wait_for(&api, "validators", WAIT, "NetworkStalled", |nh| {
+        reason_is(nh, "RemediationAllowed", "False", "NetworkStalled")
+            && pod_row(nh, "validator-0").is_some_and(|p| p.network == Some(Network::Stalled))
+    })
+    .await;
+    let allowed = condition(&nh, "RemediationAllowed").unwrap();
+    assert!(
+        allowed.message.starts_with("the network is not live"),
+        "{}",
+        allowed.message
+    );
+    more_reconciles(&op.http, 8).await;
+    let nh = api.get("validators").await.unwrap();
+    assert!(reason_is(&nh, "RemediationAllowed", "False", "NetworkStalled"));
+    assert_eq!(remediation(&nh).actions_taken, 0);
+    let nodes: Api<Node> = Api::all(client.clone());
+    assert!(!cordoned(&nodes.get(&format!("{ns}-node-0")).await.unwrap()));
+    assert_eq!(pod_uid(&client, &ns, "validator-0").await, uid);
+    assert_eq!(count_events(&client, &ns, "PodEvicted").await, 0);
+
+    fleet.sim().set_network_halted(false).await.expect("resume the network");
+    wait_for(&api, "validators", WAIT, "live and healthy again", |nh| {
+        condition_is(nh, "Healthy", "True") && reason_is(nh, "RemediationAllowed", "True", "Allowed")
+    })
+    .await;
+    assert_eq!(pod_uid(&client, &ns, "validator-0").await, uid);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_single_radix_validator_during_a_network_halt_is_left_alone() {
+    // Before: the network guard was a majority vote of at least two pods, so one validator was
+    // cordoned and restarted during a chain halt.
+    with_temp_ns("safe-halt-rx", |client, ns| async move {
+        halt_leaves_the_validator_alone(client, ns, "radix").await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_single_zksync_node_whose_main_node_stops_is_left_alone() {
+    with_temp_ns("safe-halt-zk", |client, ns| async move {
+        halt_leaves_the_validator_alone(client, ns, "zksync").await;
     })
     .await;
 }

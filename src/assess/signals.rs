@@ -35,17 +35,19 @@ pub(super) fn network(
     if synced && r.head.time.is_some() {
         return (Network::Live, None);
     }
-    // Old by the node's clock and by the operator's: when the two disagree, it is a clock that
-    // is wrong, not the network that stopped.
-    let age = r.head.time.map(|head| r.clock.unwrap_or(at).min(at) - head);
-    if let Some(age) = age.filter(|a| !synced && *a >= params.synced_delay_seconds)
+    // Not synced means the head is old by the node's clock; when that clock and the operator's
+    // disagree beyond `maxClockSkewSeconds`, it is a clock that is wrong, not the network.
+    let clocks_agree = r
+        .clock
+        .is_none_or(|clock| (clock - at).abs() <= params.max_clock_skew_seconds);
+    if let Some(delay) = v.figures.ledger_delay_seconds.filter(|_| !synced && clocks_agree)
         && has_the_target(r)
     {
         return (
             Network::Stalled,
             Some(format!(
                 "the network is not live: the node has the head its peers announce, and that head is {} old",
-                human_duration(age)
+                human_duration(delay)
             )),
         );
     }

@@ -13,7 +13,7 @@ use super::wait::{events, eventually, wait_for};
 /// Behind by an hour and falling further behind, at half real time: `not_ready (OutOfSync)`
 /// ("such Node cannot be considered healthy"), and no longer catching up.
 pub fn out_of_sync() -> Value {
-    json!({"mode": "syncing", "rate": 0.5, "behind_seconds": 3600})
+    json!({"mode": "catching_up", "rate": 0.5, "behind_seconds": 3600})
 }
 
 /// The Radix policy of the fleet with a remediation section.
