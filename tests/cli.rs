@@ -73,3 +73,25 @@ async fn exit_codes_and_the_json_verdict() {
         .unwrap();
     assert_eq!(usage.status.code(), Some(2));
 }
+
+#[tokio::test]
+async fn a_healthy_zksync_node_probed_on_both_endpoints_exits_0() {
+    let sim =
+        SimProcess::spawn_random_range(env!("CARGO_BIN_EXE_nodehealth-sim"), 1, &["--profile", "zksync"], 5).unwrap();
+    let ip = sim.ip(0).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_nodehealth"))
+        .args(["probe", "--profile", "zksync"])
+        .args(["--health", &format!("http://{ip}:3081/health")])
+        .args(["--metrics", &format!("http://{ip}:3322/metrics")])
+        .args(["--timeout", "1", "-o", "json"])
+        .output()
+        .expect("run nodehealth probe");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        (v["status"].as_str(), v["syncState"].as_str()),
+        (Some("ready"), Some("Synced")),
+        "{text}"
+    );
+}

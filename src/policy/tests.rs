@@ -110,3 +110,21 @@ fn zksync_default_paths_and_https() {
     assert_eq!(t.url(crate::model::Api::Health), Some("https://127.0.2.1:3081/health"));
     assert_eq!(t.url(crate::model::Api::Metrics), None);
 }
+
+#[test]
+fn every_example_is_a_valid_policy() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "yaml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let nh: crate::crd::NodeHealth =
+            serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        validate(&nh.spec).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        seen += 1;
+    }
+    assert!(seen >= 2, "{seen} examples");
+}
