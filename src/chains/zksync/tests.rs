@@ -39,9 +39,11 @@ fn health(code: u16, v: Value) -> Reading {
     read_with(Some(answer(code, v.to_string())), None)
 }
 
-/// A page as the node's `vise` exporter writes it (OpenMetrics, `# EOF`).
-const PAGE: &str = "# HELP external_node_sync_lag Lag of the external node behind the main node.\n\
-# TYPE external_node_sync_lag gauge\nexternal_node_sync_lag 0\n# EOF\n";
+/// A page as the node's `vise` exporter writes it (OpenMetrics, `# EOF`), with zksync-era's names.
+const PAGE: &str = "# HELP external_node_synced .\n# TYPE external_node_synced gauge\nexternal_node_synced 0\n\
+# HELP external_node_sync_lag .\n# TYPE external_node_sync_lag gauge\nexternal_node_sync_lag 300\n\
+# HELP server_miniblock_number .\n# TYPE server_miniblock_number gauge\n\
+server_miniblock_number{stage=\"sealed\"} 1200\n# EOF\n";
 
 #[test]
 fn the_documentations_example_is_ready_and_names_its_blocks() {
@@ -126,4 +128,17 @@ fn a_node_without_a_local_block_is_booting() {
     let r = health(503, v);
     assert!(r.booting.is_some(), "{r:?}");
     assert!(health(503, json!({"status": "not_ready"})).booting.is_some());
+}
+
+#[test]
+fn the_page_alone_gives_the_blocks_and_the_health_endpoint_wins_when_both_say() {
+    let r = read_with(None, Some(answer(200, PAGE)));
+    assert_eq!((r.head.height, r.target.height), (Some(1200.0), Some(1500.0)));
+    assert_eq!(r.claimed_sync, Some(SyncState::Syncing));
+    let both = read_with(
+        Some(answer(200, body("ready", "ready", true, 91, 91).to_string())),
+        Some(answer(200, PAGE)),
+    );
+    assert_eq!((both.head.height, both.target.height), (Some(91.0), Some(91.0)));
+    assert_eq!(both.claimed_sync, Some(SyncState::Synced));
 }
