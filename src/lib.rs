@@ -1,7 +1,21 @@
 //! nodehealth: probe validator pods, assess their health, report and remediate.
 //!
-//! Pure modules (no Kubernetes, no network): [`model`], [`exposition`], [`chains`], [`assess`].
-//! Shells: [`sim`] (the validator simulator).
+//! The module map, in the order a probe's answer flows through it. Pure modules take their
+//! inputs (`now` included) as arguments and import neither kube, reqwest nor tokio
+//! (`tests/layout.rs` keeps it so).
+//! - [`model`] (pure): the vocabulary: status words, scrapes, readings, verdicts;
+//! - [`exposition`] (pure): the Prometheus/OpenMetrics text parser;
+//! - [`chains`] (pure): one folder per chain, raw answers to a chain-neutral reading;
+//! - [`assess`] (pure): readings, history and clock to a verdict;
+//! - [`crd`]: the `NodeHealth` resource (the CRD is generated from it);
+//! - [`policy`] (pure): spec to validated policy, pod to probe target;
+//! - [`status`] (pure): desired status, conditions, events, when to write;
+//! - [`remediate`] (pure): whether and how to act, and why not;
+//! - [`probe`] (shell): the bounded HTTP client;
+//! - [`controller`] (shell): watches, reconcile, acting on nodes and pods;
+//! - [`server`], [`telemetry`]: the operator's own endpoints and metrics;
+//! - [`cli`]: the command line (`run`, `probe`, `crd`);
+//! - [`sim`]: the validator simulator behind `nodehealth-sim`.
 
 pub mod assess;
 pub mod chains;
