@@ -80,6 +80,18 @@ async fn a_zksync_fleet_probed_on_both_endpoints_and_a_node_whose_lag_does_not_c
             lagging.reasons
         );
         assert!(condition_is(&nh, "Healthy", "False"));
+        assert!(
+            condition_is(&nh, "Ready", "True"),
+            "sick nodes do not make the policy un-Ready"
+        );
+
+        // A node that has no local block yet is booting.
+        fleet.set_mode(0, json!({"mode": "booting"})).await;
+        wait_for(&api, "external-nodes", WAIT, "validator-0 booting", |nh| {
+            pod_row(nh, "validator-0")
+                .is_some_and(|p| (p.status, p.sync_state) == (Status::NotReady, SyncState::Booting))
+        })
+        .await;
     })
     .await;
 }

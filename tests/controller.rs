@@ -195,39 +195,6 @@ async fn booting_unreachable_and_slow_validators_each_get_their_verdict() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_zksync_fleet() {
-    with_temp_ns("ctl-zk", |client, ns| async move {
-        install_crd(&client).await;
-        let fleet = Fleet::start(&client, &ns, 2, "zksync", 1).await;
-        let _op = Operator::start(&ns, &[]).await;
-        create_nodehealth(
-            &client,
-            &ns,
-            "external-nodes",
-            json!({
-                "selector": {"matchLabels": {"app": "validator"}},
-                "profile": "zksync",
-                "probe": {"health": {"port": "health"}, "periodSeconds": 1, "timeoutSeconds": 1}
-            }),
-        )
-        .await;
-        let api: Api<NodeHealth> = Api::namespaced(client.clone(), &ns);
-        wait_for(&api, "external-nodes", WAIT, "2/2 healthy", |nh| {
-            condition_is(nh, "Healthy", "True") && nh.status.as_ref().is_some_and(|s| s.ready == "2/2")
-        })
-        .await;
-        fleet.set_mode(0, json!({"mode": "booting"})).await;
-        let nh = wait_for(&api, "external-nodes", WAIT, "the booting node is not_ready", |nh| {
-            pod_row(nh, "validator-0").is_some_and(|p| p.status == Status::NotReady)
-        })
-        .await;
-        assert!(condition_is(&nh, "Healthy", "False"));
-        assert!(condition_is(&nh, "Ready", "True"));
-    })
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
 async fn an_invalid_spec_stalls_and_a_fixed_one_is_followed() {
     with_temp_ns("ctl-invalid", |client, ns| async move {
         install_crd(&client).await;
