@@ -97,7 +97,7 @@ wait_until 60 bash -c "kubectl -n $NS get nh validators -o jsonpath='{.status.po
 kubectl -n "$NS" get nodehealth -o wide
 curl -fsS -X POST "http://$ADMIN/validators/$STALL/mode" -d '{"mode":"stalled"}' >/dev/null
 echo "(the stalled node keeps reporting its last progress rate; the operator measures its own)"
-wait_until 90 bash -c "kubectl -n $NS get nh validators -o jsonpath='{.status.conditions[?(@.type==\"Healthy\")].status}' | grep -qx False"
+wait_until 90 bash -c "kubectl -n $NS get nh validators -o jsonpath='{.status.pods[0].syncState}' | grep -qx OutOfSync"
 kubectl -n "$NS" get nodehealth -o wide
 kubectl -n "$NS" get nodehealth validators -o jsonpath='{range .status.pods[0]}{.name}: {.status} {.syncState} factor={.healthFactor} (node reports {.reportedHealthFactor}){"\n"}{range .reasons[*]}  - {@}{"\n"}{end}{end}'
 kubectl -n "$NS" get events --field-selector reason=PodUnhealthy -o custom-columns=REASON:.reason,MESSAGE:.message 2>/dev/null \
