@@ -71,11 +71,6 @@ impl History {
         History::default()
     }
 
-    /// The last verdict given, if any.
-    pub fn last_verdict(&self) -> Option<&PodVerdict> {
-        self.last.as_ref()
-    }
-
     /// Records a scrape and gives the verdict it leads to.
     pub fn observe(&mut self, obs: &Observation, params: &Params) -> PodVerdict {
         let verdict = match &obs.reading {

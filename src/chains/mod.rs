@@ -60,15 +60,6 @@ impl Profile {
         Observation { at: scrape.at, reading }
     }
 
-    /// The default port of an API.
-    pub fn default_port(self, api: Api) -> u16 {
-        let p = self.ports();
-        match api {
-            Api::Health => p.health,
-            Api::Metrics => p.metrics,
-        }
-    }
-
     /// The path of an API's first request (what `spec.probe.<api>.path` replaces).
     pub fn default_path(self, api: Api) -> &'static str {
         self.requests().iter().find(|r| r.api == api).map_or("/", |r| r.path)

@@ -75,11 +75,6 @@ impl Scrape {
         self.answers.iter().find(|(r, _)| *r == request).map(|(_, f)| f)
     }
 
-    /// What the first request of `api` gave; `None` when the policy does not probe that API.
-    pub fn of(&self, api: Api) -> Option<&Fetched> {
-        self.answers.iter().find(|(r, _)| r.api == api).map(|(_, f)| f)
-    }
-
     /// True when requests were made and none was answered at all.
     pub fn no_answer(&self) -> bool {
         !self.answers.is_empty() && self.answers.iter().all(|(_, f)| matches!(f, Err(e) if e.no_answer))
