@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use nodehealth::assess::{History, Params, assess};
 use nodehealth::chains::Profile;
-use nodehealth::probe::{ProbeConfig, Prober, Target};
+use nodehealth::model::Target;
+use nodehealth::probe::{ProbeConfig, Prober};
 use nodehealth::sim::SimProcess;
 
 /// Probes measured; enough to make scheduler noise small against the total.

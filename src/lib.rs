@@ -11,6 +11,7 @@
 //! - [`policy`] (pure): spec to validated policy, pod to probe target;
 //! - [`status`] (pure): desired status, conditions, events, when to write;
 //! - [`remediate`] (pure): whether and how to act, and why not;
+//! - [`schedule`] (pure): when each pod is probed, its history and latest verdict;
 //! - [`probe`] (shell): the bounded HTTP client;
 //! - [`controller`] (shell): watches, reconcile, acting on nodes and pods;
 //! - [`server`], [`telemetry`]: the operator's own endpoints and metrics;
@@ -27,6 +28,7 @@ pub mod model;
 pub mod policy;
 pub mod probe;
 pub mod remediate;
+pub mod schedule;
 pub mod server;
 pub mod sim;
 pub mod status;
@@ -40,4 +42,16 @@ pub mod telemetry;
 pub fn install_crypto_provider() {
     // Err only means a provider is already installed, which is what we want.
     let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// The soft open-files limit of this process, from `/proc/self/limits` (Linux; `None` elsewhere
+/// or when unlimited).
+pub fn open_files_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.trim_start_matches("Max open files")
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }

@@ -13,7 +13,7 @@ use crate::assess::Params;
 use crate::chains::Profile;
 use crate::crd::{AssessmentSpec, EndpointSpec, NodeHealthSpec, Scheme};
 use crate::model::Api;
-use crate::probe::Target;
+use crate::model::Target;
 use crate::remediate::{self, RemediationPolicy};
 
 /// A spec the operator cannot enforce. The variant's name is the `Stalled` condition's reason.

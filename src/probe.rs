@@ -10,8 +10,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::chains::Profile;
-use crate::model::{Answer, Api, Fetched, ProbeFailure, Request, Scrape};
+use crate::model::{Answer, Api, Fetched, ProbeFailure, Scrape, TOO_MANY_OPEN_FILES, Target};
 
 /// Limits of one probe.
 #[derive(Debug, Clone)]
@@ -58,6 +57,9 @@ pub enum ProbeError {
     Body(String),
     #[error("invalid probe URL")]
     InvalidUrl,
+    /// The operator itself is out of file descriptors (EMFILE): says nothing of the pod.
+    #[error("the operator has no file descriptor left (too many open files)")]
+    TooManyOpenFiles,
 }
 
 impl ProbeError {
@@ -72,6 +74,7 @@ impl ProbeError {
             ProbeError::BodyTooLarge(_) => "BodyTooLarge",
             ProbeError::Body(_) => "Body",
             ProbeError::InvalidUrl => "InvalidUrl",
+            ProbeError::TooManyOpenFiles => TOO_MANY_OPEN_FILES,
         }
     }
 
@@ -92,72 +95,57 @@ impl ProbeError {
     }
 }
 
-/// The probe client, shared by every probe (connections are pooled per pod address).
+/// The probe client, shared by every probe. Pods the schedule gives a kept-alive connection
+/// (within the open-files budget) use the pooled client; the others connect afresh each probe.
 #[derive(Clone)]
 pub struct Prober {
-    client: reqwest::Client,
+    pooled: reqwest::Client,
+    fresh: reqwest::Client,
     config: ProbeConfig,
-}
-
-/// Where to probe one pod: each request the policy makes, with its URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    pub requests: Vec<(Request, String)>,
-}
-
-impl Target {
-    /// The chain's first request of each API given a URL (what `nodehealth probe` takes).
-    pub fn from_urls(profile: Profile, health: Option<String>, metrics: Option<String>) -> Target {
-        let mut urls = [(Api::Health, health), (Api::Metrics, metrics)];
-        let requests = profile
-            .requests()
-            .iter()
-            .filter_map(|r| {
-                let url = urls.iter_mut().find(|(api, _)| *api == r.api)?.1.take()?;
-                Some((*r, url))
-            })
-            .collect();
-        Target { requests }
-    }
-
-    /// The URL of an API's first request.
-    pub fn url(&self, api: Api) -> Option<&str> {
-        self.requests
-            .iter()
-            .find(|(r, _)| r.api == api)
-            .map(|(_, u)| u.as_str())
-    }
 }
 
 impl Prober {
     pub fn new(config: ProbeConfig) -> Result<Self, reqwest::Error> {
         crate::install_crypto_provider();
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .danger_accept_invalid_certs(true)
-            .connect_timeout(config.timeout)
-            .pool_idle_timeout(config.idle_timeout)
-            // One connection per pod is enough for one probe at a time, and bounds descriptors.
-            .pool_max_idle_per_host(1)
-            .no_proxy()
-            .user_agent(concat!("nodehealth/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        Ok(Prober { client, config })
+        let client = |idle_per_host: usize| {
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .danger_accept_invalid_certs(true)
+                .connect_timeout(config.timeout)
+                .pool_idle_timeout(config.idle_timeout)
+                .pool_max_idle_per_host(idle_per_host)
+                .no_proxy()
+                .user_agent(concat!("nodehealth/", env!("CARGO_PKG_VERSION")))
+                .build()
+        };
+        Ok(Prober {
+            // One connection per pod address is enough for one probe at a time.
+            pooled: client(1)?,
+            // Nothing kept: the connection closes with the answer and frees its descriptor.
+            fresh: client(0)?,
+            config,
+        })
     }
 
     pub fn config(&self) -> &ProbeConfig {
         &self.config
     }
 
-    /// GETs `url`, reading at most `limit` bytes of (decoded) body. Returns the status and body.
+    /// GETs `url` on a kept-alive connection, reading at most `limit` bytes of (decoded) body.
+    /// Returns the status and body.
     pub async fn get(&self, url: &str, limit: usize) -> Result<(u16, Bytes), ProbeError> {
-        self.get_within(url, limit, self.config.timeout).await
+        self.get_within(&self.pooled, url, limit, self.config.timeout).await
     }
 
-    /// As [`Prober::get`], with this request's own deadline.
-    pub async fn get_within(&self, url: &str, limit: usize, timeout: Duration) -> Result<(u16, Bytes), ProbeError> {
-        let mut resp = self
-            .client
+    /// As [`Prober::get`], with this client and this request's own deadline.
+    async fn get_within(
+        &self,
+        client: &reqwest::Client,
+        url: &str,
+        limit: usize,
+        timeout: Duration,
+    ) -> Result<(u16, Bytes), ProbeError> {
+        let mut resp = client
             .get(url)
             .timeout(timeout)
             .send()
@@ -188,25 +176,29 @@ impl Prober {
         }
     }
 
-    /// Scrapes every request of a pod concurrently. `at` is the scrape's time (Unix seconds).
+    /// Scrapes every request of a pod concurrently on kept-alive connections. `at` is the
+    /// scrape's time (Unix seconds).
     pub async fn scrape(&self, target: &Target, at: f64) -> Scrape {
-        self.scrape_within(target, at, self.config.timeout, |_, _, _| {}).await
+        self.scrape_within(target, at, self.config.timeout, true, |_, _, _| {})
+            .await
     }
 
-    /// As [`Prober::scrape`], with a per-request deadline, reporting each request's outcome
-    /// (API, `ok` or the error kind, seconds) to `observe`.
+    /// As [`Prober::scrape`], with a per-request deadline, on kept-alive connections or not,
+    /// reporting each request's outcome (API, `ok` or the error kind, seconds) to `observe`.
     pub async fn scrape_within(
         &self,
         target: &Target,
         at: f64,
         timeout: Duration,
+        pooled: bool,
         observe: impl Fn(&'static str, &'static str, f64),
     ) -> Scrape {
+        let client = if pooled { &self.pooled } else { &self.fresh };
         let requests = target.requests.iter().map(|(request, url)| {
             let observe = &observe;
             async move {
                 let started = std::time::Instant::now();
-                let r = self.get_within(url, self.limit(request.api), timeout).await;
+                let r = self.get_within(client, url, self.limit(request.api), timeout).await;
                 let kind = r.as_ref().err().map_or("ok", ProbeError::kind);
                 observe(request.api.field(), kind, started.elapsed().as_secs_f64());
                 let fetched: Fetched = r.map(|(code, body)| Answer { code, body }).map_err(|e| e.to_failure());
@@ -220,6 +212,9 @@ impl Prober {
     }
 }
 
+/// `EMFILE` on Linux (`errno.h`): the process's open-files limit is reached.
+const EMFILE: i32 = 24;
+
 /// Maps a reqwest error onto the plain-words kinds, looking through its causes.
 fn classify(e: &reqwest::Error, timeout: Duration) -> ProbeError {
     if e.is_timeout() {
@@ -228,6 +223,9 @@ fn classify(e: &reqwest::Error, timeout: Duration) -> ProbeError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(s) = source {
         if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if io.raw_os_error() == Some(EMFILE) {
+                return ProbeError::TooManyOpenFiles;
+            }
             match io.kind() {
                 std::io::ErrorKind::ConnectionRefused => return ProbeError::ConnectionRefused,
                 std::io::ErrorKind::TimedOut => return ProbeError::Timeout(timeout),

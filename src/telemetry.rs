@@ -28,10 +28,17 @@ const PROBE_BUCKETS: [f64; 13] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-/// Upper bounds of `nodehealth_reconcile_duration_seconds`: a reconcile probes its pods
-/// (each bounded by the probe timeout) and then writes a status, so it spans 10 ms (nothing to
-/// probe) to tens of seconds (timeouts plus a slow API server); 30 s and 60 s catch the latter.
-const RECONCILE_BUCKETS: [f64; 12] = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
+/// Upper bounds of `nodehealth_reconcile_duration_seconds`: a reconcile reads its pods' latest
+/// verdicts and writes a status (probes run on their own schedule), so it spans 1 ms to the
+/// seconds of a slow API server; 30 s and 60 s catch the latter.
+const RECONCILE_BUCKETS: [f64; 13] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0, 60.0,
+];
+
+/// Upper bounds of `nodehealth_probe_lateness_seconds`, from a probe's due time to its end: a
+/// probe of a healthy pod ends within milliseconds of its time; up to the 3 s default timeout
+/// when it waits for an answer; beyond 15 s (the default period) the schedule is not kept.
+const LATENESS_BUCKETS: [f64; 12] = [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0, 60.0];
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabels {
@@ -53,6 +60,11 @@ struct RemediationLabels {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabels {
     reason: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VerbLabels {
+    verb: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -92,6 +104,9 @@ pub struct Metrics {
     reconcile_duration: Histogram,
     probes: Family<ProbeLabels, Counter>,
     probe_duration: HistogramFamily<EndpointLabels>,
+    probe_lateness: Histogram,
+    scheduled_pods: Gauge,
+    kube_requests: Family<VerbLabels, Counter>,
     status_writes: Family<ResultLabels, Counter>,
     remediations: Family<RemediationLabels, Counter>,
     remediations_blocked: Family<ReasonLabels, Counter>,
@@ -137,6 +152,24 @@ impl Metrics {
             Unit::Seconds,
             probe_duration.clone(),
         );
+        let probe_lateness = Histogram::new(LATENESS_BUCKETS);
+        registry.register_with_unit(
+            "nodehealth_probe_lateness",
+            "Time from a pod's scheduled probe to the probe's end: above the period, the schedule is not kept",
+            Unit::Seconds,
+            probe_lateness.clone(),
+        );
+        let scheduled_pods = Gauge::default();
+        registry.register(
+            "nodehealth_scheduled_pods",
+            "Pods on the probe schedule, every NodeHealth together",
+            scheduled_pods.clone(),
+        );
+        let kube_requests = counter_family(
+            &mut registry,
+            "nodehealth_kube_requests",
+            "Requests to the Kubernetes API by verb (watch, get (lists included), create, patch, update, delete)",
+        );
         let status_writes = counter_family(
             &mut registry,
             "nodehealth_status_writes",
@@ -170,6 +203,9 @@ impl Metrics {
             reconcile_duration,
             probes,
             probe_duration,
+            probe_lateness,
+            scheduled_pods,
+            kube_requests,
             status_writes,
             remediations,
             remediations_blocked,
@@ -192,6 +228,21 @@ impl Metrics {
         self.probe_duration
             .get_or_create(&EndpointLabels { endpoint })
             .observe(seconds);
+    }
+
+    /// A scheduled probe ended `seconds` after it was due.
+    pub fn observe_probe_lateness(&self, seconds: f64) {
+        self.probe_lateness.observe(seconds.max(0.0));
+    }
+
+    /// Pods on the probe schedule now.
+    pub fn set_scheduled_pods(&self, n: usize) {
+        self.scheduled_pods.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    /// A request to the Kubernetes API is sent.
+    pub fn observe_kube_request(&self, verb: &'static str) {
+        self.kube_requests.get_or_create(&VerbLabels { verb }).inc();
     }
 
     /// A remediation action was carried out (or decided, in dry run).
@@ -280,6 +331,21 @@ impl Metrics {
 }
 
 /// Registers a counter family; the encoder appends `_total` to `name`.
+/// The verb of a request to the Kubernetes API, from its method and query (a GET with
+/// `watch=true` or `watch=1` is a watch; lists are GETs too).
+pub fn verb(method: &http::Method, query: Option<&str>) -> &'static str {
+    let watching = query.is_some_and(|q| q.split('&').any(|kv| kv == "watch=true" || kv == "watch=1"));
+    match *method {
+        http::Method::GET if watching => "watch",
+        http::Method::GET => "get",
+        http::Method::POST => "create",
+        http::Method::PATCH => "patch",
+        http::Method::PUT => "update",
+        http::Method::DELETE => "delete",
+        _ => "other",
+    }
+}
+
 fn counter_family<L>(registry: &mut Registry, name: &str, help: &str) -> Family<L, Counter>
 where
     L: EncodeLabelSet + Clone + std::hash::Hash + Eq + std::fmt::Debug + Send + Sync + 'static,
@@ -292,6 +358,16 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn verbs_of_api_requests() {
+        use http::Method;
+        assert_eq!(verb(&Method::GET, Some("watch=true&resourceVersion=12")), "watch");
+        assert_eq!(verb(&Method::GET, Some("labelSelector=a%3Db")), "get");
+        assert_eq!(verb(&Method::GET, None), "get");
+        assert_eq!(verb(&Method::PATCH, Some("fieldManager=nodehealth")), "patch");
+        assert_eq!(verb(&Method::POST, None), "create");
+    }
 
     fn encoded(m: &Metrics) -> String {
         m.encode().unwrap()

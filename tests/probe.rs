@@ -5,8 +5,9 @@ use std::io::Write as _;
 use std::time::Duration;
 
 use nodehealth::chains::Profile;
+use nodehealth::model::Target;
 use nodehealth::model::{Reading, Status, SyncState};
-use nodehealth::probe::{ProbeConfig, ProbeError, Prober, Target};
+use nodehealth::probe::{ProbeConfig, ProbeError, Prober};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 

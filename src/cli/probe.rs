@@ -9,7 +9,8 @@ use clap::{Args, ValueEnum};
 use crate::assess::{History, Params, assess};
 use crate::chains::Profile;
 use crate::model::PodVerdict;
-use crate::probe::{ProbeConfig, Prober, Target};
+use crate::model::Target;
+use crate::probe::{ProbeConfig, Prober};
 
 #[derive(Debug, Args)]
 pub struct ProbeArgs {

@@ -7,8 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
+use kube::client::ClientBuilder;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
+use tower::util::MapRequestLayer;
 
 use crate::controller::{self, Settings};
 use crate::probe::{ProbeConfig, Prober};
@@ -29,6 +31,10 @@ pub struct RunArgs {
     /// Probes in flight at once, over every NodeHealth.
     #[arg(long, env = "NODEHEALTH_MAX_CONCURRENT_PROBES", default_value_t = 256)]
     pub max_concurrent_probes: usize,
+    /// Pods whose probe connections are kept alive between probes (one per endpoint); beyond
+    /// them each probe connects afresh. Lowered further when the open-files limit requires.
+    #[arg(long, env = "NODEHEALTH_MAX_POOLED_PODS", default_value_t = 1000)]
+    pub max_pooled_pods: usize,
     /// Figures moving within the same verdict are written at most this often (seconds).
     #[arg(long, env = "NODEHEALTH_STATUS_REFRESH_SECONDS", default_value_t = 60)]
     pub status_refresh_seconds: u64,
@@ -54,6 +60,7 @@ pub async fn run(args: RunArgs) -> ExitCode {
         namespace,
         http_addr,
         max_concurrent_probes,
+        max_pooled_pods,
         status_refresh_seconds,
         max_status_pods,
         health_body_limit,
@@ -61,7 +68,8 @@ pub async fn run(args: RunArgs) -> ExitCode {
         remediation,
     } = args;
     crate::install_crypto_provider();
-    let (client, acting_client) = match clients(kubeconfig).await {
+    let metrics = Arc::new(Metrics::new());
+    let (client, acting_client) = match clients(kubeconfig, &metrics).await {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "cannot build a Kubernetes client");
@@ -87,7 +95,6 @@ pub async fn run(args: RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let metrics = Arc::new(Metrics::new());
     let health = Arc::new(OperatorHealth::new());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = move || {
@@ -105,9 +112,13 @@ pub async fn run(args: RunArgs) -> ExitCode {
         signal_health.shutting_down();
         let _ = stop_tx.send(true);
     });
+    let limit = crate::open_files_limit();
+    let pooled_pods = pooled_pods(limit, max_concurrent_probes, max_pooled_pods);
+    tracing::info!(open_files_limit = ?limit, pooled_pods, "probe connections budgeted");
     let settings = Settings {
         namespace,
         max_concurrent_probes,
+        pooled_pods,
         status_refresh: Duration::from_secs(status_refresh_seconds.max(1)),
         max_status_pods: max_status_pods.max(1),
         remediation,
@@ -131,10 +142,28 @@ pub async fn run(args: RunArgs) -> ExitCode {
     }
 }
 
+/// Descriptors kept for everything but idle probe connections: the API clients' connections
+/// (a few), the HTTP server and its clients, logs, the runtime, and room for bursts of status
+/// writes and events. An operator that runs out fails its status writes (`EMFILE`), so probes
+/// yield first.
+const RESERVED_FDS: u64 = 1024;
+/// Connections one pod's probe holds at once (health and metrics).
+const CONNECTIONS_PER_POD: u64 = 2;
+
+/// Pods that may keep their probe connections alive: at most `wanted`, and no more than the
+/// open-files limit leaves once the reserve and the probes in flight are counted.
+fn pooled_pods(limit: Option<u64>, in_flight: usize, wanted: usize) -> usize {
+    let Some(limit) = limit else { return wanted };
+    let busy = RESERVED_FDS + CONNECTIONS_PER_POD * in_flight as u64;
+    let room = limit.saturating_sub(busy) / CONNECTIONS_PER_POD;
+    wanted.min(usize::try_from(room).unwrap_or(usize::MAX))
+}
+
 /// The client of watches and status writes, and the one that acts on nodes and pods: the
 /// latter without kube's built-in retry of 429, which would wait out a PodDisruptionBudget's
-/// refusal inside the reconcile (up to 15 retries) instead of reporting it.
-async fn clients(kubeconfig: Option<PathBuf>) -> Result<(Client, Client), kube::Error> {
+/// refusal inside the reconcile (up to 15 retries) instead of reporting it. Both count their
+/// requests by verb (`nodehealth_kube_requests_total`).
+async fn clients(kubeconfig: Option<PathBuf>, metrics: &Arc<Metrics>) -> Result<(Client, Client), kube::Error> {
     let config = match kubeconfig {
         Some(path) => {
             let kc = Kubeconfig::read_from(path).map_err(kube::Error::InferKubeconfig)?;
@@ -146,8 +175,15 @@ async fn clients(kubeconfig: Option<PathBuf>) -> Result<(Client, Client), kube::
     };
     let mut acting_config = config.clone();
     acting_config.default_retry = false;
-    let acting = Client::try_from(acting_config)?;
-    Ok((Client::try_from(config)?, acting))
+    let counted = |config: Config| -> Result<Client, kube::Error> {
+        let metrics = metrics.clone();
+        let count = MapRequestLayer::new(move |req: http::Request<kube::client::Body>| {
+            metrics.observe_kube_request(crate::telemetry::verb(req.method(), req.uri().query()));
+            req
+        });
+        Ok(ClientBuilder::try_from(config)?.with_layer(&count).build())
+    };
+    Ok((counted(config)?, counted(acting_config)?))
 }
 
 /// SIGTERM (the kubelet's) or Ctrl-C.
@@ -169,5 +205,23 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {}
         () = term => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idle_connections_get_what_the_open_files_limit_leaves() {
+        // 20,000 descriptors, 256 probes in flight: 20,000 − 1,024 − 512 = 18,464 → 9,232 pods.
+        assert_eq!(pooled_pods(Some(20_000), 256, 100_000), 9_232);
+        assert_eq!(pooled_pods(Some(20_000), 256, 1_000), 1_000, "the flag caps it");
+        assert_eq!(
+            pooled_pods(Some(1_024), 256, 1_000),
+            0,
+            "no room: every probe connects afresh"
+        );
+        assert_eq!(pooled_pods(None, 256, 1_000), 1_000);
     }
 }

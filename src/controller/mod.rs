@@ -5,6 +5,7 @@
 //! `NodeHealth` whose JSON cannot be read is reported and skipped without blocking the others.
 
 mod act;
+mod prober;
 mod reconcile;
 
 pub use act::evict_instance;
@@ -20,15 +21,15 @@ use kube::core::{DeserializeGuard, SelectorExt};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store, reflector};
-use kube::runtime::{Controller, WatchStreamExt, watcher};
-use kube::{Api, Client, ResourceExt};
-use tokio::sync::Semaphore;
+use kube::runtime::{Controller, PredicateConfig, WatchStreamExt, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+use tokio::sync::{Notify, Semaphore, mpsc};
 
-use crate::assess::History;
 use crate::crd::{NodeHealth, NodeHealthStatus};
 use crate::model::{ComponentHealth, Status};
 use crate::policy::{self, InvalidSpec};
 use crate::probe::Prober;
+use crate::schedule::Schedule;
 use crate::server::OperatorHealth;
 use crate::telemetry::Metrics;
 
@@ -48,6 +49,9 @@ pub struct Settings {
     pub max_status_pods: usize,
     /// Whether actions (cordon, restart) are enabled at all.
     pub remediation: bool,
+    /// Pods whose probe connections are kept alive between probes (the rest connect afresh):
+    /// the share of the open-files limit left for idle connections.
+    pub pooled_pods: usize,
 }
 
 /// Why a reconcile did not complete.
@@ -91,8 +95,13 @@ pub struct Context {
     pub leadership: Leadership,
     /// Whether both watches have listed everything once.
     synced: Arc<SyncGate>,
-    /// Scrape history per NodeHealth and pod UID. In memory only: it rebuilds within one window.
-    histories: Mutex<HashMap<Key, HashMap<String, History>>>,
+    /// When each pod is probed, its scrape history and latest verdict. In memory only: it
+    /// rebuilds within one window, and verdicts say when they are not verified yet.
+    schedule: Mutex<Schedule>,
+    /// Wakes the probe loop when new pods are due.
+    wake: Notify,
+    /// The probe loop last saw the open-files limit reached.
+    out_of_files: AtomicBool,
     /// The status this process last wrote per NodeHealth: the watch may not have delivered it yet.
     written: Mutex<HashMap<Key, NodeHealthStatus>>,
     /// Consecutive failures per NodeHealth, for the backoff.
@@ -158,17 +167,27 @@ pub async fn run(
     let pod_watch = watcher(pods_api, watcher::Config::default())
         .modify(strip_pod)
         .inspect(move |ev| pod_gate.seen(ev, Watch::Pods));
-    let pod_stream = reflector(pod_writer, pod_watch).touched_objects().default_backoff();
+    // Every change reaches the store; only those that matter to a policy trigger a reconcile.
+    let pod_stream = reflector(pod_writer, pod_watch)
+        .touched_objects()
+        .predicate_filter(pod_relevance, PredicateConfig::default())
+        .default_backoff();
     let (nh_store, nh_writer) = reflector::store();
     let nh_gate = gate.clone();
     let nh_watch =
         watcher(nodehealths, watcher::Config::default()).inspect(move |ev| nh_gate.seen(ev, Watch::NodeHealths));
-    let nh_stream = reflector(nh_writer, nh_watch).applied_objects().default_backoff();
+    // A status write comes back as an event: only the spec (generation) and the annotations
+    // the operator reads are worth a reconcile.
+    let nh_stream = reflector(nh_writer, nh_watch)
+        .applied_objects()
+        .predicate_filter(nodehealth_relevance, PredicateConfig::default())
+        .default_backoff();
     let controller = Controller::for_stream(nh_stream, nh_store.clone());
     let reporter = Reporter {
         controller: FIELD_MANAGER.to_owned(),
         instance: std::env::var("POD_NAME").ok(),
     };
+    let pooled_pods = settings.pooled_pods;
     let ctx = Arc::new(Context {
         recorder: Recorder::new(client.clone(), reporter),
         client,
@@ -182,13 +201,24 @@ pub async fn run(
         settings,
         leadership: Leadership::default(),
         synced: gate.clone(),
-        histories: Mutex::default(),
+        schedule: Mutex::new(Schedule::new(pooled_pods)),
+        wake: Notify::new(),
+        out_of_files: AtomicBool::new(false),
         written: Mutex::default(),
         failures: Mutex::default(),
     });
+    let (trigger, verdicts_changed) = mpsc::channel(VERDICT_QUEUE);
+    let verdicts_changed = futures::stream::unfold(verdicts_changed, |mut rx| async move {
+        rx.recv().await.map(|obj| (obj, rx))
+    });
+    let (stop_probes, probes_stopped) = tokio::sync::oneshot::channel::<()>();
+    let probing = tokio::spawn(prober::run(ctx.clone(), trigger, async move {
+        let _ = probes_stopped.await;
+    }));
     let mapper_store = nh_store.clone();
     controller
         .watches_stream(pod_stream, move |pod: Pod| selecting(&mapper_store, &pod))
+        .reconcile_on(verdicts_changed)
         .graceful_shutdown_on(shutdown)
         .run(reconcile::reconcile, error_policy, ctx)
         .for_each(|res| async move {
@@ -197,6 +227,55 @@ pub async fn run(
             }
         })
         .await;
+    let _ = stop_probes.send(());
+    let _ = probing.await;
+}
+
+/// Verdict changes waiting for their reconcile; past this the periodic reconcile catches up.
+const VERDICT_QUEUE: usize = 1024;
+
+/// What of a NodeHealth is worth a reconcile: its spec, and the pause annotation.
+fn nodehealth_relevance(nh: &DeserializeGuard<NodeHealth>) -> Option<u64> {
+    let meta = nh.meta();
+    let paused = meta
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(crate::remediate::PAUSED_ANNOTATION));
+    Some(hash(&(meta.generation, paused)))
+}
+
+/// What of a pod is worth a reconcile of the policies selecting it: where and whether it can
+/// be probed, and what remediation reads of it. Status conditions, restarts counts and the like
+/// change often and matter to nobody here.
+fn pod_relevance(pod: &Pod) -> Option<u64> {
+    let meta = &pod.metadata;
+    let status = pod.status.as_ref();
+    let ports: Vec<(Option<&String>, i32)> = pod
+        .spec
+        .iter()
+        .flat_map(|s| s.containers.iter())
+        .flat_map(|c| c.ports.iter().flatten())
+        .map(|p| (p.name.as_ref(), p.container_port))
+        .collect();
+    Some(hash(&(
+        &meta.uid,
+        &meta.labels,
+        meta.deletion_timestamp.is_some(),
+        meta.annotations
+            .as_ref()
+            .and_then(|a| a.get(crate::remediate::SKIP_ANNOTATION)),
+        pod.spec.as_ref().and_then(|s| s.node_name.as_ref()),
+        ports,
+        status.and_then(|s| s.phase.as_ref()),
+        status.and_then(|s| s.pod_ip.as_ref()),
+    )))
+}
+
+fn hash(value: &impl std::hash::Hash) -> u64 {
+    use std::hash::Hasher;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    value.hash(&mut h);
+    h.finish()
 }
 
 /// Drops what the operator never reads of a pod, to keep the store small with thousands of pods.

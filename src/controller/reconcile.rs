@@ -1,11 +1,9 @@
 //! One reconcile of one `NodeHealth`: select, probe, assess, decide, write. The deciding is
 //! done by the pure modules (`policy`, `assess`, `status`); this is the shell around them.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use futures::future::join_all;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{ObjectReference, Pod};
 use kube::api::{Patch, PatchParams};
@@ -16,11 +14,12 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 
-use super::{Context, Error, FIELD_MANAGER, act, key, lock};
-use crate::assess::assess;
+use super::{Context, Error, FIELD_MANAGER, act, key, lock, prober};
 use crate::crd::{NodeHealth, NodeHealthStatus};
+use crate::model::Target;
 use crate::policy::{self, InvalidSpec, PodSkip, Policy};
 use crate::remediate::Subject;
+use crate::schedule::{Plan, PodTarget};
 use crate::status::{self, PodOutcome};
 
 pub(super) async fn reconcile(obj: Arc<DeserializeGuard<NodeHealth>>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -86,7 +85,10 @@ async fn reconcile_one(obj: &Arc<DeserializeGuard<NodeHealth>>, ctx: &Arc<Contex
         let e = InvalidSpec::UnknownPortName(name.clone());
         return stall(ctx, nh, &k, &reference, previous.as_ref(), e, now).await;
     }
-    let mut outcomes = probe_all(ctx, &k, &policy, &pods, targets).await;
+    let Some(mut outcomes) = latest_verdicts(ctx, &k, &policy, &pods, targets) else {
+        // A new pod's first probe is under way: its verdict triggers the next reconcile.
+        return Ok(Action::requeue(FIRST_PROBE_WAIT));
+    };
     status::hold_unverified(&mut outcomes, previous.as_ref());
     // Gauges cover every pod, not only the (capped) list written to status.
     let gauges: Vec<(String, Option<f64>, bool)> = outcomes
@@ -164,43 +166,55 @@ async fn reconcile_one(obj: &Arc<DeserializeGuard<NodeHealth>>, ctx: &Arc<Contex
     Ok(Action::requeue(policy.period))
 }
 
-/// Probes every selected pod, bounded by the global probe slots, and assesses each against its history.
-async fn probe_all(
+/// How long a reconcile waits for new pods' first probes when their verdicts have not come
+/// back (the verdict of each triggers a reconcile sooner).
+const FIRST_PROBE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Puts the selected pods on the probe schedule (new ones are probed at once, the others keep
+/// their phase) and gives each its latest verdict; `None` while a probeable pod has none yet.
+fn latest_verdicts(
     ctx: &Context,
     k: &str,
     policy: &Policy,
     pods: &[Arc<Pod>],
-    targets: Vec<Result<crate::probe::Target, PodSkip>>,
-) -> Vec<PodOutcome> {
-    let scrapes = targets.into_iter().map(|t| async move {
-        let target = t?;
-        // A closed semaphore only happens at shutdown; then the scrape goes ahead unbounded.
-        let _slot = ctx.probe_slots.acquire().await.ok();
-        let at = Timestamp::now().as_millisecond() as f64 / 1000.0;
-        let metrics = &ctx.metrics;
-        Ok(ctx
-            .prober
-            .scrape_within(&target, at, policy.timeout, |e, r, s| metrics.observe_probe(e, r, s))
-            .await)
-    });
-    let scrapes: Vec<Result<_, PodSkip>> = join_all(scrapes).await;
-    let mut histories = lock(&ctx.histories);
-    let mine = histories.entry(k.to_owned()).or_default();
-    // A pod that is gone (or replaced: a new UID) starts with no history.
-    let live: HashMap<String, ()> = pods.iter().filter_map(|p| p.uid()).map(|u| (u, ())).collect();
-    mine.retain(|uid, _| live.contains_key(uid));
+    targets: Vec<Result<Target, PodSkip>>,
+) -> Option<Vec<PodOutcome>> {
+    let plan = Plan {
+        profile: policy.profile,
+        params: policy.params.clone(),
+        period: policy.period.as_secs_f64(),
+        timeout: policy.timeout.as_secs_f64(),
+    };
+    let probed: Vec<PodTarget> = pods
+        .iter()
+        .zip(&targets)
+        .filter_map(|(pod, t)| {
+            Some(PodTarget {
+                uid: pod.uid()?,
+                name: pod.name_any(),
+                target: t.as_ref().ok()?.clone(),
+            })
+        })
+        .collect();
+    let verdicts = {
+        let mut schedule = lock(&ctx.schedule);
+        if schedule.register(k, plan, probed, prober::unix_now()) {
+            ctx.wake.notify_one();
+        }
+        schedule.verdicts(k)
+    };
     pods.iter()
-        .zip(scrapes)
-        .map(|(pod, scrape)| {
-            let result = scrape.map(|s| {
-                let history = mine.entry(pod.uid().unwrap_or_default()).or_default();
-                assess(history, &policy.profile.read(&s), &policy.params)
-            });
-            PodOutcome {
+        .zip(targets)
+        .map(|(pod, target)| {
+            let result = match target {
+                Err(skip) => Err(skip),
+                Ok(_) => Ok(verdicts.get(&pod.uid().unwrap_or_default())?.clone()),
+            };
+            Some(PodOutcome {
                 name: pod.name_any(),
                 node: pod.spec.as_ref().and_then(|s| s.node_name.clone()),
                 result,
-            }
+            })
         })
         .collect()
 }
@@ -277,18 +291,21 @@ fn newer(written: Option<NodeHealthStatus>, seen: Option<NodeHealthStatus>) -> O
     }
 }
 
-/// Drops histories, remembered statuses and pod series of NodeHealths that are gone
+/// Drops the schedules, remembered statuses and pod series of NodeHealths that are gone
 /// (no finalizer: a deleted NodeHealth gets no reconcile of its own).
 fn forget_deleted(ctx: &Context) {
-    let known: Vec<String> = lock(&ctx.histories).keys().cloned().collect();
-    for k in known {
+    let present = |k: &str| {
+        let (ns, name) = k.split_once('/').unwrap_or(("", k));
+        ctx.nodehealths
+            .get(&ObjectRef::<DeserializeGuard<NodeHealth>>::new(name).within(ns))
+            .is_some()
+    };
+    lock(&ctx.schedule).retain(present);
+    let gone: Vec<String> = lock(&ctx.written).keys().filter(|k| !present(k)).cloned().collect();
+    for k in gone {
         let (ns, name) = k.split_once('/').unwrap_or(("", k.as_str()));
-        let r = ObjectRef::<DeserializeGuard<NodeHealth>>::new(name).within(ns);
-        if ctx.nodehealths.get(&r).is_none() {
-            lock(&ctx.histories).remove(&k);
-            lock(&ctx.written).remove(&k);
-            lock(&ctx.failures).remove(&k);
-            ctx.metrics.forget_nodehealth(ns, name);
-        }
+        lock(&ctx.written).remove(&k);
+        lock(&ctx.failures).remove(&k);
+        ctx.metrics.forget_nodehealth(ns, name);
     }
 }

@@ -56,7 +56,16 @@ impl ProbeFailure {
     pub fn refused(&self) -> bool {
         self.kind == "ConnectionRefused"
     }
+
+    /// The operator failed, not the pod (it ran out of file descriptors): no verdict may come
+    /// of it.
+    pub fn is_operators(&self) -> bool {
+        self.kind == TOO_MANY_OPEN_FILES
+    }
 }
+
+/// The kind of a failure that is the operator's, not the pod's ([`ProbeFailure::is_operators`]).
+pub const TOO_MANY_OPEN_FILES: &str = "TooManyOpenFiles";
 
 /// What one request gave.
 pub type Fetched = Result<Answer, ProbeFailure>;
@@ -75,6 +84,13 @@ impl Scrape {
         self.answers.iter().find(|(r, _)| *r == request).map(|(_, f)| f)
     }
 
+    /// True when a request failed for the operator's own reasons ([`ProbeFailure::is_operators`]).
+    pub fn operator_failed(&self) -> bool {
+        self.answers
+            .iter()
+            .any(|(_, f)| matches!(f, Err(e) if e.is_operators()))
+    }
+
     /// True when requests were made and none was answered at all.
     pub fn no_answer(&self) -> bool {
         !self.answers.is_empty() && self.answers.iter().all(|(_, f)| matches!(f, Err(e) if e.no_answer))
@@ -91,5 +107,35 @@ impl Scrape {
             }
         }
         msgs.join("; ")
+    }
+}
+
+/// Where to probe one pod: each request the policy makes, with its URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub requests: Vec<(Request, String)>,
+}
+
+impl Target {
+    /// The chain's first request of each API given a URL (what `nodehealth probe` takes).
+    pub fn from_urls(profile: crate::chains::Profile, health: Option<String>, metrics: Option<String>) -> Target {
+        let mut urls = [(Api::Health, health), (Api::Metrics, metrics)];
+        let requests = profile
+            .requests()
+            .iter()
+            .filter_map(|r| {
+                let url = urls.iter_mut().find(|(api, _)| *api == r.api)?.1.take()?;
+                Some((*r, url))
+            })
+            .collect();
+        Target { requests }
+    }
+
+    /// The URL of an API's first request.
+    pub fn url(&self, api: Api) -> Option<&str> {
+        self.requests
+            .iter()
+            .find(|(r, _)| r.api == api)
+            .map(|(_, u)| u.as_str())
     }
 }

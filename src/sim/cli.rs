@@ -135,18 +135,6 @@ impl Cli {
     }
 }
 
-/// The soft open-files limit of this process, from `/proc/self/limits` (Linux; `None` elsewhere
-/// or when unlimited).
-pub fn open_files_limit() -> Option<u64> {
-    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
-    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
-    line.trim_start_matches("Max open files")
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,6 +173,6 @@ mod tests {
         assert!(err.contains("at most 9968"), "{err}");
         assert!(cli(&["--count", "9968"]).check_fd_limit(Some(20_000)).is_ok());
         assert!(c.check_fd_limit(None).is_ok());
-        assert!(open_files_limit().is_some_and(|l| l > 0));
+        assert!(crate::open_files_limit().is_some_and(|l| l > 0));
     }
 }

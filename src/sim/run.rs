@@ -6,8 +6,9 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tracing::info;
 
+use crate::open_files_limit;
 use crate::sim::admin;
-use crate::sim::cli::{Cli, open_files_limit};
+use crate::sim::cli::Cli;
 use crate::sim::client::Started;
 use crate::sim::server::{BindError, Fleet};
 

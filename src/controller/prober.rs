@@ -1,0 +1,92 @@
+//! The probe loop: carries out the schedule's probes as they fall due (bounded by the probe
+//! slots), records what they concluded, and asks for a reconcile of a NodeHealth when one of its
+//! pods' verdicts changes. Probing has its own clock: nothing else starts a probe.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use kube::core::DeserializeGuard;
+use kube::runtime::reflector::ObjectRef;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use super::{Context, lock};
+use crate::crd::NodeHealth;
+use crate::model::{ComponentHealth, Scrape, Status};
+use crate::schedule::{Change, Job};
+
+/// Where verdict changes go: the controller's reconcile queue.
+pub(super) type Trigger = mpsc::Sender<ObjectRef<DeserializeGuard<NodeHealth>>>;
+
+/// Longest sleep between two looks at the schedule: registrations wake the loop at once, this
+/// only bounds the drift of a sleeping timer.
+const MAX_SLEEP: Duration = Duration::from_secs(5);
+
+/// Runs until `shutdown` resolves.
+pub(super) async fn run(ctx: Arc<Context>, trigger: Trigger, shutdown: impl std::future::Future<Output = ()>) {
+    let mut running: JoinSet<(Job, Scrape, f64)> = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        let jobs = lock(&ctx.schedule).pop_due(unix_now());
+        for job in jobs {
+            let ctx = ctx.clone();
+            running.spawn(async move {
+                // A closed semaphore only happens at shutdown; then the probe goes ahead unbounded.
+                let _slot = ctx.probe_slots.acquire().await.ok();
+                let started = unix_now();
+                let metrics = &ctx.metrics;
+                let timeout = Duration::from_secs_f64(job.timeout);
+                let scrape = ctx
+                    .prober
+                    .scrape_within(&job.target, started, timeout, job.pooled, |e, r, s| {
+                        metrics.observe_probe(e, r, s)
+                    })
+                    .await;
+                (job, scrape, started)
+            });
+        }
+        ctx.metrics.set_scheduled_pods(lock(&ctx.schedule).len());
+        let sleep = lock(&ctx.schedule).next_wake().map_or(MAX_SLEEP, |w| {
+            Duration::from_secs_f64((w - unix_now()).max(0.0)).min(MAX_SLEEP)
+        });
+        tokio::select! {
+            Some(done) = running.join_next(), if !running.is_empty() => {
+                if let Ok((job, scrape, started)) = done {
+                    finish(&ctx, &trigger, &job, &scrape, started);
+                }
+            }
+            () = tokio::time::sleep(sleep) => {}
+            () = ctx.wake.notified() => {}
+            () = &mut shutdown => break,
+        }
+    }
+}
+
+/// Records a probe and, when a verdict changed, asks for its NodeHealth to be reconciled.
+fn finish(ctx: &Context, trigger: &Trigger, job: &Job, scrape: &Scrape, started: f64) {
+    ctx.metrics.observe_probe_lateness(unix_now() - job.due);
+    let failed = scrape.operator_failed();
+    if ctx.out_of_files.swap(failed, Ordering::AcqRel) != failed {
+        // Said once per change, not per probe.
+        let health = if failed {
+            let details = serde_json::json!({"error": "too many open files: probes fail until descriptors free up"});
+            tracing::warn!("out of file descriptors: probes fail until some free up");
+            ComponentHealth::new(Status::Affected).with_details(details)
+        } else {
+            ComponentHealth::new(Status::Ready)
+        };
+        ctx.health.set("prober", health);
+    }
+    let change = lock(&ctx.schedule).complete(job, scrape, started);
+    if change == Change::Verdict {
+        let (ns, name) = job.key.split_once('/').unwrap_or(("", job.key.as_str()));
+        // Full: a reconcile is queued already, or the periodic one comes within a period.
+        let _ = trigger.try_send(ObjectRef::new(name).within(ns));
+    }
+}
+
+/// Seconds since the Unix epoch (the schedule's clock).
+pub(super) fn unix_now() -> f64 {
+    jiff::Timestamp::now().as_microsecond() as f64 / 1e6
+}
