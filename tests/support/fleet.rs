@@ -3,6 +3,7 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+use futures::StreamExt;
 use kube::Client;
 use kube::api::{Api, PostParams};
 use nodehealth::crd::NodeHealth;
@@ -39,9 +40,10 @@ impl Fleet {
             ns: ns.to_owned(),
             profile,
         };
-        for i in 0..count {
-            fleet.add_pod(i, nodes).await;
-        }
+        // A few at a time: hundreds of pods come up in seconds without flooding the API server.
+        futures::stream::iter(0..count)
+            .for_each_concurrent(16, |i| fleet.add_pod(i, nodes))
+            .await;
         fleet
     }
 

@@ -68,20 +68,37 @@ pub async fn events(client: &Client, ns: &str, reason: &str) -> Vec<Event> {
         .collect()
 }
 
+/// The sum of the operator's metric samples whose line starts with `prefix` (its name and
+/// the start of its labels), from its `/metrics`.
+pub async fn metric(http: &str, prefix: &str) -> Result<f64, String> {
+    let (_, text) = get(&format!("http://{http}/metrics")).await?;
+    Ok(sum_of(&text, prefix))
+}
+
+/// The sum of the samples of a metrics page whose line starts with `prefix`.
+pub fn sum_of(page: &str, prefix: &str) -> f64 {
+    page.lines()
+        .filter(|l| l.starts_with(prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 /// Reconciles the operator serving `http` has completed successfully so far (its own metric).
 pub async fn reconciles(http: &str) -> Result<f64, String> {
-    let url = format!("http://{http}/metrics");
-    let text = reqwest::get(&url)
-        .await
-        .map_err(|e| e.to_string())?
-        .text()
-        .await
+    metric(http, "nodehealth_reconciles_total{result=\"ok\"}").await
+}
+
+/// One GET on loopback, no proxy: the status code and the body as text.
+pub async fn get(url: &str) -> Result<(u16, String), String> {
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .build()
         .map_err(|e| e.to_string())?;
-    Ok(text
-        .lines()
-        .find(|l| l.starts_with("nodehealth_reconciles_total{result=\"ok\"}"))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-        .unwrap_or(0.0))
+    let r = client.get(url).send().await.map_err(|e| e.to_string())?;
+    let code = r.status().as_u16();
+    let body = r.text().await.map_err(|e| e.to_string())?;
+    Ok((code, body))
 }
 
 /// Waits until the operator serving `http` has completed `n` more reconciles than now: what it
