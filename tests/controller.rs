@@ -14,19 +14,7 @@ use serde_json::json;
 use support::cluster::with_temp_ns;
 use support::fleet::{Fleet, WAIT, condition, condition_is, create_nodehealth, pod_row, radix_spec};
 use support::operator::{Operator, install_crd};
-use support::wait::{events, eventually, wait_for};
-
-async fn http_get(url: &str) -> Result<(u16, String), String> {
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .unwrap();
-    let r = client.get(url).send().await.map_err(|e| e.to_string())?;
-    let code = r.status().as_u16();
-    let body = r.text().await.map_err(|e| e.to_string())?;
-    Ok((code, body))
-}
+use support::wait::{events, eventually, get, wait_for};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stalled_validator_is_caught_while_ready_stays_true_and_recovers() {
@@ -55,7 +43,7 @@ async fn a_stalled_validator_is_caught_while_ready_stays_true_and_recovers() {
             || {
                 let readyz = readyz.clone();
                 async move {
-                    match http_get(&readyz).await? {
+                    match get(&readyz).await? {
                         (200, _) => Ok(()),
                         (code, body) => Err(format!("{code} {body}")),
                     }
@@ -117,7 +105,7 @@ async fn a_stalled_validator_is_caught_while_ready_stays_true_and_recovers() {
         );
         assert_eq!(nh.status.as_ref().unwrap().ready, "2/3");
         assert_eq!(nh.status.as_ref().unwrap().pods[0].name, "validator-1", "worst first");
-        let (_, metrics) = http_get(&format!("http://{}/metrics", op.http)).await.unwrap();
+        let (_, metrics) = get(&format!("http://{}/metrics", op.http)).await.unwrap();
         assert!(
             metrics.lines().any(|l| l.starts_with("nodehealth_pod_healthy{")
                 && l.contains("pod=\"validator-1\"")
@@ -352,7 +340,7 @@ async fn the_operators_own_health_tells_the_truth_and_it_shuts_down_gracefully()
         let body = eventually(WAIT, "the operator's /health to say ready", || {
             let health = health.clone();
             async move {
-                match http_get(&health).await? {
+                match get(&health).await? {
                     (200, body) => Ok(body),
                     (code, body) => Err(format!("{code} {body}")),
                 }
@@ -365,9 +353,9 @@ async fn the_operators_own_health_tells_the_truth_and_it_shuts_down_gracefully()
         for c in ["kube_api", "controller", "prober"] {
             assert_eq!(report.components.get(c), Some(&Status::Ready), "{body}");
         }
-        let (code, _) = http_get(&format!("http://{}/livez", op.http)).await.unwrap();
+        let (code, _) = get(&format!("http://{}/livez", op.http)).await.unwrap();
         assert_eq!(code, 200);
-        let (_, metrics) = http_get(&format!("http://{}/metrics", op.http)).await.unwrap();
+        let (_, metrics) = get(&format!("http://{}/metrics", op.http)).await.unwrap();
         assert!(
             metrics.contains("# TYPE nodehealth_reconcile_duration_seconds histogram"),
             "{metrics}"

@@ -104,6 +104,10 @@ pub async fn run(args: RunArgs) -> ExitCode {
             let _ = rx.wait_for(|s| *s).await;
         }
     };
+    // The address bound (port 0 picks a free one): harnesses read it from the start-up line.
+    let bound = listener
+        .local_addr()
+        .map_or_else(|_| http_addr.to_string(), |a| a.to_string());
     let server = tokio::spawn(server::serve(listener, health.clone(), metrics.clone(), stopped()));
     let signal_health = health.clone();
     tokio::spawn(async move {
@@ -123,7 +127,7 @@ pub async fn run(args: RunArgs) -> ExitCode {
         max_status_pods: max_status_pods.max(1),
         remediation,
     };
-    tracing::info!(%http_addr, "nodehealth operator starting");
+    tracing::info!(http_addr = %bound, "nodehealth operator starting");
     let clients = controller::Clients {
         main: client,
         acting: acting_client,

@@ -78,17 +78,12 @@ impl Operator {
     }
 
     fn spawn(kc: &std::path::Path, ns: &str, extra: &[&str], env: &[(&str, &str)]) -> Operator {
-        let port = {
-            // A free port: bind, read, release. The operator binds it right after.
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        };
-        let http = format!("127.0.0.1:{port}");
+        // Port 0: the operator binds a free port and says which in its start-up line.
         let mut child = Command::new(env!("CARGO_BIN_EXE_nodehealth"))
             .arg("run")
             .arg("--kubeconfig")
             .arg(kc)
-            .args(["--namespace", ns, "--http-addr", &http])
+            .args(["--namespace", ns, "--http-addr", "127.0.0.1:0"])
             .args(extra)
             .env("RUST_LOG", "info,kube=warn")
             .env("POD_NAME", format!("{ns}-operator"))
@@ -98,14 +93,20 @@ impl Operator {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start nodehealth run");
-        if let Some(stderr) = child.stderr.take() {
-            let tag = ns.to_owned();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                    eprintln!("[operator {tag}] {line}");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let tag = ns.to_owned();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addr) = line.split("http_addr=").nth(1) {
+                    let _ = addr_tx.send(addr.split_whitespace().next().unwrap_or("").to_owned());
                 }
-            });
-        }
+                eprintln!("[operator {tag}] {line}");
+            }
+        });
+        let http = addr_rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("the operator says the address it serves on");
         Operator { child, http }
     }
 

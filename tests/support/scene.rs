@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::fleet::{Fleet, WAIT, condition, condition_is, create_nodehealth, radix_spec};
 use super::operator::{Operator, install_crd};
-use super::wait::{events, eventually, wait_for};
+use super::wait::{events, eventually, get, wait_for};
 
 /// Behind by an hour and falling further behind, at half real time: `not_ready (OutOfSync)`
 /// ("such Node cannot be considered healthy"), and no longer catching up.
@@ -98,8 +98,10 @@ pub async fn event_with(client: &Client, ns: &str, reason: &str, needle: &str) {
 }
 
 pub async fn metrics_of(op: &Operator) -> String {
-    let url = format!("http://{}/metrics", op.http);
-    reqwest::get(url).await.unwrap().text().await.unwrap()
+    let (_, page) = get(&format!("http://{}/metrics", op.http))
+        .await
+        .expect("the operator's metrics");
+    page
 }
 
 pub async fn count_events(client: &Client, ns: &str, reason: &str) -> usize {
