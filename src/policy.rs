@@ -300,6 +300,16 @@ impl Policy {
     }
 }
 
+/// A port name that no selected pod declares is a mistake in the spec, not in the pods.
+pub fn unknown_port_everywhere<T>(targets: &[Result<T, PodSkip>]) -> Option<InvalidSpec> {
+    match targets.first() {
+        Some(Err(PodSkip::UnknownPort(name))) if targets.iter().all(|t| matches!(t, Err(PodSkip::UnknownPort(_)))) => {
+            Some(InvalidSpec::UnknownPortName(name.clone()))
+        }
+        _ => None,
+    }
+}
+
 fn resolve_port(pod: &Pod, port: &IntOrString) -> Result<u16, PodSkip> {
     match port {
         IntOrString::Int(p) => u16::try_from(*p).map_err(|_| PodSkip::UnknownPort(p.to_string())),

@@ -82,34 +82,17 @@ fn controller_uid(pod: &Pod) -> Option<String> {
         .map(|o| o.uid.clone())
 }
 
-/// The nodes decisions may touch: those we cordoned, that of a pending action and, when the
-/// ladder cordons and no more pods are down than `maxUnhealthy` allows (otherwise nothing is
-/// cordoned anyway), those of the unhealthy pods. Nothing is read while everything is healthy,
-/// and a fleet-wide outage costs no node reads.
+/// Reads the nodes remediation may touch ([`remediate::nodes_to_read`]).
 pub(super) async fn node_facts(
     ctx: &Context,
     policy: &RemediationPolicy,
     facts: &[PodFacts],
     previous: Option<&RemediationStatus>,
 ) -> Result<BTreeMap<String, NodeFacts>, Error> {
-    let unhealthy: Vec<&PodFacts> = facts.iter().filter(|f| !f.healthy).collect();
-    let may_cordon =
-        policy.ladder.iter().any(|(a, _)| a.cordons()) && unhealthy.len() <= policy.unhealthy_limit(facts.len());
-    let mut names: Vec<String> = if may_cordon {
-        unhealthy.iter().filter_map(|f| f.node.clone()).collect()
-    } else {
-        Vec::new()
-    };
-    if let Some(p) = previous {
-        names.extend(p.cordoned_nodes.iter().map(|c| c.node.clone()));
-        names.extend(p.last_remediation.as_ref().and_then(|r| r.node.clone()));
-    }
-    names.sort();
-    names.dedup();
     let api: Api<Node> = Api::all(ctx.client.clone());
     let mut out = BTreeMap::new();
-    for name in names {
-        if let Some(node) = api.get_opt(&name).await.map_err(Error::Kube)? {
+    for name in remediate::nodes_to_read(policy, facts, previous) {
+        if let Some(node) = api.get_opt(&name).await.map_err(Error::ReadNodes)? {
             let facts = NodeFacts {
                 unschedulable: node.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false),
                 cordoned_by: node.annotations().get(CORDONED_BY_ANNOTATION).cloned(),

@@ -7,8 +7,11 @@
 mod act;
 mod prober;
 mod reconcile;
+mod watches;
 
 pub use act::evict_instance;
+
+use watches::{SyncGate, Watch, nodehealth_relevance, pod_relevance, selecting, strip_pod};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,17 +20,16 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
-use kube::core::{DeserializeGuard, SelectorExt};
+use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::{self, ObjectRef, Store, reflector};
+use kube::runtime::reflector::{self, Store, reflector};
 use kube::runtime::{Controller, PredicateConfig, WatchStreamExt, watcher};
-use kube::{Api, Client, Resource, ResourceExt};
+use kube::{Api, Client, ResourceExt};
 use tokio::sync::{Notify, Semaphore, mpsc};
 
 use crate::crd::{NodeHealth, NodeHealthStatus};
-use crate::model::{ComponentHealth, Status};
-use crate::policy::{self, InvalidSpec};
+use crate::policy::InvalidSpec;
 use crate::probe::Prober;
 use crate::schedule::Schedule;
 use crate::server::OperatorHealth;
@@ -63,9 +65,12 @@ pub enum Error {
     /// The object's JSON does not match the schema: wait for a change.
     #[error("unreadable NodeHealth: {0}")]
     Unreadable(String),
-    /// Talking to the API server failed: back off and retry.
-    #[error("kubernetes API: {0}")]
-    Kube(#[source] kube::Error),
+    /// Writing the status failed: back off and retry.
+    #[error("writing the status: {0}")]
+    WriteStatus(#[source] kube::Error),
+    /// Reading the nodes remediation may touch failed: back off and retry.
+    #[error("reading nodes: {0}")]
+    ReadNodes(#[source] kube::Error),
 }
 
 impl Error {
@@ -74,7 +79,8 @@ impl Error {
         match self {
             Error::InvalidSpec(_) => "InvalidSpec",
             Error::Unreadable(_) => "Unreadable",
-            Error::Kube(_) => "KubeApi",
+            Error::WriteStatus(_) => "WriteStatus",
+            Error::ReadNodes(_) => "ReadNodes",
         }
     }
 }
@@ -234,156 +240,11 @@ pub async fn run(
 /// Verdict changes waiting for their reconcile; past this the periodic reconcile catches up.
 const VERDICT_QUEUE: usize = 1024;
 
-/// What of a NodeHealth is worth a reconcile: its spec, and the pause annotation.
-fn nodehealth_relevance(nh: &DeserializeGuard<NodeHealth>) -> Option<u64> {
-    let meta = nh.meta();
-    let paused = meta
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(crate::remediate::PAUSED_ANNOTATION));
-    Some(hash(&(meta.generation, paused)))
-}
-
-/// What of a pod is worth a reconcile of the policies selecting it: where and whether it can
-/// be probed, and what remediation reads of it. Status conditions, restarts counts and the like
-/// change often and matter to nobody here.
-fn pod_relevance(pod: &Pod) -> Option<u64> {
-    let meta = &pod.metadata;
-    let status = pod.status.as_ref();
-    let ports: Vec<(Option<&String>, i32)> = pod
-        .spec
-        .iter()
-        .flat_map(|s| s.containers.iter())
-        .flat_map(|c| c.ports.iter().flatten())
-        .map(|p| (p.name.as_ref(), p.container_port))
-        .collect();
-    Some(hash(&(
-        &meta.uid,
-        &meta.labels,
-        meta.deletion_timestamp.is_some(),
-        meta.annotations
-            .as_ref()
-            .and_then(|a| a.get(crate::remediate::SKIP_ANNOTATION)),
-        pod.spec.as_ref().and_then(|s| s.node_name.as_ref()),
-        ports,
-        status.and_then(|s| s.phase.as_ref()),
-        status.and_then(|s| s.pod_ip.as_ref()),
-    )))
-}
-
-fn hash(value: &impl std::hash::Hash) -> u64 {
-    use std::hash::Hasher;
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    value.hash(&mut h);
-    h.finish()
-}
-
-/// Drops what the operator never reads of a pod, to keep the store small with thousands of pods.
-fn strip_pod(pod: &mut Pod) {
-    pod.metadata.managed_fields = None;
-    if let Some(a) = pod.metadata.annotations.as_mut() {
-        a.retain(|k, _| k == crate::remediate::SKIP_ANNOTATION);
-    }
-    if let Some(spec) = pod.spec.as_mut() {
-        spec.volumes = None;
-        spec.init_containers = None;
-        for c in &mut spec.containers {
-            c.env = None;
-            c.volume_mounts = None;
-            c.command = None;
-            c.args = None;
-        }
-    }
-}
-
-/// The NodeHealths whose selector matches this pod (same namespace).
-fn selecting(store: &Store<DeserializeGuard<NodeHealth>>, pod: &Pod) -> Vec<ObjectRef<DeserializeGuard<NodeHealth>>> {
-    let ns = pod.namespace();
-    let labels = pod.labels();
-    store
-        .state()
-        .iter()
-        .filter_map(|guard| {
-            let nh = guard.0.as_ref().ok()?;
-            if nh.namespace() != ns {
-                return None;
-            }
-            let policy = policy::validate(&nh.spec).ok()?;
-            policy
-                .selector
-                .matches(labels)
-                .then(|| ObjectRef::from_obj(guard.as_ref()))
-        })
-        .collect()
-}
-
-#[derive(Clone, Copy)]
-enum Watch {
-    NodeHealths,
-    Pods,
-}
-
-/// Ready only once both watches have listed everything once. (Counted from the watch events
-/// themselves: a second waiter on the controller's store readiness is never woken.)
-struct SyncGate {
-    nodehealths: AtomicBool,
-    pods: AtomicBool,
-    health: Arc<OperatorHealth>,
-}
-
-impl SyncGate {
-    fn is_synced(&self) -> bool {
-        self.nodehealths.load(Ordering::Acquire) && self.pods.load(Ordering::Acquire)
-    }
-
-    fn new(health: Arc<OperatorHealth>) -> Self {
-        SyncGate {
-            nodehealths: AtomicBool::new(false),
-            pods: AtomicBool::new(false),
-            health,
-        }
-    }
-
-    fn seen<K>(&self, ev: &Result<watcher::Event<K>, watcher::Error>, which: Watch) {
-        match ev {
-            Ok(watcher::Event::InitDone) => {
-                let flag = match which {
-                    Watch::NodeHealths => &self.nodehealths,
-                    Watch::Pods => &self.pods,
-                };
-                if !flag.swap(true, Ordering::AcqRel) {
-                    tracing::info!(watch = which.name(), "watch synced");
-                }
-                if self.is_synced() {
-                    for c in crate::server::COMPONENTS {
-                        self.health.set(c, ComponentHealth::new(Status::Ready));
-                    }
-                }
-            }
-            Err(e) => {
-                let details = serde_json::json!({"watch": which.name(), "error": e.to_string()});
-                self.health
-                    .set("kube_api", ComponentHealth::new(Status::Affected).with_details(details));
-            }
-            Ok(_) => {}
-        }
-    }
-}
-
-impl Watch {
-    fn name(self) -> &'static str {
-        match self {
-            Watch::NodeHealths => "nodehealths",
-            Watch::Pods => "pods",
-        }
-    }
-}
-
 /// Invalid or unreadable objects wait for a change; transient failures back off with jitter.
 fn error_policy(obj: Arc<DeserializeGuard<NodeHealth>>, err: &Error, ctx: Arc<Context>) -> Action {
     match err {
         Error::InvalidSpec(_) | Error::Unreadable(_) => Action::await_change(),
-        Error::Kube(_) => {
+        Error::WriteStatus(_) | Error::ReadNodes(_) => {
             let k = key(&obj);
             let n = {
                 let mut failures = lock(&ctx.failures);

@@ -30,26 +30,11 @@ pub(super) async fn reconcile(obj: Arc<DeserializeGuard<NodeHealth>>, ctx: Arc<C
     result
 }
 
+/// The steps of one reconcile: read the object, validate its spec, select its pods, take their
+/// latest verdicts, decide the status and the remediation (pure), then write, tell and act.
 async fn reconcile_one(obj: &Arc<DeserializeGuard<NodeHealth>>, ctx: &Arc<Context>) -> Result<Action, Error> {
     let ctx = ctx.as_ref();
-    let nh = match &obj.0 {
-        Ok(nh) => nh,
-        Err(bad) => {
-            // Reported, and skipped: the other NodeHealths go on.
-            let reference = ObjectReference {
-                api_version: Some(NodeHealth::api_version(&()).into_owned()),
-                kind: Some(NodeHealth::kind(&()).into_owned()),
-                name: bad.metadata.name.clone(),
-                namespace: bad.metadata.namespace.clone(),
-                uid: bad.metadata.uid.clone(),
-                ..ObjectReference::default()
-            };
-            let note = format!("cannot read this NodeHealth: {}", bad.error);
-            tracing::warn!(nodehealth = ?bad.metadata.name, error = %bad.error, "unreadable NodeHealth skipped");
-            publish(ctx, &reference, "Assess", "InvalidSpec", true, note).await;
-            return Err(Error::Unreadable(bad.error.clone()));
-        }
-    };
+    let nh = readable(ctx, obj).await?;
     // Until the pod watch has listed everything, a missing pod may just not be seen yet:
     // deciding then would reset timers (or report 0/0), so wait for the first full list.
     if !ctx.synced.is_synced() {
@@ -71,18 +56,9 @@ async fn reconcile_one(obj: &Arc<DeserializeGuard<NodeHealth>>, ctx: &Arc<Contex
         let desired = status::reconciling(previous.as_ref(), now);
         write_status(ctx, nh, &k, &desired).await?;
     }
-    let pods: Vec<Arc<Pod>> = ctx
-        .pods
-        .state()
-        .into_iter()
-        .filter(|p| p.namespace() == nh.namespace() && policy.selector.matches(p.labels()))
-        .collect();
+    let pods = selected(ctx, nh, &policy);
     let targets: Vec<_> = pods.iter().map(|p| policy.target(p)).collect();
-    // A port name that no selected pod declares is a mistake in the spec, not in the pods.
-    if let Some(Err(PodSkip::UnknownPort(name))) = targets.first()
-        && targets.iter().all(|t| matches!(t, Err(PodSkip::UnknownPort(_))))
-    {
-        let e = InvalidSpec::UnknownPortName(name.clone());
+    if let Some(e) = policy::unknown_port_everywhere(&targets) {
         return stall(ctx, nh, &k, &reference, previous.as_ref(), e, now).await;
     }
     let Some(mut outcomes) = latest_verdicts(ctx, &k, &policy, &pods, targets) else {
@@ -90,26 +66,8 @@ async fn reconcile_one(obj: &Arc<DeserializeGuard<NodeHealth>>, ctx: &Arc<Contex
         return Ok(Action::requeue(FIRST_PROBE_WAIT));
     };
     status::hold_unverified(&mut outcomes, previous.as_ref());
-    // Gauges cover every pod, not only the (capped) list written to status.
-    let gauges: Vec<(String, Option<f64>, bool)> = outcomes
-        .iter()
-        .map(|o| match &o.result {
-            Ok(v) => (o.name.clone(), v.health_factor, v.healthy),
-            Err(_) => (o.name.clone(), None, false),
-        })
-        .collect();
-    // Remediation's view of the pods, only for policies that have (or had) remediation.
-    let facts = if policy.remediation.is_some() || previous.as_ref().is_some_and(|p| p.remediation.is_some()) {
-        let ns_pods: Vec<Arc<Pod>> = ctx
-            .pods
-            .state()
-            .into_iter()
-            .filter(|p| p.namespace() == nh.namespace())
-            .collect();
-        act::pod_facts(&pods, &outcomes, &ns_pods)
-    } else {
-        Vec::new()
-    };
+    set_gauges(ctx, nh, &outcomes);
+    let facts = remediation_facts(ctx, nh, &policy, previous.as_ref(), &pods, &outcomes);
     let mut desired = status::swept(
         generation,
         previous.as_ref(),
@@ -134,36 +92,100 @@ async fn reconcile_one(obj: &Arc<DeserializeGuard<NodeHealth>>, ctx: &Arc<Contex
             write_status(ctx, nh, &k, &desired).await?;
         }
         for n in notices {
-            let target = match &n.subject {
-                Subject::NodeHealth => reference.clone(),
-                Subject::Pod(name) => pods
-                    .iter()
-                    .find(|p| p.name_any() == *name)
-                    .map(|p| p.object_ref(&()))
-                    .unwrap_or_else(|| reference.clone()),
-                // Namespaced "default": the 1.20 server takes an events.k8s.io event about a
-                // cluster-scoped object only in the namespace its `regarding` names.
-                Subject::Node(name) => ObjectReference {
-                    api_version: Some("v1".to_owned()),
-                    kind: Some("Node".to_owned()),
-                    name: Some(name.clone()),
-                    namespace: Some("default".to_owned()),
-                    ..ObjectReference::default()
-                },
-            };
+            let target = regarding(&n.subject, &reference, &pods);
             publish(ctx, &target, n.action, n.reason, n.warning, n.note).await;
         }
     }
-    let ns = nh.namespace().unwrap_or_default();
-    let name = nh.name_any();
-    for (pod, factor, healthy) in &gauges {
-        ctx.metrics.set_pod(&ns, &name, pod, *factor, *healthy);
-    }
-    let keep: Vec<&str> = gauges.iter().map(|(pod, _, _)| pod.as_str()).collect();
-    ctx.metrics.retain_pods(&ns, &name, &keep);
     lock(&ctx.failures).remove(&k);
     forget_deleted(ctx);
     Ok(Action::requeue(policy.period))
+}
+
+/// The NodeHealth, or, when its JSON cannot be read, an event saying so (the others go on).
+async fn readable<'a>(ctx: &Context, obj: &'a DeserializeGuard<NodeHealth>) -> Result<&'a NodeHealth, Error> {
+    match &obj.0 {
+        Ok(nh) => Ok(nh),
+        Err(bad) => {
+            let reference = ObjectReference {
+                api_version: Some(NodeHealth::api_version(&()).into_owned()),
+                kind: Some(NodeHealth::kind(&()).into_owned()),
+                name: bad.metadata.name.clone(),
+                namespace: bad.metadata.namespace.clone(),
+                uid: bad.metadata.uid.clone(),
+                ..ObjectReference::default()
+            };
+            let note = format!("cannot read this NodeHealth: {}", bad.error);
+            tracing::warn!(nodehealth = ?bad.metadata.name, error = %bad.error, "unreadable NodeHealth skipped");
+            publish(ctx, &reference, "Assess", "InvalidSpec", true, note).await;
+            Err(Error::Unreadable(bad.error.clone()))
+        }
+    }
+}
+
+/// The pods of the NodeHealth's namespace its selector matches.
+fn selected(ctx: &Context, nh: &NodeHealth, policy: &Policy) -> Vec<Arc<Pod>> {
+    ctx.pods
+        .state()
+        .into_iter()
+        .filter(|p| p.namespace() == nh.namespace() && policy.selector.matches(p.labels()))
+        .collect()
+}
+
+/// Per-pod gauges for every pod, not only the (capped) list written to status.
+fn set_gauges(ctx: &Context, nh: &NodeHealth, outcomes: &[PodOutcome]) {
+    let ns = nh.namespace().unwrap_or_default();
+    let name = nh.name_any();
+    for o in outcomes {
+        let (factor, healthy) = o
+            .result
+            .as_ref()
+            .map_or((None, false), |v| (v.health_factor, v.healthy));
+        ctx.metrics.set_pod(&ns, &name, &o.name, factor, healthy);
+    }
+    let keep: Vec<&str> = outcomes.iter().map(|o| o.name.as_str()).collect();
+    ctx.metrics.retain_pods(&ns, &name, &keep);
+}
+
+/// Remediation's view of the pods, only for policies that have (or had) remediation.
+fn remediation_facts(
+    ctx: &Context,
+    nh: &NodeHealth,
+    policy: &Policy,
+    previous: Option<&NodeHealthStatus>,
+    pods: &[Arc<Pod>],
+    outcomes: &[PodOutcome],
+) -> Vec<crate::remediate::PodFacts> {
+    if policy.remediation.is_none() && previous.is_none_or(|p| p.remediation.is_none()) {
+        return Vec::new();
+    }
+    let ns_pods: Vec<Arc<Pod>> = ctx
+        .pods
+        .state()
+        .into_iter()
+        .filter(|p| p.namespace() == nh.namespace())
+        .collect();
+    act::pod_facts(pods, outcomes, &ns_pods)
+}
+
+/// The object an event about `subject` regards.
+fn regarding(subject: &Subject, nodehealth: &ObjectReference, pods: &[Arc<Pod>]) -> ObjectReference {
+    match subject {
+        Subject::NodeHealth => nodehealth.clone(),
+        Subject::Pod(name) => pods
+            .iter()
+            .find(|p| p.name_any() == *name)
+            .map(|p| p.object_ref(&()))
+            .unwrap_or_else(|| nodehealth.clone()),
+        // Namespaced "default": the 1.20 server takes an events.k8s.io event about a
+        // cluster-scoped object only in the namespace its `regarding` names.
+        Subject::Node(name) => ObjectReference {
+            api_version: Some("v1".to_owned()),
+            kind: Some("Node".to_owned()),
+            name: Some(name.clone()),
+            namespace: Some("default".to_owned()),
+            ..ObjectReference::default()
+        },
+    }
 }
 
 /// How long a reconcile waits for new pods' first probes when their verdicts have not come
@@ -261,7 +283,7 @@ async fn write_status(ctx: &Context, nh: &NodeHealth, k: &str, desired: &NodeHea
         }
         Err(e) => {
             ctx.metrics.observe_status_write("error");
-            Err(Error::Kube(e))
+            Err(Error::WriteStatus(e))
         }
     }
 }

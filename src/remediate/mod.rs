@@ -217,5 +217,31 @@ pub struct Decision {
     pub dry_run_actions: Vec<&'static str>,
 }
 
+/// The nodes a decision may touch, so the shell reads those and no others: those this policy
+/// cordoned, that of a pending action and, when the ladder cordons and no more pods are down
+/// than `maxUnhealthy` allows (otherwise nothing is cordoned anyway), those of the unhealthy
+/// pods. Nothing is read while everything is healthy, and a fleet-wide outage costs no reads.
+pub fn nodes_to_read(
+    policy: &RemediationPolicy,
+    facts: &[PodFacts],
+    previous: Option<&RemediationStatus>,
+) -> Vec<String> {
+    let unhealthy: Vec<&PodFacts> = facts.iter().filter(|f| !f.healthy).collect();
+    let may_cordon =
+        policy.ladder.iter().any(|(a, _)| a.cordons()) && unhealthy.len() <= policy.unhealthy_limit(facts.len());
+    let mut names: Vec<String> = if may_cordon {
+        unhealthy.iter().filter_map(|f| f.node.clone()).collect()
+    } else {
+        Vec::new()
+    };
+    if let Some(p) = previous {
+        names.extend(p.cordoned_nodes.iter().map(|c| c.node.clone()));
+        names.extend(p.last_remediation.as_ref().and_then(|r| r.node.clone()));
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
 #[cfg(test)]
 mod tests;
