@@ -27,7 +27,7 @@ mod prom;
 mod report;
 
 use std::panic::AssertUnwindSafe;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -57,7 +57,8 @@ const PAGE_ATTEMPTS: u32 = 3;
 #[command(name = "scale", about = "nodehealth against Prometheus on N simulated validators")]
 struct Args {
     /// Validators: simulated nodes, pods and Prometheus targets.
-    validators: usize,
+    #[arg(required_unless_present = "cleanup")]
+    validators: Option<usize>,
     /// Seconds each system is sampled.
     #[arg(default_value_t = 120)]
     seconds: u64,
@@ -79,6 +80,10 @@ struct Args {
     /// Seconds to wait for `N/N` healthy before sampling anyway (and reporting how far it got).
     #[arg(long, default_value_t = 300)]
     ready_timeout: u64,
+    /// Only delete what a killed bench left on the control plane, as recorded in this file
+    /// (WORK_DIR/footprint), and exit.
+    #[arg(long, value_name = "FILE")]
+    cleanup: Option<PathBuf>,
     /// Set by `cargo bench`.
     #[arg(long, hide = true)]
     bench: bool,
@@ -98,7 +103,31 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(bench(args))
+    match args.cleanup.clone() {
+        Some(record) => runtime.block_on(cleanup_after_kill(&args.kubeconfig, &record)),
+        None => runtime.block_on(bench(args)),
+    }
+}
+
+/// `--cleanup FILE`: deletes what a killed bench recorded (its pods, namespace, nodes, the CRD
+/// if it created it).
+async fn cleanup_after_kill(kubeconfig: &Path, record: &Path) -> ExitCode {
+    nodehealth::install_crypto_provider();
+    let footprint = match cluster::client(kubeconfig).await {
+        Ok(client) => Footprint::load(client, record),
+        Err(e) => Err(e),
+    };
+    match footprint {
+        Ok(f) => {
+            eprintln!("[bench] deleting what a killed bench left: namespace {}", f.ns);
+            f.cleanup().await;
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("[bench] cleanup: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Everything the bench started or created, stopped and deleted by [`Started::teardown`].
@@ -165,7 +194,7 @@ async fn bench(args: Args) -> ExitCode {
 }
 
 async fn run(args: &Args, started: &mut Started) -> anyhow::Result<()> {
-    let n = args.validators;
+    let n = args.validators.unwrap_or(0);
     if n == 0 || args.period == 0 || args.seconds == 0 || args.policies_of == Some(0) {
         bail!("N, SECONDS, --period and --policies-of must be at least 1");
     }
@@ -193,7 +222,9 @@ async fn run(args: &Args, started: &mut Started) -> anyhow::Result<()> {
         client: client.clone(),
         ns: ns.clone(),
         crd_created: false,
+        record: args.work_dir.join("footprint"),
     });
+    footprint.save()?;
     let nodes = fleet::create_nodes(&client, &ns).await.context("step 2 (nodes)")?;
     eprintln!("[bench] creating {n} pods in namespace {ns}");
     let group = args.policies_of.unwrap_or(n);
@@ -203,6 +234,7 @@ async fn run(args: &Args, started: &mut Started) -> anyhow::Result<()> {
 
     // Step 3: the operator, until every policy is N/N.
     footprint.crd_created = !cluster::apply_crd(&client).await.context("step 3 (CRD)")?;
+    footprint.save()?;
     let plan = operator::plan(n, args.policies_of);
     operator::create_policies(&client, &ns, &plan, args.period)
         .await
@@ -367,7 +399,7 @@ fn nodehealth_line(
 ) -> NodehealthLine {
     let r2 = |x: f64| round(x, 2);
     let rate = |f: fn(&Rates) -> f64| rates.as_ref().map(|r| r2(f(r)));
-    let n = args.validators;
+    let n = args.validators.unwrap_or(0);
     NodehealthLine {
         system: "nodehealth",
         validators: n,

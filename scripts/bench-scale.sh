@@ -47,6 +47,7 @@ export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 work=$(mktemp -d "${TMPDIR:-/tmp}/nodehealth-bench-scale.XXXXXX")
 cluster_started=
 cargo_pid=
+kubeconfig=
 
 # The bench writes `PID NAME` lines to $work/pids: itself ("bench") first, then each process it
 # starts. It stops them itself on failure and on SIGINT/SIGTERM; this is the net for a bench
@@ -75,6 +76,12 @@ cleanup() {
       runs "$pid" "$name" && kill -KILL "$pid" 2>/dev/null || true
     fi
   done < <(cat "$work/pids" 2>/dev/null || true)
+  # The bench deletes $work/footprint once it has cleaned the control plane.
+  if [ -s "$work/footprint" ] && [ -n "$kubeconfig" ]; then
+    log "the bench left $(cut -d' ' -f1 "$work/footprint") behind: deleting it"
+    cargo bench --locked --bench scale -- --cleanup "$work/footprint" \
+      --kubeconfig "$kubeconfig" --work-dir "$work" || true
+  fi
   rm -rf "$work/tsdb"
   if [ -n "$cluster_started" ]; then
     log "stopping the control plane this run started"

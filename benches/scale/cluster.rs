@@ -2,7 +2,7 @@
 //! ServiceAccount pods need), the CRD when it was missing, and the cleanup that leaves the
 //! control plane as it was found.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -82,15 +82,37 @@ pub async fn apply_crd(client: &Client) -> anyhow::Result<bool> {
     }
 }
 
-/// What the bench made on the control plane.
+/// What the bench made on the control plane, also written to a file (`NS CRD_CREATED`) until
+/// it is deleted, so that a bench killed outright can be cleaned up after (`--cleanup FILE`).
 pub struct Footprint {
     pub client: Client,
     pub ns: String,
     /// Whether the bench created the CRD (it was missing).
     pub crd_created: bool,
+    pub record: PathBuf,
 }
 
 impl Footprint {
+    pub fn save(&self) -> anyhow::Result<()> {
+        let line = format!("{} {}\n", self.ns, self.crd_created);
+        std::fs::write(&self.record, line).with_context(|| format!("write {}", self.record.display()))
+    }
+
+    /// The footprint a killed bench left in `record`.
+    pub fn load(client: Client, record: &Path) -> anyhow::Result<Footprint> {
+        let text = std::fs::read_to_string(record).with_context(|| format!("read {}", record.display()))?;
+        let mut words = text.split_whitespace();
+        let (Some(ns), Some(crd)) = (words.next(), words.next()) else {
+            bail!("{}: expected `NAMESPACE CRD_CREATED`, found {text:?}", record.display());
+        };
+        Ok(Footprint {
+            client,
+            ns: ns.to_owned(),
+            crd_created: crd == "true",
+            record: record.to_owned(),
+        })
+    }
+
     /// Deletes what the bench made. With no controller-manager nobody empties a terminating
     /// namespace nor removes its `kubernetes` finalizer, so its content goes first, then the
     /// finalizer (as `tests/support/cluster.rs` does). Failures are reported, not fatal.
@@ -138,6 +160,7 @@ impl Footprint {
             let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
             warn("delete the CRD", crds.delete(CRD_NAME, &DeleteParams::default()).await);
         }
+        let _ = std::fs::remove_file(&self.record);
         eprintln!("[bench] namespace {ns} and its nodes deleted");
     }
 }
