@@ -354,6 +354,7 @@ async fn run(args: &Args, started: &mut Started) -> anyhow::Result<()> {
         head_series: after.as_ref().map(prom::head_series),
         time_to_all_up_s: all_up.map(|t| round(t, 1)),
         sampled_s: round(ps.seconds, 1),
+        host_busy_cores: round(ps.host_busy_cores, 2),
     };
 
     // Step 7: report.
@@ -425,6 +426,7 @@ fn nodehealth_line(
         probe_errors_per_s: rate(|r| r.probe_errors_per_s),
         status_write_errors_per_min: rate(|r| r.status_write_errors_per_min),
         reconcile_errors_per_min: rate(|r| r.reconcile_errors_per_min),
+        host_busy_cores: round(s.host_busy_cores, 2),
     }
 }
 

@@ -180,6 +180,21 @@ pub fn open_fds(pid: u32) -> anyhow::Result<usize> {
         .count())
 }
 
+/// Busy and total jiffies of the whole machine (the `cpu` line of `/proc/stat`; idle and
+/// iowait are not busy).
+fn host_jiffies() -> anyhow::Result<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").context("read /proc/stat")?;
+    let line = stat
+        .lines()
+        .next()
+        .filter(|l| l.starts_with("cpu "))
+        .context("/proc/stat: no cpu line")?;
+    let v: Vec<u64> = line.split_whitespace().skip(1).filter_map(|f| f.parse().ok()).collect();
+    let total: u64 = v.iter().take(8).sum();
+    let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
+    Ok((total - idle, total))
+}
+
 /// What a sampling window measured of one process.
 #[derive(Debug, Clone, Copy)]
 pub struct Sampled {
@@ -191,12 +206,15 @@ pub struct Sampled {
     pub peak_rss_mib: f64,
     /// Highest count of open descriptors seen during the window.
     pub max_fds: usize,
+    /// Cores busy on the whole machine over the window (the process, the fleet, the API
+    /// server, anything else): near the core count, every figure is squeezed.
+    pub host_busy_cores: f64,
 }
 
 /// Measures `process` for `seconds`; fails if it exits meanwhile.
 pub async fn sample(process: &mut Managed, seconds: u64, ticks_per_second: f64) -> anyhow::Result<Sampled> {
     let pid = process.pid();
-    let (start, ticks0) = (Instant::now(), cpu_ticks(pid)?);
+    let (start, ticks0, host0) = (Instant::now(), cpu_ticks(pid)?, host_jiffies()?);
     let end = start + Duration::from_secs(seconds);
     let mut max_fds = open_fds(pid)?;
     loop {
@@ -209,13 +227,16 @@ pub async fn sample(process: &mut Managed, seconds: u64, ticks_per_second: f64) 
         process.ensure_running()?;
         max_fds = max_fds.max(open_fds(pid)?);
     }
-    let ticks1 = cpu_ticks(pid)?;
+    let (ticks1, host1) = (cpu_ticks(pid)?, host_jiffies()?);
     let elapsed = start.elapsed().as_secs_f64();
+    let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+    let host_total = (host1.1 - host0.1).max(1) as f64;
     Ok(Sampled {
         seconds: elapsed,
         cpu_cores: (ticks1 - ticks0) as f64 / ticks_per_second / elapsed,
         peak_rss_mib: peak_rss_kib(pid)? as f64 / 1024.0,
         max_fds,
+        host_busy_cores: (host1.0 - host0.0) as f64 / host_total * cores,
     })
 }
 

@@ -30,6 +30,7 @@ pub struct NodehealthLine {
     pub probe_errors_per_s: Option<f64>,
     pub status_write_errors_per_min: Option<f64>,
     pub reconcile_errors_per_min: Option<f64>,
+    pub host_busy_cores: f64,
 }
 
 /// Prometheus' line: the fields that apply to a scraper.
@@ -47,6 +48,7 @@ pub struct PrometheusLine {
     pub head_series: Option<f64>,
     pub time_to_all_up_s: Option<f64>,
     pub sampled_s: f64,
+    pub host_busy_cores: f64,
 }
 
 /// nodehealth's figure divided by Prometheus'.
@@ -126,6 +128,11 @@ pub fn table(nh: &NodehealthLine, p: &PrometheusLine, r: &RatioLine) -> String {
             opt(p.time_to_all_up_s),
         ),
         ("healthy when sampled", nh.healthy_when_sampled.clone(), "".to_owned()),
+        (
+            "busy cores of the whole machine (all processes)",
+            nh.host_busy_cores.to_string(),
+            p.host_busy_cores.to_string(),
+        ),
         (
             "detection of one out-of-sync validator s",
             opt(nh.detection_s),
