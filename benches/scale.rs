@@ -260,7 +260,7 @@ async fn run(args: &Args, started: &mut Started) -> anyhow::Result<()> {
         .await
         .context("step 3 (waiting for N/N healthy)")?;
     let (time_to_all_healthy, healthy_when_sampled) = match ready {
-        Ok(took) => (Some(took.as_secs_f64()), format!("{n}/{n}")),
+        Ok(took) => (Some(took.as_secs_f64()), format!("{n}/{n} healthy")),
         Err(p) => {
             eprintln!(
                 "[bench] not all healthy after {} s ({p}, {}/{} policies): sampling anyway",
@@ -268,7 +268,7 @@ async fn run(args: &Args, started: &mut Started) -> anyhow::Result<()> {
                 p.complete,
                 plan.len()
             );
-            (None, format!("{}/{}", p.healthy, p.total))
+            (None, p.to_string())
         }
     };
 
@@ -365,6 +365,7 @@ async fn run(args: &Args, started: &mut Started) -> anyhow::Result<()> {
             prometheus.cpu_ms_per_validator_per_period,
         ),
         peak_rss: ratio(nodehealth.peak_rss_mib, prometheus.peak_rss_mib),
+        nodehealth_all_healthy: nodehealth.time_to_all_healthy_s.is_some(),
     };
     println!("{}", serde_json::to_string(&nodehealth)?);
     println!("{}", serde_json::to_string(&prometheus)?);

@@ -137,11 +137,17 @@ pub struct Progress {
     pub healthy: u64,
     pub total: u64,
     pub complete: usize,
+    /// Policies with a status at all.
+    pub statuses: usize,
 }
 
 impl std::fmt::Display for Progress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{} healthy", self.healthy, self.total)
+        if self.statuses == 0 {
+            write!(f, "no status written")
+        } else {
+            write!(f, "{}/{} healthy", self.healthy, self.total)
+        }
     }
 }
 
@@ -166,6 +172,7 @@ pub async fn wait_all_healthy(
         healthy: seen.values().map(|v| v.0).sum(),
         total: seen.values().map(|v| v.1).sum(),
         complete: seen.values().filter(|v| v.2).count(),
+        statuses: seen.len(),
     };
     let mut events = watcher(api.clone(), watcher::Config::default())
         .applied_objects()

@@ -58,6 +58,9 @@ pub struct RatioLine {
     /// nodehealth CPU per validator per period / Prometheus CPU per target scrape.
     pub cpu_per_validator_per_period: Option<f64>,
     pub peak_rss: Option<f64>,
+    /// Whether nodehealth reached `N/N` healthy: if not, its figures are those of an operator
+    /// failing at the job, and the ratios compare unlike things.
+    pub nodehealth_all_healthy: bool,
 }
 
 /// CPU milliseconds per validator per period from cores used: cores × period = CPU seconds
@@ -100,7 +103,15 @@ pub fn table(nh: &NodehealthLine, p: &PrometheusLine, r: &RatioLine) -> String {
         ),
         ("peak RSS MiB", nh.peak_rss_mib.to_string(), p.peak_rss_mib.to_string()),
         ("open fds (max)", nh.fds.to_string(), p.fds.to_string()),
-        ("probes / scrapes per s", opt(nh.probes_per_s), opt(p.scrapes_per_s)),
+        (
+            &*format!(
+                "probes / scrapes per s (one sweep a period: {} / {})",
+                round(2.0 * nh.validators as f64 / f64::from(nh.period_s), 2),
+                round(p.validators as f64 / f64::from(p.period_s), 2)
+            ),
+            opt(nh.probes_per_s),
+            opt(p.scrapes_per_s),
+        ),
         ("failed probes per s", opt(nh.probe_errors_per_s), "".to_owned()),
         (
             "status writes per min (failed)",
@@ -152,5 +163,11 @@ pub fn table(nh: &NodehealthLine, p: &PrometheusLine, r: &RatioLine) -> String {
         opt(r.cpu_per_validator_per_period),
         opt(r.peak_rss)
     ));
+    if !r.nodehealth_all_healthy {
+        out.push_str(
+            "\nnodehealth never reached N/N healthy: its figures are those of an operator failing at the \
+             job (see failed writes and reconciles), so the ratios compare unlike things.\n",
+        );
+    }
     out
 }
