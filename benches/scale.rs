@@ -202,9 +202,11 @@ async fn run(args: &Args, started: &mut Started) -> anyhow::Result<()> {
     nodehealth::install_crypto_provider();
     let ticks = procs::clock_ticks_per_second()?;
     let pids = PidFile::create(args.work_dir.join("pids"))?;
+    // Idle connections are kept for good: see `Operator::wait_serving`.
     let http = reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(30))
+        .pool_idle_timeout(None)
         .build()?;
 
     // Step 2: the fleet.
@@ -215,9 +217,7 @@ async fn run(args: &Args, started: &mut Started) -> anyhow::Result<()> {
         .await
         .context("step 2 (kube client)")?;
     let ns = format!("bench-scale-{:x}", std::process::id());
-    cluster::create_namespace(&client, &ns)
-        .await
-        .context("step 2 (namespace)")?;
+    // Recorded before it exists, so that a half-made namespace is cleaned up too.
     let footprint = started.footprint.insert(Footprint {
         client: client.clone(),
         ns: ns.clone(),
@@ -225,6 +225,9 @@ async fn run(args: &Args, started: &mut Started) -> anyhow::Result<()> {
         record: args.work_dir.join("footprint"),
     });
     footprint.save()?;
+    cluster::create_namespace(&client, &ns)
+        .await
+        .context("step 2 (namespace)")?;
     let nodes = fleet::create_nodes(&client, &ns).await.context("step 2 (nodes)")?;
     eprintln!("[bench] creating {n} pods in namespace {ns}");
     let group = args.policies_of.unwrap_or(n);
@@ -233,8 +236,9 @@ async fn run(args: &Args, started: &mut Started) -> anyhow::Result<()> {
         .context("step 2 (pods)")?;
 
     // Step 3: the operator, until every policy is N/N.
-    footprint.crd_created = !cluster::apply_crd(&client).await.context("step 3 (CRD)")?;
+    footprint.crd_created = !cluster::crd_exists(&client).await.context("step 3 (CRD)")?;
     footprint.save()?;
+    cluster::apply_crd(&client).await.context("step 3 (CRD)")?;
     let plan = operator::plan(n, args.policies_of);
     operator::create_policies(&client, &ns, &plan, args.period)
         .await
@@ -250,6 +254,7 @@ async fn run(args: &Args, started: &mut Started) -> anyhow::Result<()> {
         )
         .context("step 3 (operator)")?,
     );
+    op.wait_serving(&http).await.context("step 3 (operator)")?;
     eprintln!(
         "[bench] operator on {} for {} NodeHealth(s); waiting for {n}/{n} healthy",
         op.http,

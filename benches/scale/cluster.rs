@@ -49,14 +49,18 @@ pub async fn create_namespace(client: &Client, ns: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Applies the checked-in CRD and waits until it is served. Returns whether it existed before
-/// (if not, cleanup removes it again).
-pub async fn apply_crd(client: &Client) -> anyhow::Result<bool> {
+/// Whether the NodeHealth CRD is installed (if not, the bench installs it and cleanup removes it).
+pub async fn crd_exists(client: &Client) -> anyhow::Result<bool> {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    Ok(crds.get_opt(CRD_NAME).await?.is_some())
+}
+
+/// Applies the checked-in CRD and waits until it is served.
+pub async fn apply_crd(client: &Client) -> anyhow::Result<()> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/crds/nodehealth.io_nodehealths.yaml");
     let text = std::fs::read_to_string(path).with_context(|| format!("read {path}"))?;
     let crd: CustomResourceDefinition = serde_yaml::from_str(&text).with_context(|| format!("parse {path}"))?;
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let existed = crds.get_opt(CRD_NAME).await?.is_some();
     crds.patch(
         CRD_NAME,
         &PatchParams::apply("nodehealth-bench").force(),
@@ -73,7 +77,7 @@ pub async fn apply_crd(client: &Client) -> anyhow::Result<bool> {
             .and_then(|s| s.conditions)
             .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Established" && c.status == "True"));
         if established {
-            return Ok(existed);
+            return Ok(());
         }
         if Instant::now() > deadline {
             bail!("the CRD is not Established after {CRD_TIMEOUT:?}");

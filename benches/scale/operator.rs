@@ -33,6 +33,9 @@ const FAMILIES: [&str; 5] = [
 const DETECTION_POLL: Duration = Duration::from_millis(250);
 /// Between progress lines while waiting.
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
+/// How long the operator may take to bind its HTTP address (it does so before anything else).
+const SERVING_TIMEOUT: Duration = Duration::from_secs(30);
+const SERVING_POLL: Duration = Duration::from_millis(50);
 
 /// One NodeHealth and how many pods it selects.
 pub struct Policy {
@@ -114,6 +117,26 @@ impl Operator {
             .env("POD_NAME", format!("{ns}-operator"));
         let process = Managed::spawn("nodehealth", cmd, &work.join("operator.log"), pids)?;
         Ok(Operator { process, http })
+    }
+
+    /// Waits until the operator answers on its HTTP address (any status: `/livez` says 503 until
+    /// the watches have synced). Done right after the start, this also leaves a keep-alive
+    /// connection in `http`'s pool before the probes can fill the operator's descriptor table:
+    /// at 10,000 pods today's operator holds all 20,000 and accepts no new connection, but the
+    /// pooled one still carries the `/metrics` reads.
+    pub async fn wait_serving(&mut self, http: &reqwest::Client) -> anyhow::Result<()> {
+        let url = format!("http://{}/livez", self.http);
+        let deadline = Instant::now() + SERVING_TIMEOUT;
+        loop {
+            self.process.ensure_running()?;
+            if http.get(&url).send().await.is_ok() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                anyhow::bail!("the operator does not answer on {url} after {SERVING_TIMEOUT:?}");
+            }
+            tokio::time::sleep(SERVING_POLL).await;
+        }
     }
 
     /// The operator's figures, read from its own `/metrics`.
@@ -200,16 +223,19 @@ pub async fn wait_all_healthy(
     }
 }
 
-/// The `Healthy` condition's status of a NodeHealth (`None` before the first status).
-async fn healthy(api: &Api<NodeHealth>, policy: &str) -> anyhow::Result<Option<String>> {
+/// The `Healthy` condition's status of a NodeHealth (`None` before the first status), and
+/// whether its status lists pod `pod` as unhealthy.
+async fn healthy(api: &Api<NodeHealth>, policy: &str, pod: &str) -> anyhow::Result<(Option<String>, bool)> {
     let nh = api
         .get(policy)
         .await
         .with_context(|| format!("get NodeHealth {policy}"))?;
-    Ok(nh
-        .status
-        .and_then(|s| s.conditions.into_iter().find(|c| c.type_ == "Healthy"))
-        .map(|c| c.status))
+    let Some(status) = nh.status else {
+        return Ok((None, false));
+    };
+    let listed = status.pods.iter().any(|p| p.name == pod && !p.status.is_healthy());
+    let condition = status.conditions.into_iter().find(|c| c.type_ == "Healthy");
+    Ok((condition.map(|c| c.status), listed))
 }
 
 /// How detection went.
@@ -220,7 +246,8 @@ pub enum Detection {
     TimedOut,
 }
 
-/// Puts validator `i` out of sync and times until its policy's `Healthy` condition is `False`;
+/// Puts validator `i` out of sync and times until its policy's `Healthy` condition is `False`
+/// with the validator's pod listed unhealthy;
 /// puts it back in sync either way.
 ///
 /// The change is made at a random point of the probe period: the sampling window before is a
@@ -238,7 +265,8 @@ pub async fn detection(
 ) -> anyhow::Result<Detection> {
     let phase = Duration::from_secs(u64::from(period)).mul_f64(random_fraction());
     tokio::time::sleep(phase).await;
-    let before = healthy(api, policy).await?;
+    let pod = pod_name(i);
+    let (before, _) = healthy(api, policy, &pod).await?;
     if before.as_deref() != Some("True") {
         return Ok(Detection::NotHealthyBefore(before));
     }
@@ -249,10 +277,13 @@ pub async fn detection(
     let out_of_sync = json!({"mode": "catching_up", "rate": 0.5, "behind_seconds": 3600});
     sim.set_mode(Some(ip), out_of_sync)
         .await
-        .with_context(|| format!("put {} ({ip}) out of sync", pod_name(i)))?;
+        .with_context(|| format!("put {pod} ({ip}) out of sync"))?;
     let since = Instant::now();
     let detected = loop {
-        if healthy(api, policy).await?.as_deref() == Some("False") {
+        // The pod's own row must say so: at scale another pod may fail meanwhile (status.pods
+        // lists the worst first, so the row is there unless 100 pods are worse).
+        let (condition, listed) = healthy(api, policy, &pod).await?;
+        if condition.as_deref() == Some("False") && listed {
             break Detection::Seconds(since.elapsed().as_secs_f64());
         }
         if since.elapsed() > timeout {
@@ -262,7 +293,7 @@ pub async fn detection(
     };
     sim.set_mode(Some(ip), json!({"mode": "synced"}))
         .await
-        .with_context(|| format!("put {} back in sync", pod_name(i)))?;
+        .with_context(|| format!("put {pod} back in sync"))?;
     Ok(detected)
 }
 
