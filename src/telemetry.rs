@@ -8,7 +8,7 @@
 //! [`EncodeLabelSet`] with `&'static str` fields, a field on [`Metrics`], one `counter_family` line
 //! in [`Metrics::new`], and an `observe_*` method.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Mutex, PoisonError};
 
@@ -285,10 +285,12 @@ impl Metrics {
     /// Removes the per-pod series of this NodeHealth whose pod is not in `keep`.
     pub fn retain_pods(&self, namespace: &str, nodehealth: &str, keep: &[&str]) {
         let key = (namespace.to_owned(), nodehealth.to_owned());
+        // A set: a NodeHealth of 10,000 pods made a linear search 50 million comparisons.
+        let keep: HashSet<&str> = keep.iter().copied().collect();
         let mut index = self.index();
         let Some(pods) = index.get_mut(&key) else { return };
         pods.retain(|pod| {
-            let kept = keep.contains(&pod.as_str());
+            let kept = keep.contains(pod.as_str());
             if !kept {
                 self.remove_pod_series(&PodLabels::new(namespace, nodehealth, pod));
             }

@@ -132,7 +132,10 @@ pub async fn run(args: RunArgs) -> ExitCode {
         main: client,
         acting: acting_client,
     };
-    controller::run(clients, prober, settings, metrics, health, stopped()).await;
+    if let Err(e) = controller::run(clients, prober, settings, metrics, health, stopped()).await {
+        tracing::error!(error = %e, "cannot start the probe thread");
+        return ExitCode::FAILURE;
+    }
     match server.await {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) => {

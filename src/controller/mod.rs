@@ -152,7 +152,7 @@ pub struct Clients {
     pub acting: Client,
 }
 
-/// Runs the controller until `shutdown` resolves.
+/// Runs the controller until `shutdown` resolves. Fails only if the probe thread cannot start.
 pub async fn run(
     clients: Clients,
     prober: Prober,
@@ -160,7 +160,7 @@ pub async fn run(
     metrics: Arc<Metrics>,
     health: Arc<OperatorHealth>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
-) {
+) -> std::io::Result<()> {
     let Clients { main: client, acting } = clients;
     let (nodehealths, pods_api): (Api<DeserializeGuard<NodeHealth>>, Api<Pod>) = match &settings.namespace {
         Some(ns) => (Api::namespaced(client.clone(), ns), Api::namespaced(client.clone(), ns)),
@@ -218,9 +218,9 @@ pub async fn run(
         rx.recv().await.map(|obj| (obj, rx))
     });
     let (stop_probes, probes_stopped) = tokio::sync::oneshot::channel::<()>();
-    let probing = tokio::spawn(prober::run(ctx.clone(), trigger, async move {
+    let probing = prober::spawn(ctx.clone(), trigger, async move {
         let _ = probes_stopped.await;
-    }));
+    })?;
     let mapper_store = nh_store.clone();
     controller
         .watches_stream(pod_stream, move |pod: Pod| selecting(&mapper_store, &pod))
@@ -235,6 +235,7 @@ pub async fn run(
         .await;
     let _ = stop_probes.send(());
     let _ = probing.await;
+    Ok(())
 }
 
 /// Verdict changes waiting for their reconcile; past this the periodic reconcile catches up.

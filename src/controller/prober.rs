@@ -1,6 +1,10 @@
 //! The probe loop: carries out the schedule's probes as they fall due (bounded by the probe
 //! slots), records what they concluded, and asks for a reconcile of a NodeHealth when one of its
 //! pods' verdicts changes. Probing has its own clock: nothing else starts a probe.
+//!
+//! It runs on a thread of its own with a single-threaded runtime: one event loop serves every
+//! socket of a tick, without the wake-ups across worker threads that a shared multi-threaded
+//! runtime adds to each probe (`scripts/bench-scale.sh 10000`: see README, Performance).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -8,7 +12,7 @@ use std::time::Duration;
 
 use kube::core::DeserializeGuard;
 use kube::runtime::reflector::ObjectRef;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 
 use super::{Context, lock};
@@ -23,8 +27,24 @@ pub(super) type Trigger = mpsc::Sender<ObjectRef<DeserializeGuard<NodeHealth>>>;
 /// only bounds the drift of a sleeping timer.
 const MAX_SLEEP: Duration = Duration::from_secs(5);
 
+/// Starts the probe loop on its own thread; the receiver completes when the loop has stopped
+/// (after `shutdown` resolves).
+pub(super) fn spawn(
+    ctx: Arc<Context>,
+    trigger: Trigger,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<oneshot::Receiver<()>> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let (done, stopped) = oneshot::channel();
+    std::thread::Builder::new().name("probes".to_owned()).spawn(move || {
+        runtime.block_on(run(ctx, trigger, shutdown));
+        let _ = done.send(());
+    })?;
+    Ok(stopped)
+}
+
 /// Runs until `shutdown` resolves.
-pub(super) async fn run(ctx: Arc<Context>, trigger: Trigger, shutdown: impl std::future::Future<Output = ()>) {
+async fn run(ctx: Arc<Context>, trigger: Trigger, shutdown: impl std::future::Future<Output = ()>) {
     let mut running: JoinSet<(Job, Scrape, f64)> = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
