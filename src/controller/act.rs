@@ -187,16 +187,8 @@ pub(super) async fn plan(
     now: Timestamp,
 ) -> Result<Option<Decision>, Error> {
     let prev = previous.and_then(|p| p.remediation.as_ref());
-    // Without spec.remediation, records left by an earlier spec are still honoured: nodes it
-    // cordoned get released.
-    let observe_only;
-    let rp = match (&policy.remediation, prev) {
-        (Some(rp), _) => rp,
-        (None, Some(_)) => {
-            observe_only = RemediationPolicy::observe_only();
-            &observe_only
-        }
-        (None, None) => return Ok(None),
+    let Some(rp) = remediate::applicable(policy.remediation.as_ref(), prev) else {
+        return Ok(None);
     };
     if !ctx.leadership.is_leader() {
         return Ok(None);
@@ -207,13 +199,13 @@ pub(super) async fn plan(
         status::set_remediation(desired, previous, Some(records), &remediate::disabled(), now);
         return Ok(None);
     }
-    let nodes = node_facts(ctx, rp, facts, prev).await?;
+    let nodes = node_facts(ctx, &rp, facts, prev).await?;
     let paused = nh
         .annotations()
         .get(remediate::PAUSED_ANNOTATION)
         .is_some_and(|v| v == "true");
     let d = remediate::decide(&Inputs {
-        policy: rp,
+        policy: &rp,
         owner,
         paused,
         pods: facts,
@@ -227,7 +219,7 @@ pub(super) async fn plan(
     for action in &d.dry_run_actions {
         ctx.metrics.observe_remediation(action, "dry_run");
     }
-    let keep = policy.remediation.is_some() || !d.status.cordoned_nodes.is_empty();
+    let keep = remediate::keeps_records(policy.remediation.is_some(), &d.status);
     status::set_remediation(desired, previous, keep.then(|| d.status.clone()), &d.conditions, now);
     Ok(Some(d))
 }

@@ -217,6 +217,26 @@ pub struct Decision {
     pub dry_run_actions: Vec<&'static str>,
 }
 
+/// The remediation to run this round: the spec's, or, when the spec has none but records of an
+/// earlier spec remain, an observe-only one that only releases what those records hold (the
+/// nodes it cordoned). `None`: nothing to decide.
+pub fn applicable<'a>(
+    spec: Option<&'a RemediationPolicy>,
+    previous: Option<&RemediationStatus>,
+) -> Option<std::borrow::Cow<'a, RemediationPolicy>> {
+    match (spec, previous) {
+        (Some(rp), _) => Some(std::borrow::Cow::Borrowed(rp)),
+        (None, Some(_)) => Some(std::borrow::Cow::Owned(RemediationPolicy::observe_only())),
+        (None, None) => None,
+    }
+}
+
+/// Whether `status.remediation` stays written: while the spec asks for remediation, or while
+/// some node is still cordoned by this policy (so its release is on record).
+pub fn keeps_records(spec_has_remediation: bool, records: &RemediationStatus) -> bool {
+    spec_has_remediation || !records.cordoned_nodes.is_empty()
+}
+
 /// The nodes a decision may touch, so the shell reads those and no others: those this policy
 /// cordoned, that of a pending action and, when the ladder cordons and no more pods are down
 /// than `maxUnhealthy` allows (otherwise nothing is cordoned anyway), those of the unhealthy

@@ -836,3 +836,35 @@ fn records_stay_bounded_when_thousands_are_down_but_action_memory_is_kept() {
     let bytes = serde_json::to_vec(&d.status).unwrap().len();
     assert!(bytes < 100_000, "{bytes} bytes of remediation status");
 }
+
+#[test]
+fn records_of_an_earlier_spec_are_released_observe_only() {
+    let spec = policy(json!({}));
+    assert!(matches!(applicable(Some(&spec), None), Some(std::borrow::Cow::Borrowed(p)) if *p == spec));
+    assert!(
+        applicable(None, None).is_none(),
+        "no spec, no records: nothing to decide"
+    );
+    let left = RemediationStatus::default();
+    let rp = applicable(None, Some(&left)).expect("records left: decide to release them");
+    assert_eq!(*rp, RemediationPolicy::observe_only());
+}
+
+#[test]
+fn records_stay_written_while_asked_for_or_a_node_is_still_cordoned() {
+    let mut records = RemediationStatus::default();
+    assert!(keeps_records(true, &records));
+    assert!(
+        !keeps_records(false, &records),
+        "nothing left to release: status.remediation goes"
+    );
+    records.cordoned_nodes.push(CordonedNode {
+        node: "n1".into(),
+        pod: "v-0".into(),
+        since: Time(at(0)),
+    });
+    assert!(
+        keeps_records(false, &records),
+        "the cordon's release must stay on record"
+    );
+}
