@@ -106,6 +106,7 @@ pub struct Metrics {
     probe_duration: HistogramFamily<EndpointLabels>,
     probe_lateness: Histogram,
     scheduled_pods: Gauge,
+    idle_connections: Gauge,
     kube_requests: Family<VerbLabels, Counter>,
     status_writes: Family<ResultLabels, Counter>,
     remediations: Family<RemediationLabels, Counter>,
@@ -165,6 +166,12 @@ impl Metrics {
             "Pods on the probe schedule, every NodeHealth together",
             scheduled_pods.clone(),
         );
+        let idle_connections = Gauge::default();
+        registry.register(
+            "nodehealth_probe_idle_connections",
+            "Probe connections kept alive between probes (one open file each)",
+            idle_connections.clone(),
+        );
         let kube_requests = counter_family(
             &mut registry,
             "nodehealth_kube_requests",
@@ -205,6 +212,7 @@ impl Metrics {
             probe_duration,
             probe_lateness,
             scheduled_pods,
+            idle_connections,
             kube_requests,
             status_writes,
             remediations,
@@ -235,9 +243,12 @@ impl Metrics {
         self.probe_lateness.observe(seconds.max(0.0));
     }
 
-    /// Pods on the probe schedule now.
-    pub fn set_scheduled_pods(&self, n: usize) {
-        self.scheduled_pods.set(i64::try_from(n).unwrap_or(i64::MAX));
+    /// Pods on the probe schedule and probe connections kept alive, now.
+    pub fn set_probing(&self, scheduled_pods: usize, idle_connections: usize) {
+        self.scheduled_pods
+            .set(i64::try_from(scheduled_pods).unwrap_or(i64::MAX));
+        self.idle_connections
+            .set(i64::try_from(idle_connections).unwrap_or(i64::MAX));
     }
 
     /// A request to the Kubernetes API is sent.

@@ -32,9 +32,10 @@ pub struct RunArgs {
     #[arg(long, env = "NODEHEALTH_MAX_CONCURRENT_PROBES", default_value_t = 256)]
     pub max_concurrent_probes: usize,
     /// Pods whose probe connections are kept alive between probes (one per endpoint); beyond
-    /// them each probe connects afresh. Lowered further when the open-files limit requires.
-    #[arg(long, env = "NODEHEALTH_MAX_POOLED_PODS", default_value_t = 1000)]
-    pub max_pooled_pods: usize,
+    /// them each probe connects afresh. Default: as many as the open-files limit leaves room
+    /// for (an idle plain-HTTP connection is a socket and a few hundred bytes).
+    #[arg(long, env = "NODEHEALTH_MAX_POOLED_PODS")]
+    pub max_pooled_pods: Option<usize>,
     /// Figures moving within the same verdict are written at most this often (seconds).
     #[arg(long, env = "NODEHEALTH_STATUS_REFRESH_SECONDS", default_value_t = 60)]
     pub status_refresh_seconds: u64,
@@ -159,7 +160,8 @@ const CONNECTIONS_PER_POD: u64 = 2;
 
 /// Pods that may keep their probe connections alive: at most `wanted`, and no more than the
 /// open-files limit leaves once the reserve and the probes in flight are counted.
-fn pooled_pods(limit: Option<u64>, in_flight: usize, wanted: usize) -> usize {
+fn pooled_pods(limit: Option<u64>, in_flight: usize, wanted: Option<usize>) -> usize {
+    let wanted = wanted.unwrap_or(usize::MAX);
     let Some(limit) = limit else { return wanted };
     let busy = RESERVED_FDS + CONNECTIONS_PER_POD * in_flight as u64;
     let room = limit.saturating_sub(busy) / CONNECTIONS_PER_POD;
@@ -222,13 +224,14 @@ mod tests {
     #[test]
     fn idle_connections_get_what_the_open_files_limit_leaves() {
         // 20,000 descriptors, 256 probes in flight: 20,000 − 1,024 − 512 = 18,464 → 9,232 pods.
-        assert_eq!(pooled_pods(Some(20_000), 256, 100_000), 9_232);
-        assert_eq!(pooled_pods(Some(20_000), 256, 1_000), 1_000, "the flag caps it");
+        assert_eq!(pooled_pods(Some(20_000), 256, None), 9_232);
+        assert_eq!(pooled_pods(Some(20_000), 256, Some(1_000)), 1_000, "the flag caps it");
         assert_eq!(
-            pooled_pods(Some(1_024), 256, 1_000),
+            pooled_pods(Some(1_024), 256, Some(1_000)),
             0,
             "no room: every probe connects afresh"
         );
-        assert_eq!(pooled_pods(None, 256, 1_000), 1_000);
+        assert_eq!(pooled_pods(None, 256, Some(1_000)), 1_000);
+        assert_eq!(pooled_pods(None, 256, None), usize::MAX, "no limit known: no cap");
     }
 }

@@ -66,7 +66,8 @@ async fn run(ctx: Arc<Context>, trigger: Trigger, shutdown: impl std::future::Fu
                 (job, scrape, started)
             });
         }
-        ctx.metrics.set_scheduled_pods(lock(&ctx.schedule).len());
+        let scheduled = lock(&ctx.schedule).len();
+        ctx.metrics.set_probing(scheduled, ctx.prober.idle_connections());
         let sleep = lock(&ctx.schedule).next_wake().map_or(MAX_SLEEP, |w| {
             Duration::from_secs_f64((w - unix_now()).max(0.0)).min(MAX_SLEEP)
         });

@@ -1,11 +1,15 @@
 //! The probe client: bounded HTTP(S) GETs to the endpoints a chain names, and the typed,
-//! plain-words failures they end in. It hands code and body to the chain's reader
+//! plain-words failures they end in. Plain HTTP to a pod's IP goes through the lean client of
+//! [`http1`]; HTTPS and host names through reqwest. It hands code and body to the chain's reader
 //! (`chains::<chain>::read`) and reads nothing itself.
 //!
 //! Guarantees: no redirect is followed; a body is never read past its cap (after gzip
 //! decoding too); a request never outlives its timeout; HTTPS certificates are not verified,
 //! as the kubelet's own probes do not verify them.
 
+mod http1;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -101,8 +105,11 @@ impl ProbeError {
 pub struct Prober {
     pooled: reqwest::Client,
     fresh: reqwest::Client,
+    idle: Arc<http1::Idle>,
     config: ProbeConfig,
 }
+
+const USER_AGENT: &str = concat!("nodehealth/", env!("CARGO_PKG_VERSION"));
 
 impl Prober {
     pub fn new(config: ProbeConfig) -> Result<Self, reqwest::Error> {
@@ -115,7 +122,7 @@ impl Prober {
                 .pool_idle_timeout(config.idle_timeout)
                 .pool_max_idle_per_host(idle_per_host)
                 .no_proxy()
-                .user_agent(concat!("nodehealth/", env!("CARGO_PKG_VERSION")))
+                .user_agent(USER_AGENT)
                 .build()
         };
         Ok(Prober {
@@ -123,6 +130,7 @@ impl Prober {
             pooled: client(1)?,
             // Nothing kept: the connection closes with the answer and frees its descriptor.
             fresh: client(0)?,
+            idle: Arc::new(http1::Idle::new(config.idle_timeout)),
             config,
         })
     }
@@ -134,7 +142,31 @@ impl Prober {
     /// GETs `url` on a kept-alive connection, reading at most `limit` bytes of (decoded) body.
     /// Returns the status and body.
     pub async fn get(&self, url: &str, limit: usize) -> Result<(u16, Bytes), ProbeError> {
-        self.get_within(&self.pooled, url, limit, self.config.timeout).await
+        self.fetch(url, limit, self.config.timeout, true).await
+    }
+
+    /// Connections kept alive now by the lean client (one socket each).
+    pub fn idle_connections(&self) -> usize {
+        self.idle.len()
+    }
+
+    /// As [`Prober::get`], with this request's own deadline, on a kept-alive connection or not.
+    async fn fetch(
+        &self,
+        url: &str,
+        limit: usize,
+        timeout: Duration,
+        pooled: bool,
+    ) -> Result<(u16, Bytes), ProbeError> {
+        match http1::Plain::parse(url) {
+            Some(plain) => tokio::time::timeout(timeout, self.idle.get(&plain, limit, pooled, USER_AGENT))
+                .await
+                .unwrap_or(Err(ProbeError::Timeout(timeout))),
+            None => {
+                let client = if pooled { &self.pooled } else { &self.fresh };
+                self.get_within(client, url, limit, timeout).await
+            }
+        }
     }
 
     /// As [`Prober::get`], with this client and this request's own deadline.
@@ -193,12 +225,11 @@ impl Prober {
         pooled: bool,
         observe: impl Fn(&'static str, &'static str, f64),
     ) -> Scrape {
-        let client = if pooled { &self.pooled } else { &self.fresh };
         let requests = target.requests.iter().map(|(request, url)| {
             let observe = &observe;
             async move {
                 let started = std::time::Instant::now();
-                let r = self.get_within(client, url, self.limit(request.api), timeout).await;
+                let r = self.fetch(url, self.limit(request.api), timeout, pooled).await;
                 let kind = r.as_ref().err().map_or("ok", ProbeError::kind);
                 observe(request.api.field(), kind, started.elapsed().as_secs_f64());
                 let fetched: Fetched = r.map(|(code, body)| Answer { code, body }).map_err(|e| e.to_failure());

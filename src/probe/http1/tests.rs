@@ -1,0 +1,186 @@
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use super::*;
+
+#[test]
+fn only_plain_http_to_an_ip_is_taken() {
+    let p = Plain::parse("http://127.0.0.1:3334/system/health").unwrap();
+    assert_eq!(
+        (p.addr, p.authority, p.path),
+        ("127.0.0.1:3334".parse().unwrap(), "127.0.0.1:3334", "/system/health")
+    );
+    let p = Plain::parse("http://[::1]:9/m?x=1").unwrap();
+    assert_eq!((p.addr.port(), p.path), (9, "/m?x=1"));
+    assert_eq!(
+        Plain::parse("http://10.0.0.1").unwrap().addr,
+        "10.0.0.1:80".parse().unwrap()
+    );
+    for other in [
+        "https://127.0.0.1/",
+        "http://node.local:80/",
+        "http://u@127.0.0.1/",
+        "http://127.0.0.1/a b",
+        "ftp://1.2.3.4/",
+    ] {
+        assert_eq!(Plain::parse(other), None, "{other}");
+    }
+}
+
+fn head(raw: &str) -> Head {
+    parse_head(raw.as_bytes()).unwrap().unwrap()
+}
+
+#[test]
+fn framing_follows_rfc_9112() {
+    let h = head("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
+    assert_eq!(
+        (h.code, h.framing, h.keep_alive, h.gzip),
+        (200, Framing::Length(5), true, false)
+    );
+    let h = head("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: gzip, chunked\r\n\r\n");
+    assert_eq!(h.framing, Framing::Chunked, "chunked wins over a length");
+    let h = head("HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n");
+    assert_eq!((h.framing, h.keep_alive), (Framing::UntilClose, false));
+    assert_eq!(head("HTTP/1.1 204 No Content\r\n\r\n").framing, Framing::None);
+    assert!(!head("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n").keep_alive);
+    assert!(head("HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n\r\n").gzip);
+    assert!(parse_head(b"HTTP/1.1 200 OK\r\nContent-Le").unwrap().is_none());
+    for bad in [
+        "HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Encoding: br\r\n\r\n",
+        "SSH-2.0-OpenSSH\r\n\r\n",
+    ] {
+        assert!(matches!(parse_head(bad.as_bytes()), Err(ProbeError::Body(_))), "{bad}");
+    }
+}
+
+#[test]
+fn chunks_are_joined_and_capped() {
+    let raw = b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: 1\r\n\r\n";
+    let (mut body, mut at) = (Vec::new(), 0);
+    loop {
+        match step(&raw[at..], &mut body, 100).unwrap() {
+            Step::Consumed(n) => at += n,
+            Step::End(n) => break assert_eq!(at + n, raw.len()),
+            Step::More => panic!("all bytes are there"),
+        }
+    }
+    assert_eq!(body, b"hello world");
+    assert!(matches!(step(b"5\r\nhel", &mut Vec::new(), 100), Ok(Step::More)));
+    assert!(matches!(
+        step(b"5\r\nhello", &mut Vec::new(), 3),
+        Err(ProbeError::BodyTooLarge(3))
+    ));
+    assert!(matches!(
+        step(b"5\r\nhelloXX", &mut Vec::new(), 100),
+        Err(ProbeError::Body(_))
+    ));
+    assert!(matches!(
+        step(b"zz\r\n", &mut Vec::new(), 100),
+        Err(ProbeError::Body(_))
+    ));
+}
+
+#[test]
+fn gzip_is_capped_after_decoding() {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(&vec![b'a'; 10_000]).unwrap();
+    let gz = enc.finish().unwrap();
+    assert_eq!(gunzip(&gz, 10_000).unwrap().len(), 10_000);
+    assert!(matches!(gunzip(&gz, 9_999), Err(ProbeError::BodyTooLarge(9_999))));
+    assert!(matches!(gunzip(b"not gzip", 100), Err(ProbeError::Body(_))));
+}
+
+/// Serves `answers` in turn, each on the connection as it comes, closing the connection after
+/// each answer when `close_each`; counts accepted connections.
+async fn serve(answers: Vec<&'static str>, close_each: bool) -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        let mut answers = answers.into_iter();
+        while let Ok((mut conn, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            loop {
+                let mut req = [0u8; 1024];
+                if conn.read(&mut req).await.unwrap_or(0) == 0 {
+                    break;
+                }
+                let Some(answer) = answers.next() else { return };
+                conn.write_all(answer.as_bytes()).await.unwrap();
+                if close_each {
+                    break;
+                }
+            }
+        }
+    });
+    (addr, accepted)
+}
+
+async fn get(idle: &Idle, addr: SocketAddr, pooled: bool) -> Result<(u16, Bytes), ProbeError> {
+    let url = format!("http://{addr}/metrics");
+    idle.get(&Plain::parse(&url).unwrap(), 1 << 20, pooled, "test").await
+}
+
+#[tokio::test]
+async fn a_kept_alive_connection_serves_the_next_probe() {
+    let ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    let chunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n";
+    let (addr, accepted) = serve(vec![ok, chunked, ok], false).await;
+    let idle = Idle::new(Duration::from_secs(90));
+    for _ in 0..3 {
+        assert_eq!(get(&idle, addr, true).await.unwrap(), (200, Bytes::from_static(b"ok")));
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    assert_eq!(idle.len(), 1, "one idle socket, no buffer");
+}
+
+#[tokio::test]
+async fn a_connection_closed_while_idle_is_replaced_once() {
+    let ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    let (addr, accepted) = serve(vec![ok, ok], true).await;
+    let idle = Idle::new(Duration::from_secs(90));
+    assert_eq!(get(&idle, addr, true).await.unwrap().1, Bytes::from_static(b"ok"));
+    // The server closed it after answering: the next probe goes out again, afresh.
+    tokio::task::yield_now().await;
+    assert_eq!(get(&idle, addr, true).await.unwrap().1, Bytes::from_static(b"ok"));
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn unpooled_and_close_delimited_answers_are_not_kept() {
+    let ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    let until_close = "HTTP/1.1 200 OK\r\n\r\nall of it";
+    let (addr, _) = serve(vec![ok, until_close], true).await;
+    let idle = Idle::new(Duration::from_secs(90));
+    get(&idle, addr, false).await.unwrap();
+    assert_eq!(idle.len(), 0);
+    assert_eq!(
+        get(&idle, addr, true).await.unwrap().1,
+        Bytes::from_static(b"all of it")
+    );
+    assert_eq!(idle.len(), 0);
+}
+
+#[tokio::test]
+async fn a_body_cut_short_or_a_silent_close_says_so() {
+    let short = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nok";
+    let (addr, _) = serve(vec![short], true).await;
+    let idle = Idle::new(Duration::from_secs(90));
+    assert_eq!(
+        get(&idle, addr, false).await,
+        Err(ProbeError::Body("connection closed in the body".into()))
+    );
+    // No answers left: the server closes without a word.
+    let e = get(&idle, addr, false).await.unwrap_err();
+    assert!(
+        matches!(&e, ProbeError::Body(m) if m.starts_with("connection closed before an answer")),
+        "{e}"
+    );
+}
