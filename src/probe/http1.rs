@@ -186,11 +186,14 @@ async fn exchange(stream: &mut TcpStream, request: &[u8], limit: usize) -> Resul
     stream.write_all(request).await.map_err(Failure::NoAnswer)?;
     let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let head = loop {
-        if read_more(stream, &mut buf, READ_CHUNK)
-            .await
-            .map_err(Failure::NoAnswer)?
-            == 0
-        {
+        let read = read_more(stream, &mut buf, READ_CHUNK).await.map_err(|e| {
+            if buf.is_empty() {
+                Failure::NoAnswer(e)
+            } else {
+                Failure::Failed(read_error(e))
+            }
+        })?;
+        if read == 0 {
             return Err(if buf.is_empty() {
                 Failure::NoAnswer(std::io::ErrorKind::UnexpectedEof.into())
             } else {
@@ -322,11 +325,23 @@ async fn read_chunked(
     loop {
         match step(&buf[at..], &mut body, limit)? {
             Step::More => {
+                // What is not decoded yet is at most one chunk (capped by `step`) and its size
+                // line: endless chunk extensions or trailers are cut off here.
+                if buf.len() - at > limit.saturating_sub(body.len()).saturating_add(MAX_HEAD) {
+                    return Err(ProbeError::BodyTooLarge(limit));
+                }
                 if read_more(stream, &mut buf, READ_CHUNK).await.map_err(read_error)? == 0 {
                     return Err(body_error("connection closed in the body"));
                 }
             }
-            Step::Consumed(n) => at += n,
+            Step::Consumed(n) => {
+                at += n;
+                // Decoded bytes are not kept twice.
+                if at >= READ_CHUNK {
+                    buf.drain(..at);
+                    at = 0;
+                }
+            }
             Step::End(n) => return Ok((body, at + n == buf.len())),
         }
     }

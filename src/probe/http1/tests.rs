@@ -184,3 +184,26 @@ async fn a_body_cut_short_or_a_silent_close_says_so() {
         "{e}"
     );
 }
+
+#[tokio::test]
+async fn endless_chunk_extensions_are_cut_off() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut conn, _) = listener.accept().await.unwrap();
+        let mut req = [0u8; 1024];
+        let _ = conn.read(&mut req).await;
+        let _ = conn
+            .write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;x=")
+            .await;
+        let filler = vec![b'a'; 64 << 10];
+        while conn.write_all(&filler).await.is_ok() {}
+    });
+    let idle = Idle::new(Duration::from_secs(90));
+    let url = format!("http://{addr}/");
+    let e = idle
+        .get(&Plain::parse(&url).unwrap(), 1 << 20, false, "test")
+        .await
+        .unwrap_err();
+    assert_eq!(e, ProbeError::BodyTooLarge(1 << 20));
+}
