@@ -207,3 +207,17 @@ async fn endless_chunk_extensions_are_cut_off() {
         .unwrap_err();
     assert_eq!(e, ProbeError::BodyTooLarge(1 << 20));
 }
+
+proptest::proptest! {
+    /// Whatever a node sends, reading its head and chunks ends in a value or an error.
+    #[test]
+    fn any_bytes_are_read_without_panicking(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
+        let _ = parse_head(&bytes);
+        let mut body = Vec::new();
+        let mut at = 0;
+        while let Ok(Step::Consumed(n)) = step(&bytes[at..], &mut body, 256) {
+            at += n;
+        }
+        proptest::prop_assert!(body.len() <= 256);
+    }
+}
