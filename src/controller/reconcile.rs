@@ -124,10 +124,12 @@ async fn readable<'a>(ctx: &Context, obj: &'a DeserializeGuard<NodeHealth>) -> R
 
 /// The pods of the NodeHealth's namespace its selector matches.
 fn selected(ctx: &Context, nh: &NodeHealth, policy: &Policy) -> Vec<Arc<Pod>> {
+    // Runs over every watched pod each reconcile: compared in place, nothing copied per pod.
+    let ns = nh.metadata.namespace.as_deref();
     ctx.pods
         .state()
         .into_iter()
-        .filter(|p| p.namespace() == nh.namespace() && policy.selector.matches(p.labels()))
+        .filter(|p| p.metadata.namespace.as_deref() == ns && policy.selector.matches(p.labels()))
         .collect()
 }
 
