@@ -13,6 +13,20 @@ pub struct Page {
 }
 
 impl Page {
+    /// GETs a process's `/metrics` at `addr` and keeps the families starting with `prefixes`.
+    pub async fn fetch(http: &reqwest::Client, addr: &str, prefixes: &[&str]) -> anyhow::Result<Page> {
+        let url = format!("http://{addr}/metrics");
+        let text = http
+            .get(&url)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .with_context(|| format!("GET {url}"))?
+            .text()
+            .await?;
+        Page::parse(&text, prefixes)
+    }
+
     /// Parses `text`, keeping the samples whose name starts with one of `prefixes` (the
     /// operator's page also carries two series per pod, which no figure here needs).
     pub fn parse(text: &str, prefixes: &[&str]) -> anyhow::Result<Page> {

@@ -141,16 +141,7 @@ impl Operator {
 
     /// The operator's figures, read from its own `/metrics`.
     pub async fn page(&self, http: &reqwest::Client) -> anyhow::Result<Page> {
-        let url = format!("http://{}/metrics", self.http);
-        let text = http
-            .get(&url)
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .with_context(|| format!("GET {url}"))?
-            .text()
-            .await?;
-        Page::parse(&text, &FAMILIES)
+        Page::fetch(http, &self.http, &FAMILIES).await
     }
 }
 

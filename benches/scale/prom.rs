@@ -127,17 +127,7 @@ impl Prometheus {
 
     /// Prometheus' own figures, from its `/metrics`.
     pub async fn page(&self) -> anyhow::Result<Page> {
-        let url = format!("http://{}/metrics", self.addr);
-        let text = self
-            .http
-            .get(&url)
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .with_context(|| format!("GET {url}"))?
-            .text()
-            .await?;
-        Page::parse(&text, &FAMILIES)
+        Page::fetch(&self.http, &self.addr, &FAMILIES).await
     }
 }
 
