@@ -308,10 +308,7 @@ pub const TICK_SECONDS: f64 = 1.0;
 /// (FNV-1a: stable across runs and replicas, unlike the standard library's seeded hasher), on
 /// one of the period's ticks.
 pub fn phase(uid: &str, period: f64) -> f64 {
-    // FNV-1a 64-bit offset basis and prime.
-    let hash = uid.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
+    let hash = crate::shard::fnv1a64(uid.as_bytes());
     let ticks = (period / TICK_SECONDS).floor().max(1.0);
     (hash % ticks as u64) as f64 * (period / ticks)
 }

@@ -206,6 +206,9 @@ pub fn swept(
         // Remediation records carry over; the controller replaces them when it decides.
         remediation: previous.and_then(|p| p.remediation.clone()),
         conditions: carry_transitions(previous, conditions, generation, now),
+        // Who handles it: the controller's to say.
+        shard: None,
+        leader: None,
     }
 }
 
@@ -330,6 +333,8 @@ fn verdict_key(s: &NodeHealthStatus) -> impl PartialEq + '_ {
             .collect::<Vec<_>>(),
         // Timers and records of remediation must survive a restart: every change is written.
         &s.remediation,
+        // A new leader (failover, reshard) says so at once.
+        (s.shard, &s.leader),
     )
 }
 

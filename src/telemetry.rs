@@ -73,6 +73,11 @@ struct EndpointLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ShardLabels {
+    shard: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PodLabels {
     namespace: String,
     nodehealth: String,
@@ -113,6 +118,7 @@ pub struct Metrics {
     remediations_blocked: Family<ReasonLabels, Counter>,
     pod_health_factor: Family<PodLabels, Gauge<f64, AtomicU64>>,
     pod_healthy: Family<PodLabels, Gauge>,
+    leader: Family<ShardLabels, Gauge>,
     /// (namespace, nodehealth) → pods with per-pod series, so that pods which are gone can be
     /// found and removed without scanning the families (which cannot be iterated).
     ///
@@ -204,6 +210,12 @@ impl Metrics {
             "1 when the pod's verdict is healthy, else 0",
             pod_healthy.clone(),
         );
+        let leader = Family::<ShardLabels, Gauge>::default();
+        registry.register(
+            "nodehealth_leader",
+            "1 while this replica leads its shard (writes status, records events, acts), else 0",
+            leader.clone(),
+        );
         Metrics {
             registry,
             reconciles,
@@ -219,6 +231,7 @@ impl Metrics {
             remediations_blocked,
             pod_health_factor,
             pod_healthy,
+            leader,
             pods: Mutex::new(BTreeMap::new()),
         }
     }
@@ -309,6 +322,25 @@ impl Metrics {
         });
         if pods.is_empty() {
             index.remove(&key);
+        }
+    }
+
+    /// Whether this replica leads `shard` now.
+    pub fn set_leader(&self, shard: u32, leading: bool) {
+        let labels = ShardLabels {
+            shard: shard.to_string(),
+        };
+        self.leader.get_or_create(&labels).set(i64::from(leading));
+    }
+
+    /// Removes every per-pod series: a replica that stops leading leaves them to the leader,
+    /// so that a fleet's series are exported once, not once per replica.
+    pub fn forget_pods(&self) {
+        let mut index = self.index();
+        for ((namespace, nodehealth), pods) in std::mem::take(&mut *index) {
+            for pod in pods {
+                self.remove_pod_series(&PodLabels::new(&namespace, &nodehealth, &pod));
+            }
         }
     }
 

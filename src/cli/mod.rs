@@ -1,6 +1,7 @@
 //! The `nodehealth` command line: parsed once with clap (every flag also an environment
 //! variable) and handed to the command that runs.
 
+pub mod ha;
 pub mod probe;
 pub mod run;
 

@@ -12,6 +12,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use tower::util::MapRequestLayer;
 
+use super::ha::HaArgs;
 use crate::controller::{self, Settings};
 use crate::probe::{ProbeConfig, Prober};
 use crate::server::{self, OperatorHealth};
@@ -53,6 +54,8 @@ pub struct RunArgs {
     /// `RemediationAllowed=False` (`RemediationDisabled`) instead of failing on every action.
     #[arg(long, env = "NODEHEALTH_REMEDIATION", default_value_t = true, action = clap::ArgAction::Set)]
     pub remediation: bool,
+    #[command(flatten)]
+    pub ha: HaArgs,
 }
 
 pub async fn run(args: RunArgs) -> ExitCode {
@@ -67,7 +70,15 @@ pub async fn run(args: RunArgs) -> ExitCode {
         health_body_limit,
         metrics_body_limit,
         remediation,
+        ha,
     } = args;
+    let ha = match ha.resolve(namespace.as_deref()) {
+        Ok(ha) => ha,
+        Err(e) => {
+            tracing::error!(error = %e, "invalid high-availability flags");
+            return ExitCode::FAILURE;
+        }
+    };
     crate::install_crypto_provider();
     let metrics = Arc::new(Metrics::new());
     let (client, acting_client) = match clients(kubeconfig, &metrics).await {
@@ -127,8 +138,17 @@ pub async fn run(args: RunArgs) -> ExitCode {
         status_refresh: Duration::from_secs(status_refresh_seconds.max(1)),
         max_status_pods: max_status_pods.max(1),
         remediation,
+        identity: ha.identity,
+        shard: ha.shard,
+        election: ha.election,
     };
-    tracing::info!(http_addr = %bound, "nodehealth operator starting");
+    tracing::info!(
+        http_addr = %bound,
+        shard = %settings.shard,
+        identity = %settings.identity,
+        lease = ?settings.election.as_ref().map(|e| format!("{}/{}", e.namespace, e.lease)),
+        "nodehealth operator starting"
+    );
     let clients = controller::Clients {
         main: client,
         acting: acting_client,

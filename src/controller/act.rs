@@ -235,6 +235,12 @@ pub(super) async fn execute(
 ) -> Vec<remediate::Notice> {
     let mut done = Vec::with_capacity(d.acts.len());
     for act in &d.acts {
+        // A replica whose leadership lapsed stops here: the acts left stay `Pending` in status
+        // for the next leader, which finishes or abandons them by their record.
+        if !ctx.leadership.is_leader() {
+            tracing::warn!(?act, "leadership lapsed before acting: left to the next leader");
+            return Vec::new();
+        }
         let outcome = carry_out(ctx, ns, owner, act, Timestamp::now()).await;
         done.push((act.clone(), outcome));
     }

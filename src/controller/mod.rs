@@ -5,20 +5,22 @@
 //! `NodeHealth` whose JSON cannot be read is reported and skipped without blocking the others.
 
 mod act;
+mod lease;
 mod prober;
 mod reconcile;
 mod watches;
 
 pub use act::evict_instance;
+pub use lease::{Election, Leadership};
 
-use watches::{SyncGate, Watch, nodehealth_relevance, pod_relevance, selecting, strip_pod};
+use watches::{SyncGate, Watch, in_shard, nodehealth_relevance, pod_relevance, selecting, strip_pod};
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Pod;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
@@ -33,6 +35,7 @@ use crate::policy::InvalidSpec;
 use crate::probe::Prober;
 use crate::schedule::Schedule;
 use crate::server::OperatorHealth;
+use crate::shard::Shard;
 use crate::telemetry::Metrics;
 
 /// The one field manager of every write (server-side apply, status included).
@@ -54,6 +57,12 @@ pub struct Settings {
     /// Pods whose probe connections are kept alive between probes (the rest connect afresh):
     /// the share of the open-files limit left for idle connections.
     pub pooled_pods: usize,
+    /// This replica's name: in Leases, events and `status.leader`.
+    pub identity: String,
+    /// The NodeHealths this replica handles.
+    pub shard: Shard,
+    /// The shard's Lease; `None`: leader election off, this replica always leads.
+    pub election: Option<Election>,
 }
 
 /// Why a reconcile did not complete.
@@ -71,6 +80,9 @@ pub enum Error {
     /// Reading the nodes remediation may touch failed: back off and retry.
     #[error("reading nodes: {0}")]
     ReadNodes(#[source] kube::Error),
+    /// Leadership was lost during the reconcile: nothing more is written or done.
+    #[error("no longer the leader of this shard")]
+    NotLeader,
 }
 
 impl Error {
@@ -81,6 +93,7 @@ impl Error {
             Error::Unreadable(_) => "Unreadable",
             Error::WriteStatus(_) => "WriteStatus",
             Error::ReadNodes(_) => "ReadNodes",
+            Error::NotLeader => "NotLeader",
         }
     }
 }
@@ -112,24 +125,6 @@ pub struct Context {
     written: Mutex<HashMap<Key, NodeHealthStatus>>,
     /// Consecutive failures per NodeHealth, for the backoff.
     failures: Mutex<HashMap<Key, u32>>,
-}
-
-/// Whether this replica may act on nodes and pods. Probing and status run on every replica;
-/// cordons and restarts only on the leader. Leader election is not built yet: the chart runs
-/// one replica, which always leads; an election sets this flag when it lands.
-#[derive(Debug)]
-pub struct Leadership(AtomicBool);
-
-impl Default for Leadership {
-    fn default() -> Self {
-        Leadership(AtomicBool::new(true))
-    }
-}
-
-impl Leadership {
-    pub fn is_leader(&self) -> bool {
-        self.0.load(Ordering::Acquire)
-    }
 }
 
 /// `namespace/name` of a NodeHealth.
@@ -180,8 +175,11 @@ pub async fn run(
         .default_backoff();
     let (nh_store, nh_writer) = reflector::store();
     let nh_gate = gate.clone();
-    let nh_watch =
-        watcher(nodehealths, watcher::Config::default()).inspect(move |ev| nh_gate.seen(ev, Watch::NodeHealths));
+    // Only this shard's NodeHealths reach the store: the others are another replica's.
+    let shard = settings.shard;
+    let nh_watch = watcher(nodehealths, watcher::Config::default())
+        .try_filter(move |ev| std::future::ready(in_shard(ev, shard)))
+        .inspect(move |ev| nh_gate.seen(ev, Watch::NodeHealths));
     // A status write comes back as an event: only the spec (generation) and the annotations
     // the operator reads are worth a reconcile.
     let nh_stream = reflector(nh_writer, nh_watch)
@@ -191,8 +189,13 @@ pub async fn run(
     let controller = Controller::for_stream(nh_stream, nh_store.clone());
     let reporter = Reporter {
         controller: FIELD_MANAGER.to_owned(),
-        instance: std::env::var("POD_NAME").ok(),
+        instance: Some(settings.identity.clone()),
     };
+    let leadership = match settings.election {
+        Some(_) => Leadership::elected(),
+        None => Leadership::always(),
+    };
+    let election = settings.election.clone();
     let pooled_pods = settings.pooled_pods;
     let ctx = Arc::new(Context {
         recorder: Recorder::new(client.clone(), reporter),
@@ -205,7 +208,7 @@ pub async fn run(
         health: health.clone(),
         probe_slots: Arc::new(Semaphore::new(settings.max_concurrent_probes.max(1))),
         settings,
-        leadership: Leadership::default(),
+        leadership,
         synced: gate.clone(),
         schedule: Mutex::new(Schedule::new(pooled_pods)),
         wake: Notify::new(),
@@ -221,10 +224,21 @@ pub async fn run(
     let probing = prober::spawn(ctx.clone(), trigger, async move {
         let _ = probes_stopped.await;
     })?;
+    // A replica that becomes the leader writes every status at once rather than at each one's
+    // next period.
+    let (gained, on_gain) = mpsc::channel(1);
+    let (stop_election, election_stopped) = tokio::sync::oneshot::channel::<()>();
+    let electing = election.map(|e| {
+        tokio::spawn(lease::run(ctx.clone(), e, gained, async move {
+            let _ = election_stopped.await;
+        }))
+    });
+    let on_gain = futures::stream::unfold(on_gain, |mut rx| async move { rx.recv().await.map(|()| ((), rx)) });
     let mapper_store = nh_store.clone();
     controller
         .watches_stream(pod_stream, move |pod: Pod| selecting(&mapper_store, &pod))
         .reconcile_on(verdicts_changed)
+        .reconcile_all_on(on_gain)
         .graceful_shutdown_on(shutdown)
         .run(reconcile::reconcile, error_policy, ctx)
         .for_each(|res| async move {
@@ -233,6 +247,11 @@ pub async fn run(
             }
         })
         .await;
+    // In-flight reconciles are done: only now is the Lease given up.
+    let _ = stop_election.send(());
+    if let Some(task) = electing {
+        let _ = task.await;
+    }
     let _ = stop_probes.send(());
     let _ = probing.await;
     Ok(())
@@ -245,6 +264,8 @@ const VERDICT_QUEUE: usize = 1024;
 fn error_policy(obj: Arc<DeserializeGuard<NodeHealth>>, err: &Error, ctx: Arc<Context>) -> Action {
     match err {
         Error::InvalidSpec(_) | Error::Unreadable(_) => Action::await_change(),
+        // As a standby it keeps probing; should it lead again, it is reconciled at once.
+        Error::NotLeader => Action::requeue(Duration::from_secs(5)),
         Error::WriteStatus(_) | Error::ReadNodes(_) => {
             let k = key(&obj);
             let n = {

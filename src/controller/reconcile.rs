@@ -52,8 +52,10 @@ async fn reconcile_one(obj: &Arc<DeserializeGuard<NodeHealth>>, ctx: &Arc<Contex
         Ok(p) => p,
         Err(e) => return stall(ctx, nh, &k, &reference, previous.as_ref(), e, now).await,
     };
-    if previous.as_ref().is_some_and(|p| p.observed_generation != generation) {
-        let desired = status::reconciling(previous.as_ref(), now);
+    // A standby probes (so that it takes over with warm histories) but writes nothing.
+    let leading = ctx.leadership.is_leader();
+    if leading && previous.as_ref().is_some_and(|p| p.observed_generation != generation) {
+        let desired = handled(ctx, status::reconciling(previous.as_ref(), now));
         write_status(ctx, nh, &k, &desired).await?;
     }
     let pods = selected(ctx, nh, &policy);
@@ -65,15 +67,21 @@ async fn reconcile_one(obj: &Arc<DeserializeGuard<NodeHealth>>, ctx: &Arc<Contex
         // A new pod's first probe is under way: its verdict triggers the next reconcile.
         return Ok(Action::requeue(FIRST_PROBE_WAIT));
     };
+    if !leading {
+        return Ok(Action::requeue(policy.period));
+    }
     status::hold_unverified(&mut outcomes, previous.as_ref());
     set_gauges(ctx, nh, &outcomes);
     let facts = remediation_facts(ctx, nh, &policy, previous.as_ref(), &pods, &outcomes);
-    let mut desired = status::swept(
-        generation,
-        previous.as_ref(),
-        outcomes,
-        now,
-        ctx.settings.max_status_pods,
+    let mut desired = handled(
+        ctx,
+        status::swept(
+            generation,
+            previous.as_ref(),
+            outcomes,
+            now,
+            ctx.settings.max_status_pods,
+        ),
     );
     let plan = act::plan(ctx, nh, &k, &policy, &facts, previous.as_ref(), &mut desired, now).await?;
     let events = status::pod_events(previous.as_ref(), &desired);
@@ -253,13 +261,13 @@ async fn stall(
     err: InvalidSpec,
     now: Timestamp,
 ) -> Result<Action, Error> {
-    let desired = status::invalid(nh.metadata.generation, previous, &err, now);
+    let desired = handled(ctx, status::invalid(nh.metadata.generation, previous, &err, now));
     let was_stalled = previous.is_some_and(|p| {
         p.conditions
             .iter()
             .any(|c| c.type_ == "Stalled" && c.status == "True" && c.reason == err.reason())
     });
-    if status::write_due(previous, &desired, now, ctx.settings.status_refresh) {
+    if ctx.leadership.is_leader() && status::write_due(previous, &desired, now, ctx.settings.status_refresh) {
         write_status(ctx, nh, k, &desired).await?;
     }
     if !was_stalled {
@@ -268,8 +276,19 @@ async fn stall(
     Err(Error::InvalidSpec(err))
 }
 
-/// Server-side apply of the whole status under the one field manager.
+/// Says which shard and replica handle the NodeHealth.
+fn handled(ctx: &Context, mut desired: NodeHealthStatus) -> NodeHealthStatus {
+    desired.shard = Some(ctx.settings.shard.index);
+    desired.leader = Some(ctx.settings.identity.clone());
+    desired
+}
+
+/// Server-side apply of the whole status under the one field manager, by the leader only.
 async fn write_status(ctx: &Context, nh: &NodeHealth, k: &str, desired: &NodeHealthStatus) -> Result<(), Error> {
+    // Checked at the moment of writing: leadership may lapse during a reconcile.
+    if !ctx.leadership.is_leader() {
+        return Err(Error::NotLeader);
+    }
     let api: Api<NodeHealth> = Api::namespaced(ctx.client.clone(), &nh.namespace().unwrap_or_default());
     let patch = json!({
         "apiVersion": NodeHealth::api_version(&()),
@@ -291,6 +310,9 @@ async fn write_status(ctx: &Context, nh: &NodeHealth, k: &str, desired: &NodeHea
 }
 
 async fn publish(ctx: &Context, reference: &ObjectReference, action: &str, reason: &str, warning: bool, note: String) {
+    if !ctx.leadership.is_leader() {
+        return;
+    }
     let ev = Event {
         type_: if warning { EventType::Warning } else { EventType::Normal },
         reason: reason.to_owned(),

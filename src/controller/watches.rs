@@ -14,6 +14,7 @@ use crate::crd::NodeHealth;
 use crate::model::{ComponentHealth, Status};
 use crate::policy;
 use crate::server::OperatorHealth;
+use crate::shard::Shard;
 
 /// What of a NodeHealth is worth a reconcile: its spec, and the pause annotation.
 pub(super) fn nodehealth_relevance(nh: &DeserializeGuard<NodeHealth>) -> Option<u64> {
@@ -160,6 +161,17 @@ impl Watch {
             Watch::NodeHealths => "nodehealths",
             Watch::Pods => "pods",
         }
+    }
+}
+
+/// Whether a NodeHealth watch event belongs to this shard (by the object's UID). Bookkeeping
+/// events (`Init`, `InitDone`) pass.
+pub(super) fn in_shard(ev: &watcher::Event<DeserializeGuard<NodeHealth>>, shard: Shard) -> bool {
+    match ev {
+        watcher::Event::Apply(o) | watcher::Event::InitApply(o) | watcher::Event::Delete(o) => {
+            shard.owns(o.meta().uid.as_deref().unwrap_or_default())
+        }
+        watcher::Event::Init | watcher::Event::InitDone => true,
     }
 }
 

@@ -32,7 +32,9 @@ pub use remediation::*;
     printcolumn = r#"{"name":"Healthy","type":"string","jsonPath":".status.conditions[?(@.type==\"Healthy\")].status"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     printcolumn = r#"{"name":"Message","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Healthy\")].message"}"#,
-    printcolumn = r#"{"name":"Last-Remediation","type":"string","priority":1,"jsonPath":".status.remediation.lastRemediation.summary"}"#
+    printcolumn = r#"{"name":"Last-Remediation","type":"string","priority":1,"jsonPath":".status.remediation.lastRemediation.summary"}"#,
+    printcolumn = r#"{"name":"Shard","type":"integer","priority":1,"description":"Operator shard handling it","jsonPath":".status.shard"}"#,
+    printcolumn = r#"{"name":"Leader","type":"string","priority":1,"description":"Operator replica that wrote the status","jsonPath":".status.leader"}"#
 )]
 #[serde(rename_all = "camelCase")]
 pub struct NodeHealthSpec {
@@ -211,6 +213,12 @@ pub struct NodeHealthStatus {
     /// Remediation timers and records (only with `spec.remediation`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remediation: Option<RemediationStatus>,
+    /// The operator shard that handles this NodeHealth (`--shard`, from a hash of its UID).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<u32>,
+    /// The operator replica (pod name) that leads that shard and wrote this status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader: Option<String>,
     /// `Ready` (the policy is valid and enforced), `Reconciling`, `Stalled` (invalid spec),
     /// `Healthy` (every selected pod is healthy) and, with remediation, `RemediationAllowed`
     /// and `Remediating`.

@@ -86,7 +86,7 @@ impl Operator {
             .args(["--namespace", ns, "--http-addr", "127.0.0.1:0"])
             .args(extra)
             .env("RUST_LOG", "info,kube=warn")
-            .env("POD_NAME", format!("{ns}-operator"))
+            .env("NODEHEALTH_IDENTITY", format!("{ns}-operator"))
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -1,0 +1,271 @@
+//! The election's shell: reads and writes this shard's Lease every retry period as
+//! [`election::next`] decides, and keeps [`Leadership`], the operator's `/health`
+//! (`leader_election`), `nodehealth_leader{shard}` and the log up to date.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use jiff::{Timestamp, Unit};
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use kube::Api;
+use kube::api::PostParams;
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use super::{Context, lock};
+use crate::election::{self, JITTER_FACTOR, Observed, Record, Step, Timing};
+use crate::model::{ComponentHealth, Status};
+use crate::shard::Shard;
+
+/// Whether this replica may write status, record events and act, now. Every replica probes.
+#[derive(Debug)]
+pub struct Leadership {
+    /// `None`: leader election is off and this replica always leads. Otherwise until when the
+    /// last successful renewal lets it act (monotonic, so a process stopped and woken after the
+    /// deadline sees at once that it no longer leads, before its election loop runs again).
+    elected: Option<Mutex<Option<Instant>>>,
+}
+
+impl Leadership {
+    /// Leader election off: one replica, always the leader.
+    pub fn always() -> Leadership {
+        Leadership { elected: None }
+    }
+
+    /// Leader election on: not the leader until a Lease says so.
+    pub fn elected() -> Leadership {
+        Leadership {
+            elected: Some(Mutex::new(None)),
+        }
+    }
+
+    pub fn is_leader(&self) -> bool {
+        match &self.elected {
+            None => true,
+            Some(until) => lock(until).is_some_and(|u| Instant::now() < u),
+        }
+    }
+
+    fn renewed(&self, until: Instant) {
+        if let Some(m) = &self.elected {
+            *lock(m) = Some(until);
+        }
+    }
+
+    fn resign(&self) {
+        if let Some(m) = &self.elected {
+            *lock(m) = None;
+        }
+    }
+}
+
+/// The Lease of one shard and who competes for it.
+#[derive(Debug, Clone)]
+pub struct Election {
+    pub namespace: String,
+    /// The Lease's name: `<prefix>-shard-<index>`.
+    pub lease: String,
+    pub identity: String,
+    pub timing: Timing,
+}
+
+impl Election {
+    pub fn new(namespace: String, prefix: &str, shard: Shard, identity: String, timing: Timing) -> Election {
+        Election {
+            namespace,
+            lease: format!("{prefix}-shard-{}", shard.index),
+            identity,
+            timing,
+        }
+    }
+}
+
+/// What one attempt found.
+enum Attempt {
+    Leads,
+    HeldBy(String),
+}
+
+/// Competes for the Lease until `stop` resolves, then gives it up if held. `gained` is told
+/// each time this replica becomes the leader (so that every NodeHealth is reconciled at once).
+pub(super) async fn run(
+    ctx: Arc<Context>,
+    election: Election,
+    gained: mpsc::Sender<()>,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    let api: Api<Lease> = Api::namespaced(ctx.client.clone(), &election.namespace);
+    let timing = election.timing;
+    let shard = ctx.settings.shard.index;
+    let mut observed: Option<Observed> = None;
+    let mut was_leading = false;
+    ctx.metrics.set_leader(shard, false);
+    tokio::pin!(stop);
+    loop {
+        let sent = Instant::now();
+        let result = tokio::time::timeout(timing.renew_deadline, attempt(&api, &election, &mut observed)).await;
+        let holder = match result {
+            Ok(Ok(Attempt::Leads)) => {
+                ctx.leadership.renewed(election::acting_until(sent, &timing));
+                Ok(election.identity.clone())
+            }
+            Ok(Ok(Attempt::HeldBy(holder))) => {
+                ctx.leadership.resign();
+                Ok(holder)
+            }
+            // Not renewed: the leadership lapses by itself at the renew deadline.
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!(
+                "no answer within the renew deadline ({:?})",
+                timing.renew_deadline
+            )),
+        };
+        let leading = ctx.leadership.is_leader();
+        report(&ctx, &election, leading, &holder);
+        if leading != was_leading {
+            changed(&ctx, &election, leading, &holder);
+            if leading {
+                let _ = gained.try_send(());
+            }
+            was_leading = leading;
+        }
+        let wait = if leading {
+            timing.retry_period
+        } else {
+            jittered(timing.retry_period, &election.identity)
+        };
+        tokio::select! {
+            () = &mut stop => break,
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+    if ctx.leadership.is_leader() {
+        ctx.leadership.resign();
+        release(&api, &election).await;
+    }
+    ctx.metrics.set_leader(shard, false);
+}
+
+/// One read of the Lease and, if [`election::next`] says so, one write.
+async fn attempt(api: &Api<Lease>, e: &Election, observed: &mut Option<Observed>) -> Result<Attempt, kube::Error> {
+    let current = api.get_opt(&e.lease).await?;
+    let record = current.as_ref().map(|l| record_of(l.spec.as_ref()));
+    let (seen, step) = election::next(
+        &e.identity,
+        record.as_ref(),
+        observed.as_ref(),
+        Instant::now(),
+        wall_now(),
+        &e.timing,
+    );
+    *observed = seen;
+    let pp = PostParams::default();
+    match step {
+        Step::Wait { holder } => return Ok(Attempt::HeldBy(holder)),
+        Step::Create(r) => {
+            api.create(&pp, &lease(&e.lease, None, &r)).await?;
+        }
+        // The resourceVersion read: of two replicas writing over it, one gets 409 Conflict.
+        Step::Write(r) => {
+            let version = current.and_then(|l| l.metadata.resource_version);
+            api.replace(&e.lease, &pp, &lease(&e.lease, version, &r)).await?;
+        }
+    }
+    Ok(Attempt::Leads)
+}
+
+/// Gives the Lease up on a graceful shutdown, so a standby takes it at its next retry rather
+/// than after the lease duration.
+async fn release(api: &Api<Lease>, e: &Election) {
+    let result = async {
+        let current = api.get(&e.lease).await?;
+        let record = record_of(current.spec.as_ref());
+        if record.holder != e.identity {
+            return Ok(());
+        }
+        let gone = election::released(&record, wall_now());
+        let version = current.metadata.resource_version;
+        api.replace(&e.lease, &PostParams::default(), &lease(&e.lease, version, &gone))
+            .await
+            .map(|_| ())
+    }
+    .await;
+    match result {
+        Ok(()) => tracing::info!(lease = %e.lease, "leadership released"),
+        Err(e) => tracing::warn!(error = %e, "could not release the lease: a standby takes over when it expires"),
+    }
+}
+
+fn record_of(spec: Option<&LeaseSpec>) -> Record {
+    let Some(s) = spec else { return Record::default() };
+    Record {
+        holder: s.holder_identity.clone().unwrap_or_default(),
+        lease_duration: Duration::from_secs(s.lease_duration_seconds.map_or(0, |d| d.max(0).unsigned_abs().into())),
+        acquire_time: s.acquire_time.as_ref().map(|t| t.0),
+        renew_time: s.renew_time.as_ref().map(|t| t.0),
+        transitions: s.lease_transitions.unwrap_or(0),
+    }
+}
+
+fn lease(name: &str, resource_version: Option<String>, r: &Record) -> Lease {
+    Lease {
+        metadata: ObjectMeta {
+            name: Some(name.to_owned()),
+            resource_version,
+            ..ObjectMeta::default()
+        },
+        spec: Some(LeaseSpec {
+            holder_identity: Some(r.holder.clone()).filter(|h| !h.is_empty()),
+            lease_duration_seconds: Some(i32::try_from(r.lease_duration.as_secs()).unwrap_or(i32::MAX)),
+            acquire_time: r.acquire_time.map(MicroTime),
+            renew_time: r.renew_time.map(MicroTime),
+            lease_transitions: Some(r.transitions),
+            ..LeaseSpec::default()
+        }),
+    }
+}
+
+/// Now, to the microsecond a Lease keeps: what is written is what is read back.
+fn wall_now() -> Timestamp {
+    let now = Timestamp::now();
+    now.round(Unit::Microsecond).unwrap_or(now)
+}
+
+/// A candidate's wait: between 1 and 1.2 retry periods (client-go's `JitterFactor`), varied by
+/// identity and time so that candidates do not retry in step.
+fn jittered(retry: Duration, identity: &str) -> Duration {
+    let nanos = Timestamp::now().subsec_nanosecond().unsigned_abs();
+    let seed = crate::shard::fnv1a64(identity.as_bytes()) ^ u64::from(nanos);
+    let share = (seed % 1000) as f64 / 1000.0 * (JITTER_FACTOR - 1.0);
+    retry.mul_f64(1.0 + share)
+}
+
+/// `/health` component `leader_election`: ready as leader or standby, affected while the Lease
+/// cannot be read or written.
+fn report(ctx: &Context, e: &Election, leading: bool, holder: &Result<String, String>) {
+    let shard = ctx.settings.shard.to_string();
+    let health = match holder {
+        Ok(h) => ComponentHealth::new(Status::Ready).with_details(json!({
+            "leader": leading, "holder": h, "lease": e.lease, "shard": shard,
+        })),
+        Err(err) => ComponentHealth::new(Status::Affected).with_details(json!({
+            "leader": leading, "lease": e.lease, "shard": shard, "error": err,
+        })),
+    };
+    ctx.health.set("leader_election", health);
+}
+
+/// A change of leadership: logged, counted, and on a loss the leader's caches dropped.
+fn changed(ctx: &Context, e: &Election, leading: bool, holder: &Result<String, String>) {
+    let shard = ctx.settings.shard;
+    ctx.metrics.set_leader(shard.index, leading);
+    if leading {
+        tracing::info!(lease = %e.lease, %shard, identity = %e.identity, "leading: writing status and acting");
+    } else {
+        tracing::warn!(lease = %e.lease, %shard, holder = ?holder, "not leading: probing only");
+        // What this replica wrote may be overwritten by the new leader: read the watch again.
+        lock(&ctx.written).clear();
+        ctx.metrics.forget_pods();
+    }
+}
