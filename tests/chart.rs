@@ -5,6 +5,7 @@
 
 mod support;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
@@ -14,6 +15,7 @@ use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::rbac::v1::ClusterRole;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use nodehealth::crd::NodeHealth;
+use serde::Deserialize;
 use serde_json::json;
 use support::cluster::{kubeconfig, with_temp_ns};
 use support::fleet::{Fleet, condition_is, create_nodehealth, radix_spec};
@@ -112,6 +114,153 @@ async fn await_can_i(ns: &str, args: &str, expected: bool) {
     .await;
 }
 
+/// The local API server's Kubernetes version, for `helm template --kube-version` (so that offline
+/// rendering picks the API versions this server serves, as `helm install` does).
+const SERVER_VERSION: &str = r#""$(kubectl version -o json 2>/dev/null | jq -r .serverVersion.gitVersion)""#;
+
+/// `helm template` of release `<ns>` (every name `<ns>`) for the local API server's version:
+/// the rendered objects, in order.
+fn render(ns: &str, extra: &str) -> Vec<serde_json::Value> {
+    let out = sh(
+        ns,
+        &format!(
+            r#"helm template "$NS" "$CHART" --namespace "$NS" --set fullnameOverride="$NS" --kube-version {SERVER_VERSION} {extra}"#
+        ),
+    );
+    assert!(out.status.success(), "helm template {extra}: {}", text(&out));
+    serde_yaml::Deserializer::from_str(&String::from_utf8_lossy(&out.stdout))
+        .map(|doc| serde_json::Value::deserialize(doc).expect("rendered YAML"))
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+/// Objects by name.
+fn by_name<'a>(objects: impl IntoIterator<Item = &'a serde_json::Value>) -> BTreeMap<String, serde_json::Value> {
+    objects
+        .into_iter()
+        .map(|o| (o["metadata"]["name"].as_str().unwrap().to_owned(), o.clone()))
+        .collect()
+}
+
+/// The rendered objects of one kind, by name.
+fn of_kind(objects: &[serde_json::Value], kind: &str) -> BTreeMap<String, serde_json::Value> {
+    by_name(objects.iter().filter(|o| o["kind"] == kind))
+}
+
+/// The objects of one resource (`deployments`, `pdb`…) in the release namespace, by name, as
+/// the API server has them.
+async fn installed(ns: &str, resource: &str) -> BTreeMap<String, serde_json::Value> {
+    let list: serde_json::Value =
+        serde_json::from_str(&ok(ns, &format!(r#"kubectl get {resource} -n "$NS" -o json"#)).await).unwrap();
+    by_name(list["items"].as_array().unwrap())
+}
+
+/// The operator container's environment: name → `value`, or the `valueFrom` fieldRef's path
+/// as `fieldRef:<path>`.
+fn env_of(deployment: &serde_json::Value) -> BTreeMap<String, String> {
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["name"], "operator", "{deployment:#}");
+    container["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let value = match e["valueFrom"]["fieldRef"]["fieldPath"].as_str() {
+                Some(path) => format!("fieldRef:{path}"),
+                None => e["value"].as_str().unwrap_or_default().to_owned(),
+            };
+            (e["name"].as_str().unwrap().to_owned(), value)
+        })
+        .collect()
+}
+
+/// Whether a `matchLabels` selector selects pods with these labels (and says something).
+fn selects(selector: &serde_json::Value, labels: &serde_json::Value) -> bool {
+    let wanted = selector["matchLabels"].as_object().expect("matchLabels");
+    !wanted.is_empty() && wanted.iter().all(|(k, v)| labels.get(k) == Some(v))
+}
+
+/// The pod template's labels.
+fn pod_labels(deployment: &serde_json::Value) -> &serde_json::Value {
+    &deployment["spec"]["template"]["metadata"]["labels"]
+}
+
+/// What the chart must give every shard's Deployment: its shard's env, leases in the release
+/// namespace, the default timings, rolling updates that keep a standby, probes, spread.
+fn assert_shard_deployment(ns: &str, d: &serde_json::Value, shard: usize, shards: usize, replicas: u64) {
+    let name = d["metadata"]["name"].as_str().unwrap();
+    let spec = &d["spec"];
+    assert_eq!(spec["replicas"], replicas, "{name}: replicas");
+    assert_eq!(
+        spec["strategy"]["type"], "RollingUpdate",
+        "{name}: {:#}",
+        spec["strategy"]
+    );
+    assert_eq!(
+        spec["strategy"]["rollingUpdate"]["maxSurge"], 1,
+        "{name}: {:#}",
+        spec["strategy"]
+    );
+    assert_eq!(
+        spec["strategy"]["rollingUpdate"]["maxUnavailable"], 0,
+        "{name}: {:#}",
+        spec["strategy"]
+    );
+    let labels = pod_labels(d);
+    assert_eq!(labels["nodehealth.io/shard"], shard.to_string(), "{name}: {labels:#}");
+    assert!(
+        selects(&spec["selector"], labels),
+        "{name}: its selector misses its pods"
+    );
+
+    let env = env_of(d);
+    let expected = [
+        ("NODEHEALTH_IDENTITY", "fieldRef:metadata.name".to_owned()),
+        ("NODEHEALTH_SHARD", shard.to_string()),
+        ("NODEHEALTH_TOTAL_SHARDS", shards.to_string()),
+        ("NODEHEALTH_LEADER_ELECTION", "true".to_owned()),
+        ("NODEHEALTH_LEASE_NAME", ns.to_owned()),
+        ("NODEHEALTH_LEASE_NAMESPACE", "fieldRef:metadata.namespace".to_owned()),
+        ("NODEHEALTH_LEASE_DURATION_SECONDS", "15".to_owned()),
+        ("NODEHEALTH_RENEW_DEADLINE_SECONDS", "10".to_owned()),
+        ("NODEHEALTH_RETRY_PERIOD_SECONDS", "2".to_owned()),
+    ];
+    for (var, value) in expected {
+        assert_eq!(env.get(var), Some(&value), "{name}: {var} in {env:?}");
+    }
+    assert!(!env.contains_key("POD_NAME"), "{name}: POD_NAME is gone: {env:?}");
+
+    let pod = &spec["template"]["spec"];
+    assert!(
+        pod["terminationGracePeriodSeconds"].as_u64().unwrap() >= 30,
+        "{name}: {}",
+        pod["terminationGracePeriodSeconds"]
+    );
+    let container = &pod["containers"][0];
+    assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz", "{name}");
+    assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/livez", "{name}");
+
+    // Replicas of one shard apart: spread over nodes, and kept apart by default anti-affinity.
+    let spread = pod["topologySpreadConstraints"]
+        .as_array()
+        .expect("topologySpreadConstraints");
+    assert!(
+        spread.iter().any(|c| c["topologyKey"] == "kubernetes.io/hostname"
+            && c["whenUnsatisfiable"] == "ScheduleAnyway"
+            && selects(&c["labelSelector"], labels)),
+        "{name}: no spread of its pods across nodes: {spread:#?}"
+    );
+    let anti = pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+        .as_array()
+        .expect("preferred podAntiAffinity");
+    assert!(
+        anti.iter()
+            .any(|t| t["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+                && selects(&t["podAffinityTerm"]["labelSelector"], labels)),
+        "{name}: no anti-affinity between its pods: {anti:#?}"
+    );
+}
+
 #[test]
 fn the_charts_crd_is_the_repositorys() {
     let chart = std::fs::read(Path::new(REPO).join(CHART).join("crds/nodehealth.io_nodehealths.yaml")).unwrap();
@@ -126,9 +275,28 @@ fn the_charts_crd_is_the_repositorys() {
 fn the_chart_lints_strictly_and_its_schema_refuses_wrong_types() {
     let out = sh("lint", r#"helm lint --strict "$CHART""#);
     assert!(out.status.success(), "helm lint --strict: {}", text(&out));
+    for good in [
+        "replicas=1",
+        "replicas=3",
+        "sharding.shards=4",
+        "podDisruptionBudget.maxUnavailable=50%",
+    ] {
+        let out = sh("lint", &format!(r#"helm lint --strict "$CHART" --set {good}"#));
+        assert!(out.status.success(), "helm lint refused --set {good}: {}", text(&out));
+    }
     for bad in [
         "replicas=abc",
-        "replicas=2",
+        "replicas=0",
+        "sharding.shards=0",
+        "sharding.replicas=2",
+        "leaderElection.enabled=maybe",
+        "leaderElection.leaseDurationSeconds=0",
+        "leaderElection.retryPeriodSeconds=1.5",
+        "leaderElection.lease=15",
+        "terminationGracePeriodSeconds=soon",
+        "podDisruptionBudget.maxUnavailable=0",
+        "podDisruptionBudget.minAvailable=1",
+        "topologySpreadConstraints[0].maxSkew=1",
         "rbac.remediation=maybe",
         "image.tag=latest",
         "httpPort=http",
@@ -185,14 +353,22 @@ fn the_dockerfile_copies_only_what_exists_and_runs_as_nonroot() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_rendered_chart_is_accepted_by_the_api_server() {
     with_temp_ns("chart-dry", |_client, ns| async move {
-        for extra in [
-            "",
-            "--set watchNamespace=$NS --set rbac.remediation=true --set podDisruptionBudget.enabled=true",
+        let one = vec![ns.clone()];
+        let three: Vec<String> = (0..3).map(|k| format!("{ns}-shard-{k}")).collect();
+        for (extra, names, pdb) in [
+            ("", &one, true),
+            ("--set replicas=1 --set leaderElection.enabled=false", &one, false),
+            (
+                "--set watchNamespace=$NS --set rbac.remediation=true --set sharding.shards=3 --set replicas=3",
+                &three,
+                true,
+            ),
         ] {
             let out = ok(
                 &ns,
                 &format!(
-                    r#"helm template "$NS" "$CHART" --namespace "$NS" --set fullnameOverride="$NS" {extra} \
+                    r#"helm template "$NS" "$CHART" --namespace "$NS" --set fullnameOverride="$NS" \
+                         --kube-version {SERVER_VERSION} {extra} \
                        | kubectl apply --dry-run=server -f -"#
                 ),
             )
@@ -207,10 +383,17 @@ async fn the_rendered_chart_is_accepted_by_the_api_server() {
             ] {
                 assert!(out.contains(kind), "{kind} missing from:\n{out}");
             }
-            assert!(
-                out.contains(&format!("deployment.apps/{ns} created (server dry run)")),
-                "{out}"
-            );
+            for name in names {
+                assert!(
+                    out.contains(&format!("deployment.apps/{name} created (server dry run)")),
+                    "{extra}: {out}"
+                );
+                assert_eq!(
+                    out.contains(&format!("poddisruptionbudget.policy/{name} created (server dry run)")),
+                    pdb,
+                    "{extra}: {out}"
+                );
+            }
         }
     })
     .await;
@@ -294,6 +477,273 @@ async fn install_grants_least_privilege_upgrade_adds_remediation_and_uninstall_k
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn by_default_each_shard_runs_two_replicas_that_roll_one_at_a_time_spread_over_nodes_under_a_pdb() {
+    with_temp_ns("chart-ha", |_client, ns| async move {
+        let _release = install(&ns, "").await;
+        let deployments = installed(&ns, "deployments").await;
+        assert_eq!(
+            deployments.keys().collect::<Vec<_>>(),
+            [&ns],
+            "one shard: one Deployment named as before"
+        );
+        let d = &deployments[&ns];
+        assert_shard_deployment(&ns, d, 0, 1, 2);
+        // One shard: the selector of chart 0.1 (immutable), without the shard label.
+        assert_eq!(
+            d["spec"]["selector"],
+            json!({"matchLabels": {
+                "app.kubernetes.io/instance": ns,
+                "app.kubernetes.io/name": "nodehealth-operator",
+            }})
+        );
+
+        let pdbs = installed(&ns, "pdb").await;
+        assert_eq!(
+            pdbs.keys().collect::<Vec<_>>(),
+            [&ns],
+            "one PodDisruptionBudget per shard"
+        );
+        let pdb = &pdbs[&ns]["spec"];
+        assert_eq!(pdb["maxUnavailable"], 1, "{pdb:#}");
+        assert!(pdb.get("minAvailable").is_none(), "{pdb:#}");
+        assert!(
+            selects(&pdb["selector"], pod_labels(d)),
+            "the PDB misses the operator's pods: {pdb:#}"
+        );
+
+        // The Service still reaches every replica (metrics of leaders and standbys alike).
+        let service = ok(&ns, r#"kubectl get service "$NS" -n "$NS" -o json"#).await;
+        let service: serde_json::Value = serde_json::from_str(&service).unwrap();
+        assert!(
+            selects(&json!({"matchLabels": service["spec"]["selector"]}), pod_labels(d)),
+            "{service:#}"
+        );
+
+        let notes = ok(&ns, r#"helm get notes "$NS" -n "$NS""#).await;
+        assert!(notes.contains(&format!("kubectl -n {ns} get lease")), "{notes}");
+        assert!(notes.contains(&format!("{ns}-shard-<k>")), "{notes}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_shards_are_two_deployments_and_two_pdbs_each_selecting_only_its_shard() {
+    with_temp_ns("chart-shards", |_client, ns| async move {
+        let _release = install(&ns, "--set sharding.shards=2").await;
+        let names: Vec<String> = (0..2).map(|k| format!("{ns}-shard-{k}")).collect();
+        let deployments = installed(&ns, "deployments").await;
+        assert_eq!(deployments.keys().cloned().collect::<Vec<_>>(), names);
+        let pdbs = installed(&ns, "pdb").await;
+        assert_eq!(pdbs.keys().cloned().collect::<Vec<_>>(), names);
+        for (k, name) in names.iter().enumerate() {
+            let d = &deployments[name];
+            assert_shard_deployment(&ns, d, k, 2, 2);
+            let selector = &d["spec"]["selector"];
+            assert_eq!(
+                selector["matchLabels"]["nodehealth.io/shard"],
+                k.to_string(),
+                "{selector:#}"
+            );
+            let pdb = &pdbs[name]["spec"];
+            assert_eq!(pdb["maxUnavailable"], 1, "{pdb:#}");
+            for (j, other) in names.iter().enumerate() {
+                let theirs = pod_labels(&deployments[other]);
+                assert_eq!(
+                    selects(selector, theirs),
+                    j == k,
+                    "Deployment {name} vs pods of {other}"
+                );
+                assert_eq!(
+                    selects(&pdb["selector"], theirs),
+                    j == k,
+                    "PDB {name} vs pods of {other}"
+                );
+            }
+        }
+
+        // Back to one shard: the Deployment named after the release, the shards' ones gone.
+        ok(
+            &ns,
+            r#"helm upgrade "$NS" "$CHART" --namespace "$NS" --set fullnameOverride="$NS" --set sharding.shards=1"#,
+        )
+        .await;
+        let deployments = installed(&ns, "deployments").await;
+        assert_eq!(deployments.keys().collect::<Vec<_>>(), [&ns]);
+        assert_shard_deployment(&ns, &deployments[&ns], 0, 1, 2);
+        assert_eq!(installed(&ns, "pdb").await.keys().collect::<Vec<_>>(), [&ns]);
+    })
+    .await;
+}
+
+#[test]
+fn one_replica_has_no_pdb_and_only_without_leader_election_recreates() {
+    let objects = render("chart-one", "--set replicas=1");
+    assert!(
+        of_kind(&objects, "PodDisruptionBudget").is_empty(),
+        "a PDB with one replica"
+    );
+    let d = &of_kind(&objects, "Deployment")["chart-one"];
+    // With leader election a rollout still starts the new pod (a standby) before stopping the old.
+    assert_shard_deployment("chart-one", d, 0, 1, 1);
+
+    let objects = render("chart-one", "--set replicas=1 --set leaderElection.enabled=false");
+    assert!(of_kind(&objects, "PodDisruptionBudget").is_empty());
+    let d = &of_kind(&objects, "Deployment")["chart-one"];
+    assert_eq!(d["spec"]["strategy"], json!({"type": "Recreate"}));
+    assert_eq!(env_of(d)["NODEHEALTH_LEADER_ELECTION"], "false");
+
+    // Without leader election, more replicas would all write: refused.
+    let out = sh(
+        "chart-one",
+        r#"helm template "$NS" "$CHART" --set leaderElection.enabled=false"#,
+    );
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("leaderElection.enabled=false needs replicas: 1"),
+        "{}",
+        text(&out)
+    );
+    // The PDB can be turned off.
+    let objects = render("chart-one", "--set podDisruptionBudget.enabled=false");
+    assert!(of_kind(&objects, "PodDisruptionBudget").is_empty());
+}
+
+#[test]
+fn given_affinity_and_spread_replace_the_defaults() {
+    let objects = render(
+        "chart-aff",
+        "--set affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].key=pool \
+         --set affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].operator=Exists \
+         --set-json topologySpreadConstraints=[]",
+    );
+    let pod = &of_kind(&objects, "Deployment")["chart-aff"]["spec"]["template"]["spec"];
+    assert!(
+        pod["affinity"].get("podAntiAffinity").is_none(),
+        "{:#}",
+        pod["affinity"]
+    );
+    assert!(pod["affinity"].get("nodeAffinity").is_some(), "{:#}", pod["affinity"]);
+    assert!(pod.get("topologySpreadConstraints").is_none(), "{pod:#}");
+}
+
+#[test]
+fn leader_election_timings_client_go_would_refuse_fail_the_chart_with_the_rule() {
+    let rule = "must be greater than renewDeadlineSeconds";
+    for (lease, renew, retry, good) in [
+        (15, 10, 2, true),
+        (60, 40, 10, true),
+        (10, 10, 2, false),  // lease == renew
+        (9, 10, 2, false),   // lease < renew
+        (15, 12, 10, false), // renew == 1.2 x retry
+        (15, 13, 10, true),
+        (15, 2, 2, false), // renew < 1.2 x retry
+    ] {
+        let set = format!(
+            "--set leaderElection.leaseDurationSeconds={lease} --set leaderElection.renewDeadlineSeconds={renew} \
+             --set leaderElection.retryPeriodSeconds={retry}"
+        );
+        let out = sh("chart-timings", &format!(r#"helm template "$NS" "$CHART" {set}"#));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if good {
+            assert!(out.status.success(), "{set}: {}", text(&out));
+            let d = serde_yaml::Deserializer::from_str(&String::from_utf8_lossy(&out.stdout))
+                .map(|doc| serde_json::Value::deserialize(doc).unwrap())
+                .find(|o| o["kind"] == "Deployment")
+                .unwrap();
+            let env = env_of(&d);
+            assert_eq!(env["NODEHEALTH_LEASE_DURATION_SECONDS"], lease.to_string());
+            assert_eq!(env["NODEHEALTH_RENEW_DEADLINE_SECONDS"], renew.to_string());
+            assert_eq!(env["NODEHEALTH_RETRY_PERIOD_SECONDS"], retry.to_string());
+        } else {
+            assert!(!out.status.success(), "{set} accepted: {}", text(&out));
+            assert!(
+                stderr.contains(rule) && stderr.contains("1.2 x retryPeriodSeconds"),
+                "{set}: {}",
+                text(&out)
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn leases_are_granted_in_the_release_namespace_only_and_only_what_an_election_needs() {
+    with_temp_ns("chart-lease", |client, ns| async move {
+        let _release = install(&ns, "").await;
+        await_can_i(&ns, "create leases.coordination.k8s.io -n $NS", true).await;
+        for args in [
+            "get leases.coordination.k8s.io -n $NS",
+            "update leases.coordination.k8s.io -n $NS",
+            &format!("update leases.coordination.k8s.io/{ns}-shard-0 -n $NS"),
+        ] {
+            assert!(can_i(&ns, args).await, "{} cannot {args}", service_account(&ns));
+        }
+        for args in [
+            "create leases.coordination.k8s.io -n default",
+            "get leases.coordination.k8s.io -n default",
+            "update leases.coordination.k8s.io -n kube-system",
+            "create leases.coordination.k8s.io -A",
+            "list leases.coordination.k8s.io -n $NS",
+            "watch leases.coordination.k8s.io -n $NS",
+            "patch leases.coordination.k8s.io -n $NS",
+            "delete leases.coordination.k8s.io -n $NS",
+        ] {
+            assert!(!can_i(&ns, args).await, "{} can {args}", service_account(&ns));
+        }
+        let roles: Api<ClusterRole> = Api::all(client.clone());
+        let role = roles.get(&ns).await.unwrap();
+        assert!(
+            !role.rules.iter().flatten().any(|r| r
+                .resources
+                .iter()
+                .flatten()
+                .any(|x| x.starts_with("leases") || x == "*")),
+            "the ClusterRole grants leases: {role:?}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn upgrading_from_chart_0_1_keeps_the_deployment_and_its_selector() {
+    with_temp_ns("chart-upgrade", |_client, ns| async move {
+        let _release = Release(ns.clone());
+        ok(
+            &ns,
+            r#"helm install "$NS" tests/fixtures/chart-0.1.0 --namespace "$NS" --set fullnameOverride="$NS" \
+                 --set podDisruptionBudget.enabled=true"#,
+        )
+        .await;
+        let before = installed(&ns, "deployments")
+            .await
+            .remove(&ns)
+            .expect("chart 0.1's Deployment");
+        assert_eq!(before["spec"]["strategy"]["type"], "Recreate");
+
+        ok(
+            &ns,
+            r#"helm upgrade "$NS" "$CHART" --namespace "$NS" --set fullnameOverride="$NS""#,
+        )
+        .await;
+        let deployments = installed(&ns, "deployments").await;
+        assert_eq!(deployments.keys().collect::<Vec<_>>(), [&ns]);
+        let after = &deployments[&ns];
+        assert_eq!(
+            after["metadata"]["uid"], before["metadata"]["uid"],
+            "the Deployment was replaced"
+        );
+        assert_eq!(after["spec"]["selector"], before["spec"]["selector"]);
+        assert_shard_deployment(&ns, after, 0, 1, 2);
+        let pdb = &installed(&ns, "pdb").await[&ns]["spec"];
+        assert_eq!(pdb["maxUnavailable"], 1, "{pdb:#}");
+        assert!(
+            pdb.get("minAvailable").is_none(),
+            "chart 0.1's minAvailable is left over: {pdb:#}"
+        );
+    })
+    .await;
+}
+
 /// A copy of the admin kubeconfig that impersonates the release's ServiceAccount (the admin is
 /// in system:masters, which may impersonate).
 async fn impersonating_kubeconfig(ns: &str) -> PathBuf {
@@ -321,9 +771,20 @@ struct Impersonated {
 impl Impersonated {
     /// One namespace only, so it does not reconcile the NodeHealths of tests running alongside;
     /// the cluster-wide list/watch the chart grants is checked separately.
+    /// Its Lease is the chart's (`<fullname>-shard-0` in the release namespace, which the chart's
+    /// Role grants), the identity `<ns>-operator`.
     fn start(kubeconfig: PathBuf, ns: &str) -> Impersonated {
+        let identity = format!("{ns}-operator");
+        let args = [
+            "--lease-namespace",
+            ns,
+            "--lease-name",
+            ns,
+            "--identity",
+            identity.as_str(),
+        ];
         Impersonated {
-            _operator: Operator::start_as(&kubeconfig, ns, &[]),
+            _operator: Operator::start_as(&kubeconfig, ns, &args),
             kubeconfig,
         }
     }
@@ -369,6 +830,13 @@ async fn the_operator_runs_with_only_the_charts_permissions_and_leaves_a_gitops_
         })
         .await;
         assert!(condition_is(&nh, "Ready", "True"));
+        // It leads through the Lease the chart's Role lets it hold, where `kubectl get lease` shows it.
+        let leases = ok(
+            &ns,
+            r#"kubectl get lease "$NS-shard-0" -n "$NS" -o jsonpath='{.spec.holderIdentity}'"#,
+        )
+        .await;
+        assert_eq!(leases.trim(), format!("{ns}-operator"));
 
         // GitOps: Argo CD applies the example (selecting the fleet) with its own field manager.
         let example = std::fs::read_to_string(Path::new(REPO).join("examples/radix-validators.yaml"))

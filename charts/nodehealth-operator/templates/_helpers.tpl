@@ -54,3 +54,47 @@ app.kubernetes.io/component: operator
 {{- end }}
 {{- printf "%s:%s" .Values.image.repository $tag }}
 {{- end }}
+
+{{/* The label that tells a pod's shard. */}}
+{{- define "nodehealth-operator.shardLabel" -}}
+nodehealth.io/shard
+{{- end }}
+
+{{/*
+The name of shard k's Deployment and PodDisruptionBudget, from (dict "root" $ "shard" k): with one
+shard the full name (chart 0.1's Deployment, kept on upgrade), otherwise <fullname>-shard-<k>.
+*/}}
+{{- define "nodehealth-operator.shardName" -}}
+{{- $fullname := include "nodehealth-operator.fullname" .root }}
+{{- if gt (int .root.Values.sharding.shards) 1 }}
+{{- printf "%s-shard-%d" $fullname (int .shard) }}
+{{- else }}
+{{- $fullname }}
+{{- end }}
+{{- end }}
+
+{{/*
+The labels that select shard k's pods, from (dict "root" $ "shard" k). With one shard exactly
+selectorLabels: a Deployment's selector is immutable, and chart 0.1's is selectorLabels.
+*/}}
+{{- define "nodehealth-operator.shardSelectorLabels" -}}
+{{ include "nodehealth-operator.selectorLabels" .root }}
+{{- if gt (int .root.Values.sharding.shards) 1 }}
+{{ include "nodehealth-operator.shardLabel" .root }}: {{ .shard | toString | quote }}
+{{- end }}
+{{- end }}
+
+{{/* Fails on values the schema cannot judge: leader election's timings, replicas without it. */}}
+{{- define "nodehealth-operator.validate" -}}
+{{- $le := .Values.leaderElection }}
+{{- $lease := int $le.leaseDurationSeconds }}
+{{- $renew := int $le.renewDeadlineSeconds }}
+{{- $retry := int $le.retryPeriodSeconds }}
+{{- /* The operator refuses these timings when it elects; renew > 1.2 x retry, in integers: 5 x renew > 6 x retry. */}}
+{{- if and $le.enabled (not (and (gt $lease $renew) (gt (mul 5 $renew) (mul 6 $retry)))) }}
+{{- fail (printf "leaderElection: leaseDurationSeconds (%d) must be greater than renewDeadlineSeconds (%d), which must be greater than 1.2 x retryPeriodSeconds (%d)" $lease $renew $retry) }}
+{{- end }}
+{{- if and (not $le.enabled) (gt (int .Values.replicas) 1) }}
+{{- fail (printf "leaderElection.enabled=false needs replicas: 1 (got %d): without leader election every replica writes status and remediates" (int .Values.replicas)) }}
+{{- end }}
+{{- end }}
