@@ -6,6 +6,7 @@
 
 pub mod cluster;
 pub mod fleet;
+pub mod ha;
 pub mod kubelet;
 pub mod operator;
 pub mod scene;

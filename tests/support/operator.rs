@@ -77,7 +77,9 @@ impl Operator {
         Operator::spawn(&kubeconfig().await, ns, &[], &env)
     }
 
-    fn spawn(kc: &std::path::Path, ns: &str, extra: &[&str], env: &[(&str, &str)]) -> Operator {
+    /// Starts `nodehealth run` for one namespace with the identity of `kc` and extra
+    /// environment variables (which win over the defaults set here).
+    pub fn spawn(kc: &std::path::Path, ns: &str, extra: &[&str], env: &[(&str, &str)]) -> Operator {
         // Port 0: the operator binds a free port and says which in its start-up line.
         let mut child = Command::new(env!("CARGO_BIN_EXE_nodehealth"))
             .arg("run")
@@ -95,7 +97,10 @@ impl Operator {
             .expect("start nodehealth run");
         let stderr = child.stderr.take().expect("piped stderr");
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let tag = ns.to_owned();
+        let tag = env
+            .iter()
+            .find(|(k, _)| *k == "NODEHEALTH_IDENTITY")
+            .map_or_else(|| ns.to_owned(), |(_, v)| (*v).to_owned());
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(addr) = line.split("http_addr=").nth(1) {
@@ -112,8 +117,25 @@ impl Operator {
 
     /// Sends SIGKILL and waits: the process gets no chance to clean up.
     pub fn kill(&mut self) {
+        // A paused process dies of SIGKILL too.
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Stops the process where it is (SIGSTOP), as a frozen or partitioned host would: it keeps
+    /// its state and connections and goes on when [`Operator::resume`]d.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a paused process go on (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, sig: &str) {
+        let status = Command::new("kill").arg(sig).arg(self.child.id().to_string()).status();
+        assert!(status.is_ok_and(|s| s.success()), "kill {sig} the operator");
     }
 
     /// Sends SIGTERM and waits up to `timeout` for a graceful exit; returns the exit code.

@@ -1,0 +1,265 @@
+//! High availability end to end: several operator processes on the real API server, one Lease
+//! per shard. What is checked is what an operator of validators cares about: one replica
+//! writes and acts, a dead or frozen leader is replaced within the lease duration, and no
+//! cordon or restart is ever done twice (counted from the API server's watches).
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Node;
+use kube::api::{Api, DeleteParams};
+use kube::{Client, ResourceExt};
+use nodehealth::crd::NodeHealth;
+use nodehealth::shard::shard_of;
+use serde_json::json;
+use support::cluster::with_temp_ns;
+use support::fleet::{Fleet, WAIT, condition_is, create_nodehealth, radix_spec};
+use support::ha::{Actions, await_leading, counter, holder, lease, replica};
+use support::operator::install_crd;
+use support::scene::{cordoned, out_of_sync, pod_uid, reason_is, remediation, spec_with};
+use support::wait::{eventually, more_reconciles, wait_for};
+
+/// The defaults of `--lease-duration-seconds` and `--retry-period-seconds`.
+const LEASE: Duration = Duration::from_secs(15);
+const RETRY: Duration = Duration::from_secs(2);
+/// A standby takes over at most a lease duration after it last saw the leader renew, plus one
+/// (jittered) retry; the slack covers a loaded machine's scheduling.
+const TAKEOVER: Duration = Duration::from_secs(15 + 3 + 5);
+
+fn leader_of(nh: &NodeHealth) -> Option<&str> {
+    nh.status.as_ref()?.leader.as_deref()
+}
+
+async fn healthy_policy(client: &Client, ns: &str, remediation: serde_json::Value) -> Api<NodeHealth> {
+    create_nodehealth(client, ns, "validators", spec_with(remediation)).await;
+    let api: Api<NodeHealth> = Api::namespaced(client.clone(), ns);
+    wait_for(&api, "validators", WAIT, "every pod healthy, remediation allowed", |nh| {
+        condition_is(nh, "Healthy", "True") && reason_is(nh, "RemediationAllowed", "True", "Allowed")
+    })
+    .await;
+    api
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_leader_killed_mid_ladder_is_replaced_and_nothing_is_done_twice() {
+    with_temp_ns("ha-kill", |client, ns| async move {
+        install_crd(&client).await;
+        let fleet = Fleet::start(&client, &ns, 2, "radix", 2).await;
+        let actions = Actions::watch(&client, &ns);
+        let (a_id, b_id) = (format!("{ns}-a"), format!("{ns}-b"));
+        let mut a = replica(&ns, &a_id, &[]).await;
+        await_leading(&a, 0, true, WAIT).await;
+        let b = replica(&ns, &b_id, &[]).await;
+        let api = healthy_policy(
+            &client,
+            &ns,
+            json!({
+                "actions": [{"action": "Cordon", "after": "1s"}, {"action": "RestartPod", "after": "30s"}],
+                "healthyFor": "4s", "minIntervalSeconds": 0, "startupGraceSeconds": 30,
+            }),
+        )
+        .await;
+        assert_eq!(leader_of(&api.get("validators").await.unwrap()), Some(a_id.as_str()));
+        // The standby probes the same pods, so it takes over with warm histories.
+        eventually(WAIT, "the standby probes both pods", || async {
+            match counter(&b, "nodehealth_scheduled_pods").await {
+                2.0 => Ok(()),
+                n => Err(format!("{n}")),
+            }
+        })
+        .await;
+        assert_eq!(counter(&b, "nodehealth_status_writes_total").await, 0.0, "a standby wrote");
+
+        let old_uid = pod_uid(&client, &ns, "validator-1").await;
+        let node1 = format!("{ns}-node-1");
+        let nodes: Api<Node> = Api::all(client.clone());
+        fleet.set_mode(1, out_of_sync()).await;
+        wait_for(&nodes, &node1, WAIT, "node-1 cordoned by the leader", cordoned).await;
+        let nh = wait_for(&api, "validators", WAIT, "the cordon recorded", |nh| {
+            remediation(nh).actions_taken == 1
+        })
+        .await;
+        let since = remediation(&nh)
+            .pods
+            .iter()
+            .find(|p| p.name == "validator-1")
+            .and_then(|p| p.unhealthy_since.clone())
+            .expect("the incident's start");
+
+        // Mid-ladder: the restart is due 30 s into the incident.
+        a.kill();
+        let killed = Instant::now();
+        eventually(TAKEOVER, "the standby holds the lease", || {
+            let (client, ns, b_id) = (client.clone(), ns.clone(), b_id.clone());
+            async move {
+                match holder(&client, &ns, "nodehealth-shard-0").await {
+                    Some(h) if h == b_id => Ok(()),
+                    other => Err(format!("{other:?}")),
+                }
+            }
+        })
+        .await;
+        let took_over = killed.elapsed();
+        let nh = wait_for(&api, "validators", Duration::from_secs(10), "the new leader writes", |nh| {
+            leader_of(nh) == Some(b_id.as_str())
+        })
+        .await;
+        let kept = remediation(&nh);
+        let row = kept.pods.iter().find(|p| p.name == "validator-1").unwrap();
+        assert_eq!(row.unhealthy_since.as_ref(), Some(&since), "the incident's timer was reset");
+        assert_eq!(kept.actions_taken, 1, "the cordon was done again");
+
+        // The new leader finishes the ladder: one restart, of the sick instance.
+        let nh = wait_for(&api, "validators", WAIT, "the restart recorded", |nh| {
+            remediation(nh).actions_taken == 2
+        })
+        .await;
+        let last = remediation(&nh).last_remediation.unwrap();
+        assert_eq!(last.uid.as_deref(), Some(old_uid.as_str()));
+        let restart_after = last.time.0.duration_since(since.0);
+        assert!(
+            restart_after < jiff::SignedDuration::from_secs(30 + 15),
+            "the restart waited for a fresh timer: {restart_after:?} into the incident"
+        );
+        wait_for(&nodes, &node1, WAIT, "node-1 released", |n| !cordoned(n)).await;
+        more_reconciles(&b.http, 2).await;
+        assert_eq!(actions.cordons(&node1), 1, "cordons of node-1 on the server");
+        assert_eq!(actions.evictions(), 1, "evictions on the server");
+        eprintln!("takeover {took_over:?} after the kill; restart {restart_after:?} into the incident");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_frozen_leader_is_replaced_after_its_lease_expires_and_does_nothing_when_it_wakes() {
+    with_temp_ns("ha-freeze", |client, ns| async move {
+        install_crd(&client).await;
+        let fleet = Fleet::start(&client, &ns, 2, "radix", 2).await;
+        let actions = Actions::watch(&client, &ns);
+        let (a_id, b_id) = (format!("{ns}-a"), format!("{ns}-b"));
+        let a = replica(&ns, &a_id, &[]).await;
+        await_leading(&a, 0, true, WAIT).await;
+        let b = replica(&ns, &b_id, &[]).await;
+        let api = healthy_policy(
+            &client,
+            &ns,
+            json!({"actions": [{"action": "Cordon", "after": "1s"}], "minIntervalSeconds": 0}),
+        )
+        .await;
+        more_reconciles(&a.http, 2).await;
+        let writes = counter(&a, "nodehealth_status_writes_total").await;
+
+        // The leader can no longer reach anything: frozen mid-flight, connections open.
+        a.pause();
+        let frozen = jiff::Timestamp::now();
+        let node1 = format!("{ns}-node-1");
+        let nodes: Api<Node> = Api::all(client.clone());
+        fleet.set_mode(1, out_of_sync()).await;
+        let node = wait_for(&nodes, &node1, TAKEOVER + WAIT, "node-1 cordoned by the standby", cordoned).await;
+        let spec = lease(&client, &ns, "nodehealth-shard-0").await.spec.unwrap();
+        assert_eq!(spec.holder_identity.as_deref(), Some(b_id.as_str()));
+        // The standby took the lease only once it had seen it unrenewed for a lease duration
+        // (the frozen leader's last renewal was at most one retry period before the freeze).
+        let acquired = spec.acquire_time.unwrap().0;
+        let waited = acquired.duration_since(frozen);
+        assert!(
+            waited >= jiff::SignedDuration::try_from(LEASE - RETRY).unwrap(),
+            "taken over {waited:?} after the freeze"
+        );
+        let cordoned_at: jiff::Timestamp = node.annotations()["nodehealth.io/cordoned-at"].parse().unwrap();
+        assert!(cordoned_at >= acquired, "acted before holding the lease");
+
+        // Woken, the old leader knows at once that it no longer leads: it writes and does nothing.
+        a.resume();
+        await_leading(&a, 0, false, WAIT).await;
+        more_reconciles(&a.http, 3).await;
+        assert_eq!(counter(&a, "nodehealth_status_writes_total").await, writes, "the woken replica wrote");
+        assert_eq!(counter(&a, "nodehealth_remediations_total").await, 0.0, "the woken replica acted");
+        let nh = api.get("validators").await.unwrap();
+        assert_eq!(leader_of(&nh), Some(b_id.as_str()));
+        assert_eq!(remediation(&nh).actions_taken, 1);
+        assert_eq!(actions.cordons(&node1), 1, "cordons of node-1 on the server");
+        let (code, health) = support::wait::get(&format!("http://{}/health", a.http)).await.unwrap();
+        assert_eq!(code, 200, "a standby is healthy: {health}");
+        assert!(health.contains(&format!("\"holder\":\"{b_id}\"")), "{health}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_shards_of_two_replicas_handle_each_nodehealth_exactly_once() {
+    with_temp_ns("ha-shards", |client, ns| async move {
+        install_crd(&client).await;
+        let _fleet = Fleet::start(&client, &ns, 4, "radix", 2).await;
+        let shard_args = |k: &'static str| ["--total-shards", "2", "--shard", k];
+        let mut replicas = Vec::new();
+        for (id, k) in [("a", "0"), ("b", "0"), ("c", "1"), ("d", "1")] {
+            let id = format!("{ns}-{id}");
+            let op = replica(&ns, &id, &shard_args(k)).await;
+            replicas.push((k, id, op));
+        }
+        let api: Api<NodeHealth> = Api::namespaced(client.clone(), &ns);
+        // Four policies over the fleet, until both shards have some (UIDs are the server's).
+        let mut names: Vec<String> = Vec::new();
+        for i in 0.. {
+            let name = format!("policy-{i}");
+            create_nodehealth(&client, &ns, &name, radix_spec()).await;
+            names.push(name);
+            if names.len() > 4 {
+                let dropped = names.remove(0);
+                api.delete(&dropped, &DeleteParams::default()).await.unwrap();
+            }
+            if names.len() == 4 && both_shards(&api, &names).await {
+                break;
+            }
+        }
+        let mut handled = Vec::new();
+        for name in &names {
+            let nh = wait_for(&api, name, WAIT, "status written", |nh| {
+                condition_is(nh, "Healthy", "True") && leader_of(nh).is_some()
+            })
+            .await;
+            let shard = shard_of(&nh.uid().unwrap(), 2);
+            let status = nh.status.as_ref().unwrap();
+            assert_eq!(status.shard, Some(shard), "{name} handled by the wrong shard");
+            let lease = format!("nodehealth-shard-{shard}");
+            assert_eq!(
+                holder(&client, &ns, &lease).await.as_deref(),
+                status.leader.as_deref(),
+                "{name} written by a replica that does not hold {lease}"
+            );
+            handled.push(shard);
+        }
+        // Per process: a leader wrote the statuses of its shard's policies, a standby none, and
+        // both probe exactly their shard's policies' pods (4 each).
+        for (k, id, op) in &replicas {
+            let leads = holder(&client, &ns, &format!("nodehealth-shard-{k}")).await.as_ref() == Some(id);
+            let owned = handled.iter().filter(|s| s.to_string() == *k).count();
+            let writes = counter(op, "nodehealth_status_writes_total").await;
+            if leads {
+                assert!(writes >= owned as f64, "leader of shard {k}: {writes} writes, {owned} policies");
+            } else {
+                assert_eq!(writes, 0.0, "a standby of shard {k} wrote");
+            }
+            let want = 4.0 * owned as f64;
+            eventually(WAIT, &format!("{id} probes only shard {k}'s policies' pods"), || async move {
+                match counter(op, "nodehealth_scheduled_pods").await {
+                    n if n == want => Ok(()),
+                    n => Err(format!("{n} scheduled, {want} expected")),
+                }
+            })
+            .await;
+        }
+    })
+    .await;
+}
+
+async fn both_shards(api: &Api<NodeHealth>, names: &[String]) -> bool {
+    let mut seen = [false; 2];
+    for n in names {
+        let uid = api.get(n).await.unwrap().uid().unwrap();
+        seen[shard_of(&uid, 2) as usize] = true;
+    }
+    seen == [true, true]
+}
