@@ -13,12 +13,14 @@ use kube::{Client, ResourceExt};
 use nodehealth::crd::NodeHealth;
 use nodehealth::shard::shard_of;
 use serde_json::json;
+use support::chart::{env_of, impersonating_kubeconfig, install, installed, ok};
 use support::cluster::with_temp_ns;
 use support::fleet::{Fleet, WAIT, condition_is, create_nodehealth, radix_spec};
 use support::ha::{Actions, await_leading, counter, holder, lease, replica};
+use support::operator::Operator;
 use support::operator::install_crd;
 use support::scene::{cordoned, out_of_sync, pod_uid, reason_is, remediation, spec_with};
-use support::wait::{eventually, more_reconciles, wait_for};
+use support::wait::{eventually, get, more_reconciles, wait_for};
 
 /// The defaults of `--lease-duration-seconds` and `--retry-period-seconds`.
 const LEASE: Duration = Duration::from_secs(15);
@@ -34,9 +36,13 @@ fn leader_of(nh: &NodeHealth) -> Option<&str> {
 async fn healthy_policy(client: &Client, ns: &str, remediation: serde_json::Value) -> Api<NodeHealth> {
     create_nodehealth(client, ns, "validators", spec_with(remediation)).await;
     let api: Api<NodeHealth> = Api::namespaced(client.clone(), ns);
-    wait_for(&api, "validators", WAIT, "every pod healthy, remediation allowed", |nh| {
-        condition_is(nh, "Healthy", "True") && reason_is(nh, "RemediationAllowed", "True", "Allowed")
-    })
+    wait_for(
+        &api,
+        "validators",
+        WAIT,
+        "every pod healthy, remediation allowed",
+        |nh| condition_is(nh, "Healthy", "True") && reason_is(nh, "RemediationAllowed", "True", "Allowed"),
+    )
     .await;
     api
 }
@@ -69,7 +75,11 @@ async fn a_leader_killed_mid_ladder_is_replaced_and_nothing_is_done_twice() {
             }
         })
         .await;
-        assert_eq!(counter(&b, "nodehealth_status_writes_total").await, 0.0, "a standby wrote");
+        assert_eq!(
+            counter(&b, "nodehealth_status_writes_total").await,
+            0.0,
+            "a standby wrote"
+        );
 
         let old_uid = pod_uid(&client, &ns, "validator-1").await;
         let node1 = format!("{ns}-node-1");
@@ -101,13 +111,21 @@ async fn a_leader_killed_mid_ladder_is_replaced_and_nothing_is_done_twice() {
         })
         .await;
         let took_over = killed.elapsed();
-        let nh = wait_for(&api, "validators", Duration::from_secs(10), "the new leader writes", |nh| {
-            leader_of(nh) == Some(b_id.as_str())
-        })
+        let nh = wait_for(
+            &api,
+            "validators",
+            Duration::from_secs(10),
+            "the new leader writes",
+            |nh| leader_of(nh) == Some(b_id.as_str()),
+        )
         .await;
         let kept = remediation(&nh);
         let row = kept.pods.iter().find(|p| p.name == "validator-1").unwrap();
-        assert_eq!(row.unhealthy_since.as_ref(), Some(&since), "the incident's timer was reset");
+        assert_eq!(
+            row.unhealthy_since.as_ref(),
+            Some(&since),
+            "the incident's timer was reset"
+        );
         assert_eq!(kept.actions_taken, 1, "the cordon was done again");
 
         // The new leader finishes the ladder: one restart, of the sick instance.
@@ -140,7 +158,7 @@ async fn a_frozen_leader_is_replaced_after_its_lease_expires_and_does_nothing_wh
         let (a_id, b_id) = (format!("{ns}-a"), format!("{ns}-b"));
         let a = replica(&ns, &a_id, &[]).await;
         await_leading(&a, 0, true, WAIT).await;
-        let b = replica(&ns, &b_id, &[]).await;
+        let _b = replica(&ns, &b_id, &[]).await;
         let api = healthy_policy(
             &client,
             &ns,
@@ -156,7 +174,14 @@ async fn a_frozen_leader_is_replaced_after_its_lease_expires_and_does_nothing_wh
         let node1 = format!("{ns}-node-1");
         let nodes: Api<Node> = Api::all(client.clone());
         fleet.set_mode(1, out_of_sync()).await;
-        let node = wait_for(&nodes, &node1, TAKEOVER + WAIT, "node-1 cordoned by the standby", cordoned).await;
+        let node = wait_for(
+            &nodes,
+            &node1,
+            TAKEOVER + WAIT,
+            "node-1 cordoned by the standby",
+            cordoned,
+        )
+        .await;
         let spec = lease(&client, &ns, "nodehealth-shard-0").await.spec.unwrap();
         assert_eq!(spec.holder_identity.as_deref(), Some(b_id.as_str()));
         // The standby took the lease only once it had seen it unrenewed for a lease duration
@@ -174,13 +199,21 @@ async fn a_frozen_leader_is_replaced_after_its_lease_expires_and_does_nothing_wh
         a.resume();
         await_leading(&a, 0, false, WAIT).await;
         more_reconciles(&a.http, 3).await;
-        assert_eq!(counter(&a, "nodehealth_status_writes_total").await, writes, "the woken replica wrote");
-        assert_eq!(counter(&a, "nodehealth_remediations_total").await, 0.0, "the woken replica acted");
+        assert_eq!(
+            counter(&a, "nodehealth_status_writes_total").await,
+            writes,
+            "the woken replica wrote"
+        );
+        assert_eq!(
+            counter(&a, "nodehealth_remediations_total").await,
+            0.0,
+            "the woken replica acted"
+        );
         let nh = api.get("validators").await.unwrap();
         assert_eq!(leader_of(&nh), Some(b_id.as_str()));
         assert_eq!(remediation(&nh).actions_taken, 1);
         assert_eq!(actions.cordons(&node1), 1, "cordons of node-1 on the server");
-        let (code, health) = support::wait::get(&format!("http://{}/health", a.http)).await.unwrap();
+        let (code, health) = get(&format!("http://{}/health", a.http)).await.unwrap();
         assert_eq!(code, 200, "a standby is healthy: {health}");
         assert!(health.contains(&format!("\"holder\":\"{b_id}\"")), "{health}");
     })
@@ -238,17 +271,24 @@ async fn two_shards_of_two_replicas_handle_each_nodehealth_exactly_once() {
             let owned = handled.iter().filter(|s| s.to_string() == *k).count();
             let writes = counter(op, "nodehealth_status_writes_total").await;
             if leads {
-                assert!(writes >= owned as f64, "leader of shard {k}: {writes} writes, {owned} policies");
+                assert!(
+                    writes >= owned as f64,
+                    "leader of shard {k}: {writes} writes, {owned} policies"
+                );
             } else {
                 assert_eq!(writes, 0.0, "a standby of shard {k} wrote");
             }
             let want = 4.0 * owned as f64;
-            eventually(WAIT, &format!("{id} probes only shard {k}'s policies' pods"), || async move {
-                match counter(op, "nodehealth_scheduled_pods").await {
-                    n if n == want => Ok(()),
-                    n => Err(format!("{n} scheduled, {want} expected")),
-                }
-            })
+            eventually(
+                WAIT,
+                &format!("{id} probes only shard {k}'s policies' pods"),
+                || async move {
+                    match counter(op, "nodehealth_scheduled_pods").await {
+                        n if n == want => Ok(()),
+                        n => Err(format!("{n} scheduled, {want} expected")),
+                    }
+                },
+            )
             .await;
         }
     })
@@ -262,4 +302,161 @@ async fn both_shards(api: &Api<NodeHealth>, names: &[String]) -> bool {
         seen[shard_of(&uid, 2) as usize] = true;
     }
     seen == [true, true]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rolling_update_of_the_chart_during_an_incident_hands_over_without_a_double_action() {
+    with_temp_ns("ha-roll", |client, ns| async move {
+        install_crd(&client).await;
+        let _release = install(&ns, "--set rbac.remediation=true").await;
+        let kc = impersonating_kubeconfig(&ns).await;
+        let fleet = Fleet::start(&client, &ns, 2, "radix", 2).await;
+        let actions = Actions::watch(&client, &ns);
+        let lease_name = format!("{ns}-shard-0");
+        let handovers = LeaseLog::start(&client, &ns, &lease_name);
+
+        // No controller-manager runs here: the test plays the Deployment's ReplicaSets, starting
+        // each pod as a process with the environment the chart rendered for it.
+        let deployment = installed(&ns, "deployments").await.remove(&ns).expect("the Deployment");
+        let replicas = deployment["spec"]["replicas"].as_u64().unwrap();
+        assert_eq!(replicas, 2);
+        let mut old = Vec::new();
+        for i in 0..replicas {
+            old.push(pod_process(&kc, &ns, &deployment, &format!("{ns}-old-{i}")));
+        }
+        let leader = eventually(WAIT, "one old pod leads", || {
+            let (client, ns, lease_name) = (client.clone(), ns.clone(), lease_name.clone());
+            async move {
+                holder(&client, &ns, &lease_name)
+                    .await
+                    .ok_or_else(|| "no holder".to_owned())
+            }
+        })
+        .await;
+        let api = healthy_policy(
+            &client,
+            &ns,
+            json!({
+                "actions": [{"action": "Cordon", "after": "1s"}, {"action": "RestartPod", "after": "25s"}],
+                "healthyFor": "4s", "minIntervalSeconds": 0, "startupGraceSeconds": 30,
+            }),
+        )
+        .await;
+        let node1 = format!("{ns}-node-1");
+        let nodes: Api<Node> = Api::all(client.clone());
+        fleet.set_mode(1, out_of_sync()).await;
+        wait_for(&nodes, &node1, WAIT, "node-1 cordoned", cordoned).await;
+
+        // A changed value rolls the pods, as the new Deployment says: a surge of one new pod,
+        // ready (a standby), then one old pod stopped; the leader goes first.
+        ok(
+            &ns,
+            r#"helm upgrade "$NS" "$CHART" --namespace "$NS" --reuse-values --set logLevel=debug"#,
+        )
+        .await;
+        let deployment = installed(&ns, "deployments").await.remove(&ns).unwrap();
+        let rolling = &deployment["spec"]["strategy"]["rollingUpdate"];
+        assert_eq!(
+            (rolling["maxSurge"].as_u64(), rolling["maxUnavailable"].as_u64()),
+            (Some(1), Some(0))
+        );
+        let grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+            .as_u64()
+            .unwrap();
+        old.sort_by_key(|(id, _)| *id != leader);
+        let mut new = Vec::new();
+        for (i, (id, mut op)) in old.into_iter().enumerate() {
+            let (new_id, new_op) = pod_process(&kc, &ns, &deployment, &format!("{ns}-new-{i}"));
+            eventually(WAIT, &format!("{new_id} ready"), || {
+                let url = format!("http://{}/readyz", new_op.http);
+                async move {
+                    match get(&url).await {
+                        Ok((200, _)) => Ok(()),
+                        other => Err(format!("{other:?}")),
+                    }
+                }
+            })
+            .await;
+            new.push((new_id, new_op));
+            let code = op.terminate(Duration::from_secs(grace));
+            assert_eq!(code, Some(0), "{id} did not stop gracefully within {grace} s");
+        }
+
+        // The incident goes on under the new pods: one restart, one cordon, never two.
+        let nh = wait_for(&api, "validators", WAIT, "the restart recorded", |nh| {
+            remediation(nh).actions_taken == 2
+        })
+        .await;
+        wait_for(&nodes, &node1, WAIT, "node-1 released", |n| !cordoned(n)).await;
+        let now_leading = holder(&client, &ns, &lease_name).await.unwrap_or_default();
+        assert!(
+            new.iter().any(|(id, _)| *id == now_leading),
+            "{now_leading} leads after the roll"
+        );
+        assert_eq!(leader_of(&nh), Some(now_leading.as_str()));
+        assert_eq!(actions.cordons(&node1), 1, "cordons of node-1 on the server");
+        assert_eq!(actions.evictions(), 1, "evictions on the server");
+        let gap = handovers.longest_without_renewal();
+        assert!(gap < LEASE, "the shard went {gap:?} without a renewal");
+        eprintln!("longest time without a lease renewal during the roll: {gap:?}");
+    })
+    .await;
+}
+
+/// One pod of a Deployment as a process: the rendered environment, its fieldRefs resolved.
+fn pod_process(kc: &std::path::Path, ns: &str, deployment: &serde_json::Value, name: &str) -> (String, Operator) {
+    let env: Vec<(String, String)> = env_of(deployment)
+        .into_iter()
+        .filter(|(k, _)| k != "RUST_LOG")
+        .map(|(k, v)| match v.as_str() {
+            "fieldRef:metadata.name" => (k, name.to_owned()),
+            "fieldRef:metadata.namespace" => (k, ns.to_owned()),
+            _ => (k, v),
+        })
+        .collect();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    (name.to_owned(), Operator::spawn(kc, ns, &[], &env))
+}
+
+/// The renewals of a Lease as polled from the API server, to find the longest time a shard had
+/// no leader renewing.
+struct LeaseLog {
+    /// When each new renewTime was first seen.
+    seen: std::sync::Arc<std::sync::Mutex<Vec<Instant>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl LeaseLog {
+    fn start(client: &Client, ns: &str, name: &str) -> LeaseLog {
+        let seen: std::sync::Arc<std::sync::Mutex<Vec<_>>> = Default::default();
+        let (client, ns, name, log) = (client.clone(), ns.to_owned(), name.to_owned(), seen.clone());
+        let task = tokio::spawn(async move {
+            let leases: Api<k8s_openapi::api::coordination::v1::Lease> = Api::namespaced(client, &ns);
+            let mut last = None;
+            loop {
+                if let Ok(Some(l)) = leases.get_opt(&name).await {
+                    let renewed = l.spec.and_then(|s| s.renew_time).map(|t| t.0);
+                    if renewed != last {
+                        log.lock().unwrap().push(Instant::now());
+                        last = renewed;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
+        LeaseLog { seen, task }
+    }
+
+    /// The longest time between two renewals seen (a release counts as one: the next holder
+    /// takes it at once).
+    fn longest_without_renewal(&self) -> Duration {
+        let seen = self.seen.lock().unwrap();
+        seen.windows(2).map(|w| w[1] - w[0]).max().unwrap_or_default()
+    }
+}
+
+impl Drop for LeaseLog {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }

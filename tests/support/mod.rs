@@ -4,6 +4,7 @@
 //! Each test binary uses a part of it.
 #![allow(dead_code)]
 
+pub mod chart;
 pub mod cluster;
 pub mod fleet;
 pub mod ha;
