@@ -8,6 +8,12 @@
 //! holder's clock wrote into `renewTime`. The holder, for its part, stops acting when it has not
 //! renewed within the renew deadline, counted from when its last successful renewal was sent:
 //! before any other replica can count the lease expired.
+//!
+//! Shards: shard k's Lease is `<prefix>-shard-<k>` whatever the number of shards, and its holder
+//! writes that number into it. A replica leads only while every other shard's live Lease says
+//! the same number ([`topology_agrees`]): during a reshard (say 1 → 2 shards) the old topology's
+//! leader and the new one's stop acting until the old replicas are gone, so no NodeHealth is
+//! ever handled by two leaders that split the fleet differently.
 
 use std::time::{Duration, Instant};
 
@@ -72,6 +78,8 @@ pub struct Record {
     pub acquire_time: Option<Timestamp>,
     pub renew_time: Option<Timestamp>,
     pub transitions: i32,
+    /// The number of shards of the holder's topology.
+    pub shards: Option<u32>,
 }
 
 /// The record as this replica last saw it, and when it first saw it so (monotonic).
@@ -96,6 +104,7 @@ pub enum Step {
 /// observed before; also what is observed now.
 pub fn next(
     me: &str,
+    shards: u32,
     current: Option<&Record>,
     before: Option<&Observed>,
     now: Instant,
@@ -109,29 +118,24 @@ pub fn next(
             acquire_time: Some(wall),
             renew_time: Some(wall),
             transitions: 0,
+            shards: Some(shards),
         };
         return (None, Step::Create(fresh));
     };
     // Any change (a renewal moves renewTime) restarts the local count.
-    let since = before.filter(|o| o.record == *record).map_or(now, |o| o.since);
-    let observed = Some(Observed {
-        record: record.clone(),
-        since,
-    });
-    let duration = if record.lease_duration.is_zero() {
-        timing.lease_duration
-    } else {
-        record.lease_duration
-    };
-    let held_by_other = !record.holder.is_empty() && record.holder != me;
-    if held_by_other && since + duration > now {
-        let holder = record.holder.clone();
+    let observed = Some(observe(record.clone(), before, now));
+    if let Some(o) = observed
+        .as_ref()
+        .filter(|o| o.record.holder != me && live(o, now, timing))
+    {
+        let holder = o.record.holder.clone();
         return (observed, Step::Wait { holder });
     }
     let mut mine = Record {
         holder: me.to_owned(),
         lease_duration: timing.lease_duration,
         renew_time: Some(wall),
+        shards: Some(shards),
         ..record.clone()
     };
     if record.holder != me {
@@ -139,6 +143,35 @@ pub fn next(
         mine.transitions = record.transitions.saturating_add(1);
     }
     (observed, Step::Write(mine))
+}
+
+/// Whether a Lease is held and, as observed here, renewed within its duration.
+pub fn live(o: &Observed, now: Instant, timing: &Timing) -> bool {
+    let duration = if o.record.lease_duration.is_zero() {
+        timing.lease_duration
+    } else {
+        o.record.lease_duration
+    };
+    !o.record.holder.is_empty() && o.since + duration > now
+}
+
+/// Whether the other shards' Leases agree with this replica's number of shards: a live one
+/// that says another number (or none) belongs to a topology that may still act.
+pub fn topology_agrees<'a>(
+    shards: u32,
+    others: impl IntoIterator<Item = &'a Observed>,
+    now: Instant,
+    timing: &Timing,
+) -> bool {
+    others
+        .into_iter()
+        .all(|o| o.record.shards == Some(shards) || !live(o, now, timing))
+}
+
+/// What is observed now of a Lease read again: the count goes on while it is unchanged.
+pub fn observe(record: Record, before: Option<&Observed>, now: Instant) -> Observed {
+    let since = before.filter(|o| o.record == record).map_or(now, |o| o.since);
+    Observed { record, since }
 }
 
 /// The record that gives the Lease up on a graceful shutdown (client-go's `release`): no
@@ -150,6 +183,7 @@ pub fn released(record: &Record, wall: Timestamp) -> Record {
         acquire_time: Some(wall),
         renew_time: Some(wall),
         transitions: record.transitions,
+        shards: record.shards,
     }
 }
 

@@ -509,6 +509,7 @@ async fn leases_are_granted_in_the_release_namespace_only_and_only_what_an_elect
         await_can_i(&ns, "create leases.coordination.k8s.io -n $NS", true).await;
         for args in [
             "get leases.coordination.k8s.io -n $NS",
+            "list leases.coordination.k8s.io -n $NS",
             "update leases.coordination.k8s.io -n $NS",
             &format!("update leases.coordination.k8s.io/{ns}-shard-0 -n $NS"),
         ] {
@@ -519,7 +520,7 @@ async fn leases_are_granted_in_the_release_namespace_only_and_only_what_an_elect
             "get leases.coordination.k8s.io -n default",
             "update leases.coordination.k8s.io -n kube-system",
             "create leases.coordination.k8s.io -A",
-            "list leases.coordination.k8s.io -n $NS",
+            "list leases.coordination.k8s.io -n default",
             "watch leases.coordination.k8s.io -n $NS",
             "patch leases.coordination.k8s.io -n $NS",
             "delete leases.coordination.k8s.io -n $NS",

@@ -233,20 +233,7 @@ async fn two_shards_of_two_replicas_handle_each_nodehealth_exactly_once() {
             replicas.push((k, id, op));
         }
         let api: Api<NodeHealth> = Api::namespaced(client.clone(), &ns);
-        // Four policies over the fleet, until both shards have some (UIDs are the server's).
-        let mut names: Vec<String> = Vec::new();
-        for i in 0.. {
-            let name = format!("policy-{i}");
-            create_nodehealth(&client, &ns, &name, radix_spec()).await;
-            names.push(name);
-            if names.len() > 4 {
-                let dropped = names.remove(0);
-                api.delete(&dropped, &DeleteParams::default()).await.unwrap();
-            }
-            if names.len() == 4 && both_shards(&api, &names).await {
-                break;
-            }
-        }
+        let names = policies_on_both_shards(&client, &ns).await;
         let mut handled = Vec::new();
         for name in &names {
             let nh = wait_for(&api, name, WAIT, "status written", |nh| {
@@ -295,6 +282,26 @@ async fn two_shards_of_two_replicas_handle_each_nodehealth_exactly_once() {
     .await;
 }
 
+/// Four policies over the fleet, such that both of two shards have some (UIDs are the
+/// server's: a policy is replaced until they are spread).
+async fn policies_on_both_shards(client: &Client, ns: &str) -> Vec<String> {
+    let api: Api<NodeHealth> = Api::namespaced(client.clone(), ns);
+    let mut names: Vec<String> = Vec::new();
+    for i in 0.. {
+        let name = format!("policy-{i}");
+        create_nodehealth(client, ns, &name, radix_spec()).await;
+        names.push(name);
+        if names.len() > 4 {
+            let dropped = names.remove(0);
+            api.delete(&dropped, &DeleteParams::default()).await.unwrap();
+        }
+        if names.len() == 4 && both_shards(&api, &names).await {
+            break;
+        }
+    }
+    names
+}
+
 async fn both_shards(api: &Api<NodeHealth>, names: &[String]) -> bool {
     let mut seen = [false; 2];
     for n in names {
@@ -302,6 +309,79 @@ async fn both_shards(api: &Api<NodeHealth>, names: &[String]) -> bool {
         seen[shard_of(&uid, 2) as usize] = true;
     }
     seen == [true, true]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reshard_from_one_to_two_shards_never_lets_both_topologies_act() {
+    with_temp_ns("ha-reshard", |client, ns| async move {
+        install_crd(&client).await;
+        let _fleet = Fleet::start(&client, &ns, 4, "radix", 2).await;
+        let old_id = format!("{ns}-old");
+        let mut old = replica(&ns, &old_id, &[]).await;
+        await_leading(&old, 0, true, WAIT).await;
+        let names = policies_on_both_shards(&client, &ns).await;
+        let api: Api<NodeHealth> = Api::namespaced(client.clone(), &ns);
+        for name in &names {
+            wait_for(&api, name, WAIT, "written by the one-shard leader", |nh| {
+                leader_of(nh) == Some(old_id.as_str())
+            })
+            .await;
+        }
+
+        // The new topology's replicas start while the old one still runs.
+        let mut new = Vec::new();
+        for k in ["0", "1"] {
+            let id = format!("{ns}-new-{k}");
+            let op = replica(&ns, &id, &["--total-shards", "2", "--shard", k]).await;
+            new.push((id, op));
+        }
+        // Shard 1's Lease is free: its new holder says "2 shards", and from then on neither the
+        // old leader (1 shard) nor it acts; shard 0's stays with the old leader.
+        eventually(WAIT, "shard 1's Lease held by the new topology", || {
+            let (client, ns, id) = (client.clone(), ns.clone(), new[1].0.clone());
+            async move {
+                match holder(&client, &ns, "nodehealth-shard-1").await {
+                    Some(h) if h == id => Ok(()),
+                    other => Err(format!("{other:?}")),
+                }
+            }
+        })
+        .await;
+        await_leading(&old, 0, false, WAIT).await;
+        let old_writes = counter(&old, "nodehealth_status_writes_total").await;
+        for (_, op) in &new {
+            more_reconciles(&op.http, 3).await;
+            assert_eq!(counter(op, "nodehealth_leader").await, 0.0, "led during the reshard");
+            assert_eq!(
+                counter(op, "nodehealth_status_writes_total").await,
+                0.0,
+                "wrote during the reshard"
+            );
+        }
+        more_reconciles(&old.http, 3).await;
+        assert_eq!(
+            counter(&old, "nodehealth_status_writes_total").await,
+            old_writes,
+            "the old leader wrote on"
+        );
+        assert_eq!(holder(&client, &ns, "nodehealth-shard-0").await, Some(old_id.clone()));
+
+        // The old replica goes (as its Deployment is deleted): the new topology takes over.
+        assert_eq!(old.terminate(Duration::from_secs(30)), Some(0));
+        for (k, (_, op)) in (0..).zip(&new) {
+            await_leading(op, k, true, TAKEOVER).await;
+        }
+        for name in &names {
+            let nh = api.get(name).await.unwrap();
+            let shard = shard_of(&nh.uid().unwrap(), 2);
+            let want = &new[shard as usize].0;
+            wait_for(&api, name, WAIT, "written by its new shard's leader", |nh| {
+                leader_of(nh) == Some(want.as_str()) && nh.status.as_ref().is_some_and(|s| s.shard == Some(shard))
+            })
+            .await;
+        }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

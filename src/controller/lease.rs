@@ -2,6 +2,7 @@
 //! [`election::next`] decides, and keeps [`Leadership`], the operator's `/health`
 //! (`leader_election`), `nodehealth_leader{shard}` and the log up to date.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -9,7 +10,8 @@ use jiff::{Timestamp, Unit};
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::Api;
-use kube::api::PostParams;
+use kube::ResourceExt;
+use kube::api::{ListParams, PostParams};
 use serde_json::json;
 use tokio::sync::mpsc;
 
@@ -64,27 +66,46 @@ impl Leadership {
 #[derive(Debug, Clone)]
 pub struct Election {
     pub namespace: String,
-    /// The Lease's name: `<prefix>-shard-<index>`.
+    /// Every shard's Lease is named `<prefix><index>`.
+    prefix: String,
+    /// This shard's Lease.
     pub lease: String,
     pub identity: String,
     pub timing: Timing,
+    shards: u32,
 }
 
 impl Election {
     pub fn new(namespace: String, prefix: &str, shard: Shard, identity: String, timing: Timing) -> Election {
+        let prefix = format!("{prefix}-shard-");
         Election {
             namespace,
-            lease: format!("{prefix}-shard-{}", shard.index),
+            lease: format!("{prefix}{}", shard.index),
+            prefix,
             identity,
             timing,
+            shards: shard.total,
         }
     }
 }
+
+/// The annotation in which a Lease's holder writes its number of shards.
+pub const SHARDS_ANNOTATION: &str = "nodehealth.io/total-shards";
 
 /// What one attempt found.
 enum Attempt {
     Leads,
     HeldBy(String),
+    /// This replica holds its Lease, but another shard's live Lease has another number of
+    /// shards: a reshard is under way.
+    Resharding(String),
+}
+
+/// What this replica has seen of the Leases: its own, and the other shards'.
+#[derive(Default)]
+struct Seen {
+    own: Option<Observed>,
+    others: BTreeMap<String, Observed>,
 }
 
 /// Competes for the Lease until `stop` resolves, then gives it up if held. `gained` is told
@@ -98,13 +119,13 @@ pub(super) async fn run(
     let api: Api<Lease> = Api::namespaced(ctx.client.clone(), &election.namespace);
     let timing = election.timing;
     let shard = ctx.settings.shard.index;
-    let mut observed: Option<Observed> = None;
+    let mut seen = Seen::default();
     let mut was_leading = false;
     ctx.metrics.set_leader(shard, false);
     tokio::pin!(stop);
     loop {
         let sent = Instant::now();
-        let result = tokio::time::timeout(timing.renew_deadline, attempt(&api, &election, &mut observed)).await;
+        let result = tokio::time::timeout(timing.renew_deadline, attempt(&api, &election, &mut seen)).await;
         let holder = match result {
             Ok(Ok(Attempt::Leads)) => {
                 ctx.leadership.renewed(election::acting_until(sent, &timing));
@@ -113,6 +134,11 @@ pub(super) async fn run(
             Ok(Ok(Attempt::HeldBy(holder))) => {
                 ctx.leadership.resign();
                 Ok(holder)
+            }
+            // Held, renewed (so the other topology cannot take this shard), but not acted on.
+            Ok(Ok(Attempt::Resharding(why))) => {
+                ctx.leadership.resign();
+                Err(why)
             }
             // Not renewed: the leadership lapses by itself at the renew deadline.
             Ok(Err(e)) => Err(e.to_string()),
@@ -147,19 +173,21 @@ pub(super) async fn run(
     ctx.metrics.set_leader(shard, false);
 }
 
-/// One read of the Lease and, if [`election::next`] says so, one write.
-async fn attempt(api: &Api<Lease>, e: &Election, observed: &mut Option<Observed>) -> Result<Attempt, kube::Error> {
+/// One read of this shard's Lease and, if [`election::next`] says so, one write; then, holding
+/// it, one read of the other shards' Leases.
+async fn attempt(api: &Api<Lease>, e: &Election, seen: &mut Seen) -> Result<Attempt, kube::Error> {
     let current = api.get_opt(&e.lease).await?;
-    let record = current.as_ref().map(|l| record_of(l.spec.as_ref()));
-    let (seen, step) = election::next(
+    let record = current.as_ref().map(record_of);
+    let (own, step) = election::next(
         &e.identity,
+        e.shards,
         record.as_ref(),
-        observed.as_ref(),
+        seen.own.as_ref(),
         Instant::now(),
         wall_now(),
         &e.timing,
     );
-    *observed = seen;
+    seen.own = own;
     let pp = PostParams::default();
     match step {
         Step::Wait { holder } => return Ok(Attempt::HeldBy(holder)),
@@ -172,6 +200,31 @@ async fn attempt(api: &Api<Lease>, e: &Election, observed: &mut Option<Observed>
             api.replace(&e.lease, &pp, &lease(&e.lease, version, &r)).await?;
         }
     }
+    // Read after writing: of two holders of different topologies writing at once, the one that
+    // reads last sees the other's Lease (a list without a resourceVersion is a quorum read).
+    let leases = api.list(&ListParams::default()).await?.items;
+    let now = Instant::now();
+    seen.others = leases
+        .iter()
+        .map(|l| (l.name_any(), l))
+        .filter(|(name, _)| name.starts_with(&e.prefix) && *name != e.lease)
+        .map(|(name, l)| {
+            let observed = election::observe(record_of(l), seen.others.get(&name), now);
+            (name, observed)
+        })
+        .collect();
+    if !election::topology_agrees(e.shards, seen.others.values(), now, &e.timing) {
+        let other = seen
+            .others
+            .iter()
+            .find(|(_, o)| o.record.shards != Some(e.shards))
+            .map(|(name, o)| format!("{name} is held by {} for {:?} shards", o.record.holder, o.record.shards));
+        return Ok(Attempt::Resharding(format!(
+            "resharding to {} shards: {}",
+            e.shards,
+            other.unwrap_or_default()
+        )));
+    }
     Ok(Attempt::Leads)
 }
 
@@ -180,7 +233,7 @@ async fn attempt(api: &Api<Lease>, e: &Election, observed: &mut Option<Observed>
 async fn release(api: &Api<Lease>, e: &Election) {
     let result = async {
         let current = api.get(&e.lease).await?;
-        let record = record_of(current.spec.as_ref());
+        let record = record_of(&current);
         if record.holder != e.identity {
             return Ok(());
         }
@@ -197,14 +250,21 @@ async fn release(api: &Api<Lease>, e: &Election) {
     }
 }
 
-fn record_of(spec: Option<&LeaseSpec>) -> Record {
-    let Some(s) = spec else { return Record::default() };
+fn record_of(lease: &Lease) -> Record {
+    let shards = lease.annotations().get(SHARDS_ANNOTATION).and_then(|v| v.parse().ok());
+    let Some(s) = lease.spec.as_ref() else {
+        return Record {
+            shards,
+            ..Record::default()
+        };
+    };
     Record {
         holder: s.holder_identity.clone().unwrap_or_default(),
         lease_duration: Duration::from_secs(s.lease_duration_seconds.map_or(0, |d| d.max(0).unsigned_abs().into())),
         acquire_time: s.acquire_time.as_ref().map(|t| t.0),
         renew_time: s.renew_time.as_ref().map(|t| t.0),
         transitions: s.lease_transitions.unwrap_or(0),
+        shards,
     }
 }
 
@@ -213,6 +273,9 @@ fn lease(name: &str, resource_version: Option<String>, r: &Record) -> Lease {
         metadata: ObjectMeta {
             name: Some(name.to_owned()),
             resource_version,
+            annotations: r
+                .shards
+                .map(|n| std::iter::once((SHARDS_ANNOTATION.to_owned(), n.to_string())).collect()),
             ..ObjectMeta::default()
         },
         spec: Some(LeaseSpec {
