@@ -19,6 +19,7 @@ use support::fleet::{Fleet, WAIT, condition_is, create_nodehealth, radix_spec};
 use support::ha::{Actions, await_leading, counter, holder, lease, replica};
 use support::operator::Operator;
 use support::operator::install_crd;
+use support::proxy::Proxy;
 use support::scene::{cordoned, out_of_sync, pod_uid, reason_is, remediation, spec_with};
 use support::wait::{eventually, get, more_reconciles, wait_for};
 
@@ -216,6 +217,87 @@ async fn a_frozen_leader_is_replaced_after_its_lease_expires_and_does_nothing_wh
         let (code, health) = get(&format!("http://{}/health", a.http)).await.unwrap();
         assert_eq!(code, 200, "a standby is healthy: {health}");
         assert!(health.contains(&format!("\"holder\":\"{b_id}\"")), "{health}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_leader_cut_off_from_the_api_server_stops_acting_before_its_lease_can_expire() {
+    with_temp_ns("ha-partition", |client, ns| async move {
+        install_crd(&client).await;
+        let fleet = Fleet::start(&client, &ns, 2, "radix", 2).await;
+        let actions = Actions::watch(&client, &ns);
+        let (a_id, b_id) = (format!("{ns}-a"), format!("{ns}-b"));
+        // The leader reaches the API server through a proxy the test can cut; it stays up and
+        // serves its own endpoints meanwhile.
+        let (proxy, proxied) = Proxy::to_api_server(&ns).await;
+        let a = Operator::spawn(&proxied, &ns, &[], &[("NODEHEALTH_IDENTITY", a_id.as_str())]);
+        await_leading(&a, 0, true, WAIT).await;
+        let b = replica(&ns, &b_id, &[]).await;
+        let api = healthy_policy(
+            &client,
+            &ns,
+            json!({"actions": [{"action": "Cordon", "after": "1s"}], "minIntervalSeconds": 0}),
+        )
+        .await;
+
+        proxy.cut();
+        let cut = jiff::Timestamp::now();
+        let node1 = format!("{ns}-node-1");
+        let nodes: Api<Node> = Api::all(client.clone());
+        fleet.set_mode(1, out_of_sync()).await;
+        await_leading(&a, 0, false, TAKEOVER).await;
+        let a_stopped = jiff::Timestamp::now();
+        let node = wait_for(
+            &nodes,
+            &node1,
+            TAKEOVER + WAIT,
+            "node-1 cordoned by the standby",
+            cordoned,
+        )
+        .await;
+        let spec = lease(&client, &ns, "nodehealth-shard-0").await.spec.unwrap();
+        assert_eq!(spec.holder_identity.as_deref(), Some(b_id.as_str()));
+        let acquired = spec.acquire_time.unwrap().0;
+        assert!(
+            a_stopped < acquired,
+            "the cut-off leader stopped {} after the cut, the standby took over {} after it",
+            a_stopped.duration_since(cut),
+            acquired.duration_since(cut)
+        );
+        let cordoned_at: jiff::Timestamp = node.annotations()["nodehealth.io/cordoned-at"].parse().unwrap();
+        assert!(cordoned_at >= acquired, "acted before holding the lease");
+
+        // Reconnected, the old leader finds the lease taken and stays a standby.
+        proxy.mend();
+        eventually(WAIT, "the old leader sees the new holder", || {
+            let url = format!("http://{}/health", a.http);
+            let b_id = b_id.clone();
+            async move {
+                let (_, body) = get(&url).await?;
+                if body.contains(&format!("\"holder\":\"{b_id}\"")) {
+                    Ok(())
+                } else {
+                    Err(body)
+                }
+            }
+        })
+        .await;
+        more_reconciles(&a.http, 3).await;
+        assert_eq!(counter(&a, "nodehealth_leader").await, 0.0);
+        assert_eq!(
+            counter(&a, "nodehealth_remediations_total").await,
+            0.0,
+            "the cut-off leader acted"
+        );
+        assert_eq!(leader_of(&api.get("validators").await.unwrap()), Some(b_id.as_str()));
+        assert_eq!(actions.cordons(&node1), 1, "cordons of node-1 on the server");
+        more_reconciles(&b.http, 1).await;
+        eprintln!(
+            "cut-off leader stopped {} after the cut; standby took over {} after it",
+            a_stopped.duration_since(cut),
+            acquired.duration_since(cut)
+        );
     })
     .await;
 }

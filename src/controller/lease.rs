@@ -49,6 +49,13 @@ impl Leadership {
         }
     }
 
+    /// How long this replica may still act without a renewal (`None`: it does not lead, or
+    /// always does).
+    fn remaining(&self) -> Option<Duration> {
+        let until = (*lock(self.elected.as_ref()?))?;
+        Some(until.saturating_duration_since(Instant::now()))
+    }
+
     fn renewed(&self, until: Instant) {
         if let Some(m) = &self.elected {
             *lock(m) = Some(until);
@@ -125,7 +132,14 @@ pub(super) async fn run(
     tokio::pin!(stop);
     loop {
         let sent = Instant::now();
-        let result = tokio::time::timeout(timing.renew_deadline, attempt(&api, &election, &mut seen)).await;
+        // A leader's attempt may not outlast its leadership: should the API server not answer,
+        // the loss is noticed (and reported) the moment it happens.
+        let budget = ctx
+            .leadership
+            .remaining()
+            .filter(|left| !left.is_zero())
+            .unwrap_or(timing.renew_deadline);
+        let result = tokio::time::timeout(budget, attempt(&api, &election, &mut seen)).await;
         let holder = match result {
             Ok(Ok(Attempt::Leads)) => {
                 ctx.leadership.renewed(election::acting_until(sent, &timing));

@@ -68,6 +68,7 @@ async fn reconcile_one(obj: &Arc<DeserializeGuard<NodeHealth>>, ctx: &Arc<Contex
         return Ok(Action::requeue(FIRST_PROBE_WAIT));
     };
     if !leading {
+        forget_deleted(ctx);
         return Ok(Action::requeue(policy.period));
     }
     status::hold_unverified(&mut outcomes, previous.as_ref());

@@ -10,5 +10,6 @@ pub mod fleet;
 pub mod ha;
 pub mod kubelet;
 pub mod operator;
+pub mod proxy;
 pub mod scene;
 pub mod wait;
