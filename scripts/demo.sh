@@ -80,6 +80,9 @@ setsid nohup "$BIN/nodehealth" run --kubeconfig "$KUBECONFIG" --http-addr "$HTTP
 echo $! >"$DEMO/operator.pid"
 wait_until 30 curl -fs "http://$HTTP/readyz"
 curl -s "http://$HTTP/health" | jq -c .
+echo "(one replica here; with more, the holder of this Lease is the one that writes and acts)"
+wait_until 30 kubectl -n default get lease nodehealth-shard-0
+kubectl -n default get lease nodehealth-shard-0 -o custom-columns=LEASE:.metadata.name,HOLDER:.spec.holderIdentity,SHARDS:'.metadata.annotations.nodehealth\.io/total-shards'
 
 say "applying examples/radix-validators.yaml (probe period, window and remediation ladder shortened for the demo)"
 kubectl -n "$NS" apply -f examples/radix-validators.yaml

@@ -173,28 +173,15 @@ async fn a_frozen_leader_is_replaced_after_its_lease_expires_and_does_nothing_wh
         a.pause();
         let frozen = jiff::Timestamp::now();
         let node1 = format!("{ns}-node-1");
-        let nodes: Api<Node> = Api::all(client.clone());
         fleet.set_mode(1, out_of_sync()).await;
-        let node = wait_for(
-            &nodes,
-            &node1,
-            TAKEOVER + WAIT,
-            "node-1 cordoned by the standby",
-            cordoned,
-        )
-        .await;
-        let spec = lease(&client, &ns, "nodehealth-shard-0").await.spec.unwrap();
-        assert_eq!(spec.holder_identity.as_deref(), Some(b_id.as_str()));
+        let acquired = cordoned_by_new_holder(&client, &ns, &b_id).await;
         // The standby took the lease only once it had seen it unrenewed for a lease duration
         // (the frozen leader's last renewal was at most one retry period before the freeze).
-        let acquired = spec.acquire_time.unwrap().0;
         let waited = acquired.duration_since(frozen);
         assert!(
             waited >= jiff::SignedDuration::try_from(LEASE - RETRY).unwrap(),
             "taken over {waited:?} after the freeze"
         );
-        let cordoned_at: jiff::Timestamp = node.annotations()["nodehealth.io/cordoned-at"].parse().unwrap();
-        assert!(cordoned_at >= acquired, "acted before holding the lease");
 
         // Woken, the old leader knows at once that it no longer leads: it writes and does nothing.
         a.resume();
@@ -244,29 +231,16 @@ async fn a_leader_cut_off_from_the_api_server_stops_acting_before_its_lease_can_
         proxy.cut();
         let cut = jiff::Timestamp::now();
         let node1 = format!("{ns}-node-1");
-        let nodes: Api<Node> = Api::all(client.clone());
         fleet.set_mode(1, out_of_sync()).await;
         await_leading(&a, 0, false, TAKEOVER).await;
         let a_stopped = jiff::Timestamp::now();
-        let node = wait_for(
-            &nodes,
-            &node1,
-            TAKEOVER + WAIT,
-            "node-1 cordoned by the standby",
-            cordoned,
-        )
-        .await;
-        let spec = lease(&client, &ns, "nodehealth-shard-0").await.spec.unwrap();
-        assert_eq!(spec.holder_identity.as_deref(), Some(b_id.as_str()));
-        let acquired = spec.acquire_time.unwrap().0;
+        let acquired = cordoned_by_new_holder(&client, &ns, &b_id).await;
         assert!(
             a_stopped < acquired,
             "the cut-off leader stopped {} after the cut, the standby took over {} after it",
             a_stopped.duration_since(cut),
             acquired.duration_since(cut)
         );
-        let cordoned_at: jiff::Timestamp = node.annotations()["nodehealth.io/cordoned-at"].parse().unwrap();
-        assert!(cordoned_at >= acquired, "acted before holding the lease");
 
         // Reconnected, the old leader finds the lease taken and stays a standby.
         proxy.mend();
@@ -362,6 +336,27 @@ async fn two_shards_of_two_replicas_handle_each_nodehealth_exactly_once() {
         }
     })
     .await;
+}
+
+/// Waits for node-1 to be cordoned by `holder`, the new holder of shard 0's Lease, and only
+/// after it took the Lease; returns when it took it.
+async fn cordoned_by_new_holder(client: &Client, ns: &str, holder: &str) -> jiff::Timestamp {
+    let nodes: Api<Node> = Api::all(client.clone());
+    let node1 = format!("{ns}-node-1");
+    let node = wait_for(
+        &nodes,
+        &node1,
+        TAKEOVER + WAIT,
+        "node-1 cordoned by the standby",
+        cordoned,
+    )
+    .await;
+    let spec = lease(client, ns, "nodehealth-shard-0").await.spec.unwrap();
+    assert_eq!(spec.holder_identity.as_deref(), Some(holder));
+    let acquired = spec.acquire_time.unwrap().0;
+    let cordoned_at: jiff::Timestamp = node.annotations()["nodehealth.io/cordoned-at"].parse().unwrap();
+    assert!(cordoned_at >= acquired, "acted before holding the lease");
+    acquired
 }
 
 /// Four policies over the fleet, such that both of two shards have some (UIDs are the
