@@ -346,3 +346,65 @@ fn changed(ctx: &Context, e: &Election, leading: bool, holder: &Result<String, S
         ctx.metrics.forget_pods();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leadership_lapses_by_the_clock_alone() {
+        let l = Leadership::elected();
+        assert!(!l.is_leader(), "not before a Lease says so");
+        l.renewed(Instant::now() + Duration::from_secs(10));
+        assert!(l.is_leader());
+        assert!(l.remaining().is_some_and(|r| r > Duration::from_secs(9)));
+        // A renewal whose deadline has passed (a process stopped meanwhile): no longer leading,
+        // without anything having run.
+        l.renewed(Instant::now() - Duration::from_millis(1));
+        assert!(!l.is_leader());
+        l.renewed(Instant::now() + Duration::from_secs(10));
+        l.resign();
+        assert!(!l.is_leader());
+        assert!(Leadership::always().is_leader());
+        assert_eq!(Leadership::always().remaining(), None);
+    }
+
+    #[test]
+    fn a_lease_written_reads_back_as_the_same_record() {
+        let wall = wall_now();
+        let r = Record {
+            holder: "nodehealth-0".into(),
+            lease_duration: Duration::from_secs(15),
+            acquire_time: Some(wall),
+            renew_time: Some(wall),
+            transitions: 2,
+            shards: Some(3),
+        };
+        let written = lease("nodehealth-shard-1", Some("42".into()), &r);
+        assert_eq!(
+            written.annotations().get(SHARDS_ANNOTATION).map(String::as_str),
+            Some("3")
+        );
+        // Through JSON, as the API server stores it (microsecond times).
+        let back: Lease = serde_json::from_value(serde_json::to_value(&written).unwrap()).unwrap();
+        assert_eq!(record_of(&back), r);
+        let released = election::released(&r, wall);
+        let gone = record_of(&lease("x", None, &released));
+        assert_eq!((gone.holder.as_str(), gone.shards), ("", Some(3)));
+    }
+
+    #[test]
+    fn shard_k_has_its_own_lease_named_from_the_prefix() {
+        let e = Election::new(
+            "ops".into(),
+            "nodehealth",
+            Shard { index: 1, total: 2 },
+            "me".into(),
+            Timing::default(),
+        );
+        assert_eq!(e.lease, "nodehealth-shard-1");
+        assert!(e.lease.starts_with(&e.prefix));
+        let j = jittered(Duration::from_secs(2), "me");
+        assert!(j >= Duration::from_secs(2) && j <= Duration::from_millis(2400), "{j:?}");
+    }
+}
