@@ -1,13 +1,15 @@
 //! Scale: nodehealth against Prometheus on the same simulated fleet of N Radix validators.
 //!
-//! Run it through `scripts/bench-scale.sh N [SECONDS] [--policies-of K]`, which brings up the
-//! control plane and installs Prometheus first. In order: simulators and N Running pods; the CRD,
-//! the NodeHealth(s) and the release operator, timed until `N/N` healthy; SECONDS of sampling of
-//! the operator (CPU, peak RSS, open files, its own metrics); the time to see one validator go
-//! out of sync; then the operator stopped and Prometheus scraping the same N metrics endpoints,
-//! sampled the same way. Prints one JSON line per system, the ratios and a markdown table on
-//! stdout; progress on stderr. Whatever happens (error, SIGINT, SIGTERM) it stops what it started
-//! and deletes what it created on the control plane.
+//! Run it through `scripts/bench-scale.sh N [SECONDS] [--policies-of K] [--shards S]`, which
+//! brings up the control plane and installs Prometheus first. In order: simulators and N Running
+//! pods; the CRD, the NodeHealth(s) and the release operator (with `--shards S`, S processes, one
+//! per shard), timed until `N/N` healthy; SECONDS of sampling of each operator process over the
+//! same window (CPU, peak RSS, open files, its own metrics); the time to see one validator go out
+//! of sync; then the operators stopped and (unless `--skip-prometheus`) Prometheus scraping the
+//! same N metrics endpoints, sampled the same way. Prints one JSON line per system (per shard and
+//! one for the shards together with S above 1), the ratios and a markdown table on stdout;
+//! progress on stderr. Whatever happens (error, SIGINT, SIGTERM) it stops what it started and
+//! deletes what it created on the control plane.
 //!
 //! Without `--bench` (as `cargo test --benches` runs it) it does nothing.
 
@@ -39,19 +41,20 @@ use nodehealth::crd::NodeHealth;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::cluster::Footprint;
+use crate::expo::page_of;
 use crate::fleet::Sims;
-use crate::operator::{Detection, Operator, PROBE_TIMEOUT_SECONDS, Rates};
-use crate::procs::{PidFile, Sampled};
+use crate::operator::{Detection, Measured, Operator, PROBE_TIMEOUT_SECONDS};
+use crate::procs::PidFile;
 use crate::prom::Prometheus;
-use crate::report::{NodehealthLine, PrometheusLine, RatioLine, ms_per_validator_per_period, ratio, round};
+use crate::report::{
+    NodehealthLine, Outcome, ProcessFigures, PrometheusLine, RatioLine, ShardLine, ShardsLine,
+    ms_per_validator_per_period, ratio, round,
+};
 
 /// Grace of a SIGTERM before SIGKILL: the operator stops its watches at once; Prometheus writes
 /// its head to the WAL, a few seconds for 10,000 targets.
 const OPERATOR_GRACE: Duration = Duration::from_secs(10);
 const PROMETHEUS_GRACE: Duration = Duration::from_secs(30);
-/// Attempts at reading a `/metrics` page, a second apart (an operator out of descriptors may
-/// fail to accept one connection and take the next).
-const PAGE_ATTEMPTS: u32 = 3;
 
 #[derive(Debug, Parser)]
 #[command(name = "scale", about = "nodehealth against Prometheus on N simulated validators")]
@@ -68,6 +71,13 @@ struct Args {
     /// Probe period of the policies and scrape interval of Prometheus, seconds.
     #[arg(long, default_value_t = 15)]
     period: u32,
+    /// Operator processes, one per shard (`--shard K --total-shards S`); above 1 it needs
+    /// `--policies-of` (a single NodeHealth gives one shard all the work).
+    #[arg(long, default_value_t = 1)]
+    shards: u32,
+    /// Skip Prometheus (step 6): no Prometheus line, no ratios.
+    #[arg(long)]
+    skip_prometheus: bool,
     /// Kubeconfig of the control plane (`scripts/cluster.sh env`).
     #[arg(long)]
     kubeconfig: PathBuf,
@@ -135,16 +145,14 @@ async fn cleanup_after_kill(kubeconfig: &Path, record: &Path) -> ExitCode {
 struct Started {
     sims: Option<Sims>,
     footprint: Option<Footprint>,
-    operator: Option<Operator>,
+    operators: Vec<Operator>,
     prometheus: Option<Prometheus>,
     work_dir: PathBuf,
 }
 
 impl Started {
     async fn teardown(&mut self) {
-        if let Some(mut op) = self.operator.take() {
-            op.process.stop(OPERATOR_GRACE).await;
-        }
+        stop_operators(&mut self.operators).await;
         if let Some(mut p) = self.prometheus.take() {
             p.process.stop(PROMETHEUS_GRACE).await;
         }
@@ -195,8 +203,20 @@ async fn bench(args: Args) -> ExitCode {
 
 async fn run(args: &Args, started: &mut Started) -> anyhow::Result<()> {
     let n = args.validators.unwrap_or(0);
-    if n == 0 || args.period == 0 || args.seconds == 0 || args.policies_of == Some(0) {
-        bail!("N, SECONDS, --period and --policies-of must be at least 1");
+    if n == 0 || args.period == 0 || args.seconds == 0 || args.policies_of == Some(0) || args.shards == 0 {
+        bail!("N, SECONDS, --period, --policies-of and --shards must be at least 1");
+    }
+    let total = args.shards;
+    if total > 1 {
+        let Some(k) = args.policies_of else {
+            bail!("--shards {total} needs --policies-of K: with a single NodeHealth only one shard would have work");
+        };
+        if n.div_ceil(k) < total as usize {
+            bail!(
+                "--shards {total} needs at least {total} NodeHealths, and N={n} with --policies-of {k} makes {}",
+                n.div_ceil(k)
+            );
+        }
     }
     // kube and reqwest are built without a TLS provider of their own (see src/lib.rs).
     nodehealth::install_crypto_provider();
@@ -235,7 +255,7 @@ async fn run(args: &Args, started: &mut Started) -> anyhow::Result<()> {
         .await
         .context("step 2 (pods)")?;
 
-    // Step 3: the operator, until every policy is N/N.
+    // Step 3: the operator(s), until every policy is N/N.
     footprint.crd_created = !cluster::crd_exists(&client).await.context("step 3 (CRD)")?;
     footprint.save()?;
     cluster::apply_crd(&client).await.context("step 3 (CRD)")?;
@@ -244,24 +264,41 @@ async fn run(args: &Args, started: &mut Started) -> anyhow::Result<()> {
         .await
         .context("step 3 (NodeHealths)")?;
     let since = Instant::now();
-    let op = started.operator.insert(
-        Operator::start(
+    for shard in 0..total {
+        let op = Operator::start(
             env!("CARGO_BIN_EXE_nodehealth"),
             &args.kubeconfig,
             &ns,
             &args.work_dir,
             &pids,
+            shard,
+            total,
         )
-        .context("step 3 (operator)")?,
-    );
-    op.wait_serving(&http).await.context("step 3 (operator)")?;
-    eprintln!(
-        "[bench] operator on {} for {} NodeHealth(s); waiting for {n}/{n} healthy",
-        op.http,
-        plan.len()
-    );
+        .with_context(|| format!("step 3 (operator of shard {shard})"))?;
+        started.operators.push(op);
+    }
+    let ops = &mut started.operators;
+    for op in ops.iter_mut() {
+        op.wait_serving(&http)
+            .await
+            .with_context(|| format!("step 3 (operator of shard {})", op.shard))?;
+    }
+    let addrs: Vec<&str> = ops.iter().map(|op| op.http.as_str()).collect();
+    if total == 1 {
+        eprintln!(
+            "[bench] operator on {} for {} NodeHealth(s); waiting for {n}/{n} healthy",
+            addrs[0],
+            plan.len()
+        );
+    } else {
+        eprintln!(
+            "[bench] {total} operators (shards 0..{total}) on {} for {} NodeHealths; waiting for {n}/{n} healthy",
+            addrs.join(", "),
+            plan.len()
+        );
+    }
     let api: Api<NodeHealth> = Api::namespaced(client.clone(), &ns);
-    let ready = operator::wait_all_healthy(op, &api, &plan, since, Duration::from_secs(args.ready_timeout))
+    let ready = operator::wait_all_healthy(ops, &api, &plan, since, Duration::from_secs(args.ready_timeout))
         .await
         .context("step 3 (waiting for N/N healthy)")?;
     let (time_to_all_healthy, healthy_when_sampled) = match ready {
@@ -276,15 +313,38 @@ async fn run(args: &Args, started: &mut Started) -> anyhow::Result<()> {
             (None, p.to_string())
         }
     };
-
-    // Step 4: sample the operator.
-    eprintln!("[bench] sampling nodehealth for {} s", args.seconds);
-    let before = page_of(|| op.page(&http)).await;
-    let s = procs::sample(&mut op.process, args.seconds, ticks)
+    // Which shard has which policy: by status.shard, as the operators wrote it.
+    let shard_of = operator::shards_of(&api, &plan, total)
         .await
-        .context("step 4 (sampling the operator)")?;
-    let after = page_of(|| op.page(&http)).await;
-    let rates = before.zip(after).map(|(b, a)| Rates::between(&b, &a, s.seconds));
+        .context("step 3 (the shards of the NodeHealths)")?;
+    let mut validators_by_shard = vec![0usize; total as usize];
+    let mut policies_by_shard = vec![0usize; total as usize];
+    for ((policy, _), &k) in plan.iter().zip(&shard_of) {
+        validators_by_shard[k as usize] += policy.pods;
+        policies_by_shard[k as usize] += 1;
+    }
+    if total > 1 {
+        eprintln!(
+            "[bench] NodeHealths by shard: {:?}, validators by shard: {validators_by_shard:?}",
+            policies_by_shard
+        );
+        for (k, p) in policies_by_shard.iter().enumerate() {
+            if *p == 0 {
+                eprintln!("[bench] WARNING: shard {k} has no NodeHealth (the jump hash put none there): it idles");
+            }
+        }
+    }
+
+    // Step 4: sample the operator(s), side by side over the same window.
+    if total == 1 {
+        eprintln!("[bench] sampling nodehealth for {} s", args.seconds);
+    } else {
+        eprintln!("[bench] sampling the {total} operators for {} s", args.seconds);
+    }
+    let measured: Vec<Measured> =
+        futures::future::try_join_all(ops.iter_mut().map(|op| op.measure(&http, args.seconds, ticks)))
+            .await
+            .context("step 4 (sampling)")?;
 
     // Step 5: detection of one validator going out of sync.
     let bad = n / 2;
@@ -311,24 +371,111 @@ async fn run(args: &Args, started: &mut Started) -> anyhow::Result<()> {
             None
         }
     };
-    let nodehealth = nodehealth_line(
-        args,
-        &s,
-        rates,
-        time_to_all_healthy,
-        detection,
-        plan.len(),
+    stop_operators(&mut started.operators).await;
+    let outcome = Outcome {
+        time_to_all_healthy_s: time_to_all_healthy.map(|t| round(t, 1)),
+        detection_s: detection.map(|t| round(t, 1)),
+        policies: plan.len(),
         healthy_when_sampled,
-    );
-    if let Some(mut op) = started.operator.take() {
-        op.process.stop(OPERATOR_GRACE).await;
-    }
+    };
 
     // Step 6: Prometheus on the same endpoints.
+    let prometheus = if args.skip_prometheus {
+        eprintln!("[bench] skipping Prometheus (--skip-prometheus)");
+        None
+    } else {
+        Some(prometheus(args, started, &pids, &http, ticks).await?)
+    };
+    let sims = started.sims.as_ref().context("the simulators are gone")?;
+
+    // Step 7: report.
+    let fleet = format!(
+        "fleet: {n} validators in {} simulator processes; {n} pods created and Running in {:.1} s ({:.0} pods/s)",
+        sims.processes.len(),
+        pods_took.as_secs_f64(),
+        n as f64 / pods_took.as_secs_f64()
+    );
+    let ratios = |cpu: f64, rss: f64| {
+        prometheus.as_ref().map(|p| RatioLine {
+            system: "ratio",
+            cpu_per_validator_per_period: ratio(cpu, p.cpu_ms_per_validator_per_period),
+            peak_rss: ratio(rss, p.peak_rss_mib),
+            nodehealth_all_healthy: outcome.time_to_all_healthy_s.is_some(),
+        })
+    };
+    let table = if total == 1 {
+        let nodehealth = NodehealthLine::new(ProcessFigures::of(&measured[0], n, args.period), outcome.clone());
+        let ratios = ratios(nodehealth.cpu_ms_per_validator_per_period, nodehealth.peak_rss_mib);
+        println!("{}", serde_json::to_string(&nodehealth)?);
+        print_prometheus(prometheus.as_ref(), ratios.as_ref())?;
+        report::table(&nodehealth, prometheus.as_ref(), ratios.as_ref())
+    } else {
+        let shards: Vec<ShardLine> = ops_lines(&measured, &validators_by_shard, &policies_by_shard, args.period);
+        let all = ShardsLine::new(&shards, n, args.period, outcome.clone());
+        let ratios = ratios(all.cpu_ms_per_validator_per_period, all.sum_peak_rss_mib);
+        for line in &shards {
+            println!("{}", serde_json::to_string(line)?);
+        }
+        println!("{}", serde_json::to_string(&all)?);
+        print_prometheus(prometheus.as_ref(), ratios.as_ref())?;
+        report::shards_table(&shards, &all, prometheus.as_ref(), ratios.as_ref())
+    };
+    println!();
+    println!("{fleet}");
+    println!();
+    print!("{table}");
+    Ok(())
+}
+
+/// One line per shard, from its operator's measure (in shard order) and its policies.
+fn ops_lines(measured: &[Measured], validators: &[usize], policies: &[usize], period: u32) -> Vec<ShardLine> {
+    let total = measured.len() as u32;
+    measured
+        .iter()
+        .zip(validators.iter().zip(policies))
+        .zip(0..)
+        .map(|((m, (&v, &p)), shard)| ShardLine {
+            system: "nodehealth-shard",
+            shard,
+            total_shards: total,
+            figures: ProcessFigures::of(m, v, period),
+            policies: p,
+            scheduled_pods: m.scheduled_pods,
+            leader: m.leader,
+        })
+        .collect()
+}
+
+fn print_prometheus(p: Option<&PrometheusLine>, r: Option<&RatioLine>) -> anyhow::Result<()> {
+    if let Some(p) = p {
+        println!("{}", serde_json::to_string(p)?);
+    }
+    if let Some(r) = r {
+        println!("{}", serde_json::to_string(r)?);
+    }
+    Ok(())
+}
+
+/// Stops every operator process at once (each gets its grace).
+async fn stop_operators(operators: &mut Vec<Operator>) {
+    futures::future::join_all(operators.iter_mut().map(|op| op.process.stop(OPERATOR_GRACE))).await;
+    operators.clear();
+}
+
+/// Step 6: Prometheus scraping the fleet's N metrics endpoints, sampled as the operators were.
+async fn prometheus(
+    args: &Args,
+    started: &mut Started,
+    pids: &PidFile,
+    http: &reqwest::Client,
+    ticks: f64,
+) -> anyhow::Result<PrometheusLine> {
+    let n = args.validators.unwrap_or(0);
+    let sims = started.sims.as_ref().context("the simulators are gone")?;
     let config = prom::config(sims, args.period, PROBE_TIMEOUT_SECONDS);
     let since = Instant::now();
     let p = started.prometheus.insert(
-        Prometheus::start(&args.prometheus, &config, &args.work_dir, &pids, http.clone())
+        Prometheus::start(&args.prometheus, &config, &args.work_dir, pids, http.clone())
             .await
             .context("step 6 (Prometheus)")?,
     );
@@ -344,7 +491,7 @@ async fn run(args: &Args, started: &mut Started) -> anyhow::Result<()> {
         .await
         .context("step 6 (sampling Prometheus)")?;
     let after = page_of(|| p.page()).await;
-    let prometheus = PrometheusLine {
+    Ok(PrometheusLine {
         system: "prometheus",
         validators: n,
         period_s: args.period,
@@ -360,31 +507,7 @@ async fn run(args: &Args, started: &mut Started) -> anyhow::Result<()> {
         time_to_all_up_s: all_up.map(|t| round(t, 1)),
         sampled_s: round(ps.seconds, 1),
         host_busy_cores: round(ps.host_busy_cores, 2),
-    };
-
-    // Step 7: report.
-    let ratios = RatioLine {
-        system: "ratio",
-        cpu_per_validator_per_period: ratio(
-            nodehealth.cpu_ms_per_validator_per_period,
-            prometheus.cpu_ms_per_validator_per_period,
-        ),
-        peak_rss: ratio(nodehealth.peak_rss_mib, prometheus.peak_rss_mib),
-        nodehealth_all_healthy: nodehealth.time_to_all_healthy_s.is_some(),
-    };
-    println!("{}", serde_json::to_string(&nodehealth)?);
-    println!("{}", serde_json::to_string(&prometheus)?);
-    println!("{}", serde_json::to_string(&ratios)?);
-    println!();
-    println!(
-        "fleet: {n} validators in {} simulator processes; {n} pods created and Running in {:.1} s ({:.0} pods/s)",
-        sims.processes.len(),
-        pods_took.as_secs_f64(),
-        n as f64 / pods_took.as_secs_f64()
-    );
-    println!();
-    print!("{}", report::table(&nodehealth, &prometheus, &ratios));
-    Ok(())
+    })
 }
 
 fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
@@ -393,62 +516,4 @@ fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
         .cloned()
         .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
         .unwrap_or_else(|| "(no message)".to_owned())
-}
-
-fn nodehealth_line(
-    args: &Args,
-    s: &Sampled,
-    rates: Option<Rates>,
-    time_to_all_healthy: Option<f64>,
-    detection: Option<f64>,
-    policies: usize,
-    healthy_when_sampled: String,
-) -> NodehealthLine {
-    let r2 = |x: f64| round(x, 2);
-    let rate = |f: fn(&Rates) -> f64| rates.as_ref().map(|r| r2(f(r)));
-    let n = args.validators.unwrap_or(0);
-    NodehealthLine {
-        system: "nodehealth",
-        validators: n,
-        period_s: args.period,
-        cpu_cores: round(s.cpu_cores, 4),
-        cpu_ms_per_validator_per_period: round(ms_per_validator_per_period(s.cpu_cores, args.period, n), 4),
-        peak_rss_mib: round(s.peak_rss_mib, 1),
-        fds: s.max_fds,
-        probes_per_s: rate(|r| r.probes_per_s),
-        status_writes_per_min: rate(|r| r.status_writes_per_min),
-        reconciles_per_min: rate(|r| r.reconciles_per_min),
-        kube_requests_per_min: rates
-            .as_ref()
-            .and_then(|r| r.kube_requests_per_min.clone())
-            .map(|m| m.into_iter().map(|(k, v)| (k, r2(v))).collect()),
-        probe_lateness_p50_s: rates.as_ref().and_then(|r| r.lateness_p50_s).map(|x| round(x, 3)),
-        probe_lateness_p99_s: rates.as_ref().and_then(|r| r.lateness_p99_s).map(|x| round(x, 3)),
-        time_to_all_healthy_s: time_to_all_healthy.map(|t| round(t, 1)),
-        detection_s: detection.map(|t| round(t, 1)),
-        policies,
-        sampled_s: round(s.seconds, 1),
-        healthy_when_sampled,
-        probe_errors_per_s: rate(|r| r.probe_errors_per_s),
-        status_write_errors_per_min: rate(|r| r.status_write_errors_per_min),
-        reconcile_errors_per_min: rate(|r| r.reconcile_errors_per_min),
-        host_busy_cores: round(s.host_busy_cores, 2),
-    }
-}
-
-/// A metrics page, or `None` (reported) if it cannot be read in [`PAGE_ATTEMPTS`] tries: the
-/// figures from it are then `null` rather than the whole run lost.
-async fn page_of<F, Fut>(read: F) -> Option<expo::Page>
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = anyhow::Result<expo::Page>>,
-{
-    for attempt in 1..=PAGE_ATTEMPTS {
-        match read().await {
-            Ok(p) => return Some(p),
-            Err(e) if attempt == PAGE_ATTEMPTS => eprintln!("[bench] WARNING: no metrics page: {e:#}"),
-            Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
-        }
-    }
-    None
 }

@@ -1,34 +1,40 @@
 #!/usr/bin/env bash
 # Scale: nodehealth against Prometheus on the same simulated fleet of N Radix validators.
 #
-#   scripts/bench-scale.sh N [SECONDS] [--policies-of K] [--period S] [--ready-timeout S]
+#   scripts/bench-scale.sh N [SECONDS] [--policies-of K] [--shards S] [--period S] [--ready-timeout S] [--skip-prometheus]
 #
 #   N               validators (simulated nodes, pods, Prometheus targets)
 #   SECONDS         how long each system is sampled (default 120)
 #   --policies-of K one NodeHealth per K pods (selected by an extra label) instead of one for all
+#   --shards S      S operator processes, one per shard (--shard k --total-shards S), sampled side
+#                   by side; above 1 it needs --policies-of (default 1)
 #   --period S      probe period and scrape interval, seconds (default 15)
 #   --ready-timeout S  how long to wait for N/N healthy before sampling anyway (default 300)
+#   --skip-prometheus  do not run Prometheus (no Prometheus line, no ratios)
 #
-# Prints one JSON line per system (nodehealth, prometheus), one with the ratios, and a markdown
+# Prints one JSON line per system (nodehealth, prometheus; with --shards S above 1, one per shard
+# and one for the shards together instead of nodehealth's), one with the ratios, and a markdown
 # table on stdout; progress on stderr. The logic is the bench binary benches/scale.rs (run with
 # `cargo bench --bench scale`); this script only prepares: the local control plane
 # (scripts/cluster.sh; stopped again if this script started it), Debian's prometheus package if
-# `prometheus` is missing (its service is not started), and the release build.
+# `prometheus` is missing and not skipped (its service is not started), and the release build.
 # Everything the bench starts is stopped, on failure and on Ctrl-C too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 log() { printf '[bench-scale] %s\n' "$*" >&2; }
 die() { printf '[bench-scale] ERROR: %s\n' "$*" >&2; exit 1; }
-usage() { sed -n '4,10s/^# \{0,1\}//p' "$0" >&2; exit 2; }
+usage() { sed -n '4,14s/^# \{0,1\}//p' "$0" >&2; exit 2; }
 
-n= seconds= bench_args=()
+n= seconds= bench_args=() shards=1 policies_of= skip_prometheus=
 while [ $# -gt 0 ]; do
   case "$1" in
-    --policies-of|--period|--ready-timeout)
+    --policies-of|--shards|--period|--ready-timeout)
       [ $# -ge 2 ] || usage
       [[ $2 =~ ^[1-9][0-9]*$ ]] || die "$1 takes a positive integer, not '$2'"
+      case "$1" in --shards) shards=$2 ;; --policies-of) policies_of=$2 ;; esac
       bench_args+=("$1" "$2"); shift 2 ;;
+    --skip-prometheus) skip_prometheus=1; bench_args+=("$1"); shift ;;
     -h|--help) usage ;;
     -*) die "unknown option $1" ;;
     *)
@@ -39,6 +45,12 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$n" ] || usage
 seconds=${seconds:-120}
+# The bench checks these too; failing here spares the build.
+if [ "$shards" -gt 1 ]; then
+  [ -n "$policies_of" ] || die "--shards $shards needs --policies-of K: with a single NodeHealth only one shard would have work"
+  [ $(( (n + policies_of - 1) / policies_of )) -ge "$shards" ] \
+    || die "--shards $shards needs at least $shards NodeHealths: N=$n with --policies-of $policies_of makes $(( (n + policies_of - 1) / policies_of ))"
+fi
 
 # Build outputs live outside the repo, as for scripts/test.sh.
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/nodehealth/target}
@@ -102,7 +114,10 @@ fi
 kubeconfig=$(scripts/cluster.sh env | sed -n 's/^export KUBECONFIG=//p')
 [ -f "$kubeconfig" ] || die "scripts/cluster.sh env gave no kubeconfig"
 
-if ! command -v prometheus >/dev/null; then
+prometheus_args=()
+if [ -n "$skip_prometheus" ]; then
+  :
+elif ! command -v prometheus >/dev/null; then
   [ "$(id -u)" = 0 ] || die "prometheus is missing: install Debian's prometheus package (needs root)"
   # Debian's package enables and starts a prometheus service; the bench runs its own process
   # on its own port and storage, so keep the package's service from starting: policy-rc.d
@@ -121,7 +136,7 @@ if ! command -v prometheus >/dev/null; then
   # Where systemd runs, the unit is still enabled for the next boot: disable it.
   if [ -d /run/systemd/system ]; then systemctl disable --now prometheus >/dev/null 2>&1 || true; fi
 fi
-prometheus_bin=$(command -v prometheus)
+[ -n "$skip_prometheus" ] || prometheus_args=(--prometheus "$(command -v prometheus)")
 
 log "building the release binaries and the bench"
 cargo build --release --bins --locked
@@ -131,7 +146,7 @@ cargo bench --locked --bench scale --no-run
 # (a foreground child would delay it), which forwards it to the bench.
 trap forward_signal INT TERM
 cargo bench --locked --bench scale -- "$n" "$seconds" "${bench_args[@]}" \
-  --kubeconfig "$kubeconfig" --work-dir "$work" --prometheus "$prometheus_bin" &
+  --kubeconfig "$kubeconfig" --work-dir "$work" "${prometheus_args[@]}" &
 cargo_pid=$!
 rc=0
 wait "$cargo_pid" || rc=$?

@@ -1,11 +1,12 @@
 //! The bench's footprint on the control plane: one namespace (with the `default`
-//! ServiceAccount pods need), the CRD when it was missing, and the cleanup that leaves the
-//! control plane as it was found.
+//! ServiceAccount pods need, and the operators' Leases), the CRD when it was missing, and the
+//! cleanup that leaves the control plane as it was found.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Event, Namespace, Node, Pod, ServiceAccount};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
@@ -118,8 +119,10 @@ impl Footprint {
     }
 
     /// Deletes what the bench made. With no controller-manager nobody empties a terminating
-    /// namespace nor removes its `kubernetes` finalizer, so its content goes first, then the
-    /// finalizer (as `tests/support/cluster.rs` does). Failures are reported, not fatal.
+    /// namespace nor removes its `kubernetes` finalizer, so its content goes first (the
+    /// operators' Leases too: removing the finalizer deletes the namespace object, not what is
+    /// in it), then the finalizer (as `tests/support/cluster.rs` does). Failures are reported,
+    /// not fatal. The operators must be stopped first, or a leader would make its Lease again.
     pub async fn cleanup(&self) {
         let (client, ns) = (&self.client, self.ns.as_str());
         let lp = ListParams::default();
@@ -135,6 +138,11 @@ impl Footprint {
         warn(
             "delete events",
             events.delete_collection(&DeleteParams::default(), &lp).await,
+        );
+        let leases: Api<Lease> = Api::namespaced(client.clone(), ns);
+        warn(
+            "delete Leases",
+            leases.delete_collection(&DeleteParams::default(), &lp).await,
         );
         let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
         warn(
@@ -165,7 +173,7 @@ impl Footprint {
             warn("delete the CRD", crds.delete(CRD_NAME, &DeleteParams::default()).await);
         }
         let _ = std::fs::remove_file(&self.record);
-        eprintln!("[bench] namespace {ns} and its nodes deleted");
+        eprintln!("[bench] namespace {ns} (its Leases too) and its nodes deleted");
     }
 }
 

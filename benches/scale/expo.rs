@@ -3,8 +3,14 @@
 
 use std::collections::BTreeMap;
 
+use std::time::Duration;
+
 use anyhow::Context;
 use nodehealth::exposition::{Limits, parse};
+
+/// Attempts at reading a `/metrics` page, a second apart (an operator out of descriptors may
+/// fail to accept one connection and take the next).
+const PAGE_ATTEMPTS: u32 = 3;
 
 /// The samples of one page, for the metric names a caller asked for.
 #[derive(Debug, Default)]
@@ -87,6 +93,23 @@ impl Page {
         by_le.sort_by(|a, b| a.0.total_cmp(&b.0));
         by_le
     }
+}
+
+/// A metrics page, or `None` (reported) if it cannot be read in [`PAGE_ATTEMPTS`] tries: the
+/// figures from it are then `null` rather than the whole run lost.
+pub async fn page_of<F, Fut>(read: F) -> Option<Page>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = anyhow::Result<Page>>,
+{
+    for attempt in 1..=PAGE_ATTEMPTS {
+        match read().await {
+            Ok(p) => return Some(p),
+            Err(e) if attempt == PAGE_ATTEMPTS => eprintln!("[bench] WARNING: no metrics page: {e:#}"),
+            Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+        }
+    }
+    None
 }
 
 /// Per-key increase between two readings of a counter family (keys only in `after` count from 0).

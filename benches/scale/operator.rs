@@ -1,5 +1,6 @@
-//! nodehealth under test: the policies over the fleet, the release operator binary, the wait for
-//! `N/N` healthy, the figures of its own `/metrics`, and the time to detect one bad validator.
+//! nodehealth under test: the policies over the fleet, the release operator binary (one process
+//! per shard), the wait for `N/N` healthy, the measure of one operator process (`/proc` and its
+//! own `/metrics`), which shard handles which policy, and the time to detect one bad validator.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -9,25 +10,27 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use futures::{StreamExt, TryStreamExt};
 use kube::Client;
-use kube::api::{Api, PostParams};
+use kube::api::{Api, ListParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use nodehealth::crd::NodeHealth;
 use serde_json::{Value, json};
 
-use crate::expo::{self, Page};
+use crate::expo::{self, Page, page_of};
 use crate::fleet::{GROUP_LABEL, Sims, pod_name};
-use crate::procs::{Managed, PidFile, free_port};
+use crate::procs::{self, Managed, PidFile, Sampled, free_port};
 
 /// Probe timeout of the policies: the operator's default (`ProbeConfig::default`, 3 s), written
 /// out so Prometheus can be given the same `scrape_timeout`.
 pub const PROBE_TIMEOUT_SECONDS: u32 = 3;
 /// The operator's families the figures come from (its per-pod gauges are skipped).
-const FAMILIES: [&str; 5] = [
+const FAMILIES: [&str; 7] = [
     "nodehealth_probes_total",
     "nodehealth_status_writes_total",
     "nodehealth_reconciles_total",
     "nodehealth_kube_requests_total",
     "nodehealth_probe_lateness_seconds",
+    "nodehealth_scheduled_pods",
+    "nodehealth_leader",
 ];
 /// Between looks at a NodeHealth while timing detection: the measurement's resolution.
 const DETECTION_POLL: Duration = Duration::from_millis(250);
@@ -96,27 +99,47 @@ pub async fn create_policies(
     Ok(())
 }
 
-/// The running operator and the address of its `/metrics`.
+/// A running operator process, its shard and the address of its `/metrics`.
 pub struct Operator {
     pub process: Managed,
     pub http: String,
+    pub shard: u32,
 }
 
 impl Operator {
-    /// `nodehealth run` for one namespace, as the cluster admin, logging to `work/operator.log`.
-    pub fn start(bin: &str, kubeconfig: &Path, ns: &str, work: &Path, pids: &PidFile) -> anyhow::Result<Operator> {
+    /// `nodehealth run` for one namespace as shard `shard` of `total`, as the cluster admin,
+    /// logging to `work/operator.log` (`work/operator-K.log` for shard K of several). Its
+    /// identity is `bench-shard-K` and, leader election being on by default, its Lease
+    /// `nodehealth-shard-K` goes into `ns`: fresh, so the one replica of a shard leads at once.
+    pub fn start(
+        bin: &str,
+        kubeconfig: &Path,
+        ns: &str,
+        work: &Path,
+        pids: &PidFile,
+        shard: u32,
+        total: u32,
+    ) -> anyhow::Result<Operator> {
         let http = format!("127.0.0.1:{}", free_port()?);
+        let identity = format!("bench-shard-{shard}");
+        let log = if total == 1 {
+            work.join("operator.log")
+        } else {
+            work.join(format!("operator-{shard}.log"))
+        };
         let mut cmd = Command::new(bin);
         cmd.arg("run")
             .arg("--kubeconfig")
             .arg(kubeconfig)
             .args(["--namespace", ns, "--http-addr", &http])
+            .args(["--shard", &shard.to_string(), "--total-shards", &total.to_string()])
+            .args(["--identity", &identity])
             .env("RUST_LOG", "info,kube=warn")
             // Plain text in the log file (tracing-subscriber honours NO_COLOR).
             .env("NO_COLOR", "1")
-            .env("POD_NAME", format!("{ns}-operator"));
-        let process = Managed::spawn("nodehealth", cmd, &work.join("operator.log"), pids)?;
-        Ok(Operator { process, http })
+            .env("POD_NAME", &identity);
+        let process = Managed::spawn("nodehealth", cmd, &log, pids)?;
+        Ok(Operator { process, http, shard })
     }
 
     /// Waits until the operator answers on its HTTP address (any status: `/livez` says 503 until
@@ -143,6 +166,73 @@ impl Operator {
     pub async fn page(&self, http: &reqwest::Client) -> anyhow::Result<Page> {
         Page::fetch(http, &self.http, &FAMILIES).await
     }
+
+    /// Measures this operator process for `seconds`: `/proc` along the window, its `/metrics`
+    /// at both ends. Several run side by side over the same window (one per shard). Fails if
+    /// the process exits meanwhile.
+    pub async fn measure(&mut self, http: &reqwest::Client, seconds: u64, ticks: f64) -> anyhow::Result<Measured> {
+        let before = page_of(|| self.page(http)).await;
+        let sampled = procs::sample(&mut self.process, seconds, ticks)
+            .await
+            .with_context(|| format!("sampling the operator of shard {}", self.shard))?;
+        let after = page_of(|| self.page(http)).await;
+        let shard = self.shard.to_string();
+        let scheduled = "nodehealth_scheduled_pods";
+        let leader = "nodehealth_leader";
+        Ok(Measured {
+            sampled,
+            rates: before
+                .as_ref()
+                .zip(after.as_ref())
+                .map(|(b, a)| Rates::between(b, a, sampled.seconds)),
+            scheduled_pods: after
+                .as_ref()
+                .filter(|a| a.has(scheduled))
+                .map(|a| a.sum(scheduled, |_| true)),
+            leader: after
+                .as_ref()
+                .filter(|a| a.has(leader))
+                .map(|a| a.sum(leader, |l| l.get("shard") == Some(&shard)) >= 1.0),
+        })
+    }
+}
+
+/// What [`Operator::measure`] found.
+pub struct Measured {
+    pub sampled: Sampled,
+    /// `None` if a page could not be read.
+    pub rates: Option<Rates>,
+    /// `nodehealth_scheduled_pods` at the window's end (`None` if not exported).
+    pub scheduled_pods: Option<f64>,
+    /// Whether `nodehealth_leader` of its shard was 1 at the window's end.
+    pub leader: Option<bool>,
+}
+
+/// The shard of each policy of `plan`, in its order: `status.shard` as the operator wrote it,
+/// else (no status yet) the jump hash of its UID, which is what the operators compute.
+pub async fn shards_of(
+    api: &Api<NodeHealth>,
+    plan: &[(Policy, BTreeMap<String, String>)],
+    total: u32,
+) -> anyhow::Result<Vec<u32>> {
+    let listed = api.list(&ListParams::default()).await.context("list NodeHealths")?;
+    let by_name: HashMap<String, &NodeHealth> = listed
+        .items
+        .iter()
+        .filter_map(|nh| Some((nh.metadata.name.clone()?, nh)))
+        .collect();
+    plan.iter()
+        .map(|(p, _)| {
+            let nh = by_name
+                .get(&p.name)
+                .with_context(|| format!("NodeHealth {} is gone", p.name))?;
+            if let Some(shard) = nh.status.as_ref().and_then(|s| s.shard) {
+                return Ok(shard);
+            }
+            let uid = nh.metadata.uid.as_deref().context("a NodeHealth without a UID")?;
+            Ok(nodehealth::shard::shard_of(uid, total))
+        })
+        .collect()
 }
 
 /// How far the policies got: healthy and total pods over all of them, and how many are `N/N`.
@@ -166,11 +256,11 @@ impl std::fmt::Display for Progress {
 }
 
 /// Waits until every policy says `pods/pods`, watching the NodeHealths (a poll of a hundred
-/// statuses every half second would load the API server the operator writes to). `Ok(Err(last))`
-/// when `timeout` passes first: the bench goes on and reports how far it got. `Err` if the
+/// statuses every half second would load the API server the operators write to). `Ok(Err(last))`
+/// when `timeout` passes first: the bench goes on and reports how far it got. `Err` if an
 /// operator exits.
 pub async fn wait_all_healthy(
-    operator: &mut Operator,
+    operators: &mut [Operator],
     api: &Api<NodeHealth>,
     plan: &[(Policy, BTreeMap<String, String>)],
     since: Instant,
@@ -206,7 +296,9 @@ pub async fn wait_all_healthy(
                 }
             }
             _ = tick.tick() => {
-                operator.process.ensure_running()?;
+                for op in operators.iter_mut() {
+                    op.process.ensure_running()?;
+                }
                 eprintln!("[bench] {} ({:.0} s)", progress(&seen), since.elapsed().as_secs_f64());
             }
             () = &mut deadline => return Ok(Err(progress(&seen))),
