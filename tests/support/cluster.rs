@@ -6,6 +6,7 @@ use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures::FutureExt;
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, ServiceAccount};
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -136,6 +137,11 @@ async fn cleanup(client: &Client, ns: &str) {
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     let _ = pods
         .delete_collection(&DeleteParams::default().grace_period(0), &ListParams::default())
+        .await;
+    // The operators' Leases (leader election), which would otherwise outlive the namespace.
+    let leases: Api<Lease> = Api::namespaced(client.clone(), ns);
+    let _ = leases
+        .delete_collection(&DeleteParams::default(), &ListParams::default())
         .await;
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let _ = namespaces.delete(ns, &DeleteParams::default()).await;
