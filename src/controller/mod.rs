@@ -6,6 +6,7 @@
 
 mod act;
 mod lease;
+mod pods;
 mod prober;
 mod reconcile;
 mod watches;
@@ -13,7 +14,8 @@ mod watches;
 pub use act::evict_instance;
 pub use lease::{Election, Leadership};
 
-use watches::{SyncGate, Watch, in_shard, nodehealth_relevance, pod_relevance, selecting, strip_pod};
+use pods::{ShardSelectors, shard_pods};
+use watches::{SyncGate, Watch, in_shard, nodehealth_relevance, pod_relevance, selecting};
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
@@ -164,10 +166,10 @@ pub async fn run(
     let gate = Arc::new(SyncGate::new(health.clone()));
     let (pod_store, pod_writer) = reflector::store();
     let pod_gate = gate.clone();
-    // Only what selection and probing need is kept of each pod.
-    let pod_watch = watcher(pods_api, watcher::Config::default())
-        .modify(strip_pod)
-        .inspect(move |ev| pod_gate.seen(ev, Watch::Pods));
+    // Only the pods this shard's NodeHealths select, and of each only what selection and
+    // probing need.
+    let selectors = Arc::new(ShardSelectors::new());
+    let pod_watch = shard_pods(pods_api, selectors.clone()).inspect(move |ev| pod_gate.seen(ev, Watch::Pods));
     // Every change reaches the store; only those that matter to a policy trigger a reconcile.
     let pod_stream = reflector(pod_writer, pod_watch)
         .touched_objects()
@@ -182,7 +184,17 @@ pub async fn run(
         .inspect(move |ev| nh_gate.seen(ev, Watch::NodeHealths));
     // A status write comes back as an event: only the spec (generation) and the annotations
     // the operator reads are worth a reconcile.
+    let selectors_store = nh_store.clone();
     let nh_stream = reflector(nh_writer, nh_watch)
+        .inspect(move |ev| {
+            // After the store took the change; not per object of a (re)list.
+            if matches!(
+                ev,
+                Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_) | watcher::Event::InitDone)
+            ) {
+                selectors.refresh(&selectors_store);
+            }
+        })
         .applied_objects()
         .predicate_filter(nodehealth_relevance, PredicateConfig::default())
         .default_backoff();

@@ -145,6 +145,11 @@ impl SyncGate {
                     }
                 }
             }
+            // A pod list starts over (its selectors changed, or the watch desynced): until it is
+            // done the store may lack pods that are selected now.
+            Ok(watcher::Event::Init) if matches!(which, Watch::Pods) => {
+                self.pods.store(false, Ordering::Release);
+            }
             Err(e) => {
                 let details = serde_json::json!({"watch": which.name(), "error": e.to_string()});
                 self.health
