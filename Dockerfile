@@ -16,6 +16,8 @@ FROM chef AS builder
 COPY --from=planner /src/recipe.json recipe.json
 RUN cargo chef cook --release --locked --recipe-path recipe.json --bin nodehealth
 COPY . .
+# The commit for nodehealth_build_info (`docker build --build-arg NODEHEALTH_COMMIT=$(git rev-parse --short=12 HEAD)`).
+ARG NODEHEALTH_COMMIT
 RUN cargo build --release --locked --bin nodehealth
 
 FROM gcr.io/distroless/cc-debian12:nonroot

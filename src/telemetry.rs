@@ -20,6 +20,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
+use crate::model::SyncState;
+
 /// Upper bounds of `nodehealth_probe_duration_seconds`: Prometheus' default buckets (client_golang
 /// `DefBuckets`, 5 ms..10 s) extended down to 1 ms, since an in-cluster probe of a healthy pod
 /// answers in about a millisecond; 5 s and 10 s cover the probe timeout (3 s by default, see
@@ -63,8 +65,30 @@ struct ReasonLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct VerbLabels {
+struct RequestLabels {
     verb: &'static str,
+    /// The HTTP status, or `error` when no response came (refused, reset, timed out).
+    code: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+    commit: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NodeHealthLabels {
+    namespace: String,
+    nodehealth: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PodStateLabels {
+    namespace: String,
+    nodehealth: String,
+    pod: String,
+    state: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -94,6 +118,38 @@ impl PodLabels {
     }
 }
 
+/// What the per-pod gauges show of one pod's verdict.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PodGauges {
+    pub factor: Option<f64>,
+    pub healthy: bool,
+    pub sync_state: Option<SyncState>,
+    pub ledger_delay_seconds: Option<f64>,
+    pub block_lag: Option<u64>,
+    pub network_stalled: bool,
+}
+
+/// The `state` label of `nodehealth_pod_sync_state`: the status words of `SyncState`.
+const SYNC_STATES: [(SyncState, &str); 6] = [
+    (SyncState::Synced, "Synced"),
+    (SyncState::Syncing, "Syncing"),
+    (SyncState::OutOfSync, "OutOfSync"),
+    (SyncState::Booting, "Booting"),
+    (SyncState::Unreachable, "Unreachable"),
+    (SyncState::Unknown, "Unknown"),
+];
+
+fn set_or_remove(family: &Family<PodLabels, Gauge<f64, AtomicU64>>, labels: &PodLabels, value: Option<f64>) {
+    match value {
+        Some(v) => {
+            family.get_or_create(labels).set(v);
+        }
+        None => {
+            family.remove(labels);
+        }
+    }
+}
+
 /// `fn` pointers rather than closures so the family types can be named in [`Metrics`].
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
@@ -112,12 +168,17 @@ pub struct Metrics {
     probe_lateness: Histogram,
     scheduled_pods: Gauge,
     idle_connections: Gauge,
-    kube_requests: Family<VerbLabels, Counter>,
+    kube_requests: Family<RequestLabels, Counter>,
     status_writes: Family<ResultLabels, Counter>,
     remediations: Family<RemediationLabels, Counter>,
     remediations_blocked: Family<ReasonLabels, Counter>,
     pod_health_factor: Family<PodLabels, Gauge<f64, AtomicU64>>,
     pod_healthy: Family<PodLabels, Gauge>,
+    pod_sync_state: Family<PodStateLabels, Gauge>,
+    pod_ledger_delay: Family<PodLabels, Gauge<f64, AtomicU64>>,
+    pod_block_lag: Family<PodLabels, Gauge>,
+    pod_network_stalled: Family<PodLabels, Gauge>,
+    selected_pods: Family<NodeHealthLabels, Gauge>,
     leader: Family<ShardLabels, Gauge>,
     /// (namespace, nodehealth) → pods with per-pod series, so that pods which are gone can be
     /// found and removed without scanning the families (which cannot be iterated).
@@ -181,7 +242,7 @@ impl Metrics {
         let kube_requests = counter_family(
             &mut registry,
             "nodehealth_kube_requests",
-            "Requests to the Kubernetes API by verb (watch, get (lists included), create, patch, update, delete)",
+            "Requests to the Kubernetes API by verb (watch, get (lists included), create, patch, update, delete) and HTTP status code (`error`: no response)",
         );
         let status_writes = counter_family(
             &mut registry,
@@ -210,6 +271,52 @@ impl Metrics {
             "1 when the pod's verdict is healthy, else 0",
             pod_healthy.clone(),
         );
+        let pod_sync_state = Family::<PodStateLabels, Gauge>::default();
+        registry.register(
+            "nodehealth_pod_sync_state",
+            "1 for the pod's sync state (Synced, Syncing, OutOfSync, Booting, Unreachable, Unknown)",
+            pod_sync_state.clone(),
+        );
+        let pod_ledger_delay = Family::<PodLabels, Gauge<f64, AtomicU64>>::default();
+        registry.register_with_unit(
+            "nodehealth_pod_ledger_delay",
+            "How far the pod's ledger time is behind its clock; absent when the chain does not tell",
+            Unit::Seconds,
+            pod_ledger_delay.clone(),
+        );
+        let pod_block_lag = Family::<PodLabels, Gauge>::default();
+        registry.register(
+            "nodehealth_pod_block_lag",
+            "Blocks the pod is behind its target (zksync: the main node); absent when unknown",
+            pod_block_lag.clone(),
+        );
+        let pod_network_stalled = Family::<PodLabels, Gauge>::default();
+        registry.register(
+            "nodehealth_pod_network_stalled",
+            "1 when the pod's own signals say its network is not live (no action is taken then)",
+            pod_network_stalled.clone(),
+        );
+        let selected_pods = Family::<NodeHealthLabels, Gauge>::default();
+        registry.register(
+            "nodehealth_selected_pods",
+            "Pods a NodeHealth selects",
+            selected_pods.clone(),
+        );
+        let build_info = Family::<BuildLabels, Gauge>::default();
+        registry.register(
+            "nodehealth_build_info",
+            "1, labelled with the operator's version and the commit it was built from",
+            build_info.clone(),
+        );
+        build_info
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+                // Set by build.rs; empty when an image build passes no commit.
+                commit: option_env!("NODEHEALTH_COMMIT")
+                    .filter(|c| !c.is_empty())
+                    .unwrap_or("unknown"),
+            })
+            .set(1);
         let leader = Family::<ShardLabels, Gauge>::default();
         registry.register(
             "nodehealth_leader",
@@ -231,6 +338,11 @@ impl Metrics {
             remediations_blocked,
             pod_health_factor,
             pod_healthy,
+            pod_sync_state,
+            pod_ledger_delay,
+            pod_block_lag,
+            pod_network_stalled,
+            selected_pods,
             leader,
             pods: Mutex::new(BTreeMap::new()),
         }
@@ -264,9 +376,10 @@ impl Metrics {
             .set(i64::try_from(idle_connections).unwrap_or(i64::MAX));
     }
 
-    /// A request to the Kubernetes API is sent.
-    pub fn observe_kube_request(&self, verb: &'static str) {
-        self.kube_requests.get_or_create(&VerbLabels { verb }).inc();
+    /// A request to the Kubernetes API ended: with an HTTP status, or `None` without a response.
+    pub fn observe_kube_request(&self, verb: &'static str, status: Option<u16>) {
+        let code = status.map_or_else(|| "error".to_owned(), |c| c.to_string());
+        self.kube_requests.get_or_create(&RequestLabels { verb, code }).inc();
     }
 
     /// A remediation action was carried out (or decided, in dry run).
@@ -286,24 +399,57 @@ impl Metrics {
         self.status_writes.get_or_create(&ResultLabels { result }).inc();
     }
 
-    /// Sets a pod's gauges; `factor: None` removes its health-factor series, since a stale or
-    /// made-up factor is worse than none.
-    pub fn set_pod(&self, namespace: &str, nodehealth: &str, pod: &str, factor: Option<f64>, healthy: bool) {
+    /// Sets a pod's gauges; an unknown figure removes its series, since a stale or made-up value
+    /// is worse than none.
+    pub fn set_pod(&self, namespace: &str, nodehealth: &str, pod: &str, g: &PodGauges) {
         let labels = PodLabels::new(namespace, nodehealth, pod);
         let mut index = self.index();
         index
             .entry((namespace.to_owned(), nodehealth.to_owned()))
             .or_default()
             .insert(pod.to_owned());
-        match factor {
-            Some(f) => {
-                self.pod_health_factor.get_or_create(&labels).set(f);
+        set_or_remove(&self.pod_health_factor, &labels, g.factor);
+        set_or_remove(&self.pod_ledger_delay, &labels, g.ledger_delay_seconds);
+        match g.block_lag.and_then(|l| i64::try_from(l).ok()) {
+            Some(l) => {
+                self.pod_block_lag.get_or_create(&labels).set(l);
             }
             None => {
-                self.pod_health_factor.remove(&labels);
+                self.pod_block_lag.remove(&labels);
             }
         }
-        self.pod_healthy.get_or_create(&labels).set(i64::from(healthy));
+        self.pod_healthy.get_or_create(&labels).set(i64::from(g.healthy));
+        self.pod_network_stalled
+            .get_or_create(&labels)
+            .set(i64::from(g.network_stalled));
+        for state in SYNC_STATES {
+            let l = PodStateLabels {
+                namespace: labels.namespace.clone(),
+                nodehealth: labels.nodehealth.clone(),
+                pod: labels.pod.clone(),
+                state: state.1,
+            };
+            if g.sync_state == Some(state.0) {
+                self.pod_sync_state.get_or_create(&l).set(1);
+            } else {
+                self.pod_sync_state.remove(&l);
+            }
+        }
+    }
+
+    /// How many pods a NodeHealth selects.
+    pub fn set_selected(&self, namespace: &str, nodehealth: &str, pods: usize) {
+        let labels = NodeHealthLabels {
+            namespace: namespace.to_owned(),
+            nodehealth: nodehealth.to_owned(),
+        };
+        // Indexed even without pods, so that it is found when the NodeHealth goes.
+        self.index()
+            .entry((namespace.to_owned(), nodehealth.to_owned()))
+            .or_default();
+        self.selected_pods
+            .get_or_create(&labels)
+            .set(i64::try_from(pods).unwrap_or(i64::MAX));
     }
 
     /// Removes the per-pod series of this NodeHealth whose pod is not in `keep`.
@@ -320,9 +466,6 @@ impl Metrics {
             }
             kept
         });
-        if pods.is_empty() {
-            index.remove(&key);
-        }
     }
 
     /// Whether this replica leads `shard` now.
@@ -333,27 +476,32 @@ impl Metrics {
         self.leader.get_or_create(&labels).set(i64::from(leading));
     }
 
-    /// Removes every per-pod series: a replica that stops leading leaves them to the leader,
-    /// so that a fleet's series are exported once, not once per replica.
+    /// Removes every per-pod (and per-NodeHealth) series: a replica that stops leading leaves
+    /// them to the leader, so that a fleet's series are exported once, not once per replica.
     pub fn forget_pods(&self) {
         let mut index = self.index();
         for ((namespace, nodehealth), pods) in std::mem::take(&mut *index) {
-            for pod in pods {
-                self.remove_pod_series(&PodLabels::new(&namespace, &nodehealth, &pod));
-            }
+            self.remove_nodehealth_series(&namespace, &nodehealth, pods);
         }
     }
 
     /// Removes every per-pod series of a deleted NodeHealth.
     pub fn forget_nodehealth(&self, namespace: &str, nodehealth: &str) {
         let mut index = self.index();
-        for pod in index
+        let pods = index
             .remove(&(namespace.to_owned(), nodehealth.to_owned()))
-            .into_iter()
-            .flatten()
-        {
+            .unwrap_or_default();
+        self.remove_nodehealth_series(namespace, nodehealth, pods);
+    }
+
+    fn remove_nodehealth_series(&self, namespace: &str, nodehealth: &str, pods: BTreeSet<String>) {
+        for pod in pods {
             self.remove_pod_series(&PodLabels::new(namespace, nodehealth, &pod));
         }
+        self.selected_pods.remove(&NodeHealthLabels {
+            namespace: namespace.to_owned(),
+            nodehealth: nodehealth.to_owned(),
+        });
     }
 
     /// The OpenMetrics text exposition, `# EOF` included.
@@ -366,6 +514,17 @@ impl Metrics {
     fn remove_pod_series(&self, labels: &PodLabels) {
         self.pod_health_factor.remove(labels);
         self.pod_healthy.remove(labels);
+        self.pod_ledger_delay.remove(labels);
+        self.pod_block_lag.remove(labels);
+        self.pod_network_stalled.remove(labels);
+        for (_, state) in SYNC_STATES {
+            self.pod_sync_state.remove(&PodStateLabels {
+                namespace: labels.namespace.clone(),
+                nodehealth: labels.nodehealth.clone(),
+                pod: labels.pod.clone(),
+                state,
+            });
+        }
     }
 
     fn index(&self) -> std::sync::MutexGuard<'_, BTreeMap<(String, String), BTreeSet<String>>> {
@@ -414,6 +573,14 @@ mod tests {
         assert_eq!(verb(&Method::POST, None), "create");
     }
 
+    fn gauges(factor: Option<f64>, healthy: bool) -> PodGauges {
+        PodGauges {
+            factor,
+            healthy,
+            ..PodGauges::default()
+        }
+    }
+
     fn encoded(m: &Metrics) -> String {
         m.encode().unwrap()
     }
@@ -441,7 +608,7 @@ mod tests {
         m.observe_probe("health", "ok", 0.0012);
         m.observe_probe("metrics", "Timeout", 3.0);
         m.observe_status_write("ok");
-        m.set_pod("ns", "validators", "v-0", Some(0.75), true);
+        m.set_pod("ns", "validators", "v-0", &gauges(Some(0.75), true));
         let text = encoded(&m);
         for expected in [
             r#"nodehealth_reconciles_total{result="ok"} 1"#,
@@ -468,7 +635,7 @@ mod tests {
     fn parses_as_prometheus_text() {
         let m = Metrics::new();
         m.observe_probe("health", "ok", 0.01);
-        m.set_pod("ns", "nh", "p", Some(1.0), true);
+        m.set_pod("ns", "nh", "p", &gauges(Some(1.0), true));
         let text = encoded(&m);
         let lines = text.lines().map(|l| Ok(l.to_owned()));
         let scrape = prometheus_parse::Scrape::parse(lines).unwrap();
@@ -483,8 +650,8 @@ mod tests {
     #[test]
     fn factor_none_removes_the_factor_but_keeps_healthy() {
         let m = Metrics::new();
-        m.set_pod("ns", "nh", "p", Some(0.5), true);
-        m.set_pod("ns", "nh", "p", None, false);
+        m.set_pod("ns", "nh", "p", &gauges(Some(0.5), true));
+        m.set_pod("ns", "nh", "p", &gauges(None, false));
         let text = encoded(&m);
         assert!(
             pod_lines(&text, "nodehealth_pod_health_factor", "p").is_empty(),
@@ -500,34 +667,100 @@ mod tests {
     fn retain_pods_removes_pods_that_are_gone() {
         let m = Metrics::new();
         for pod in ["a", "b", "c"] {
-            m.set_pod("ns", "nh", pod, Some(1.0), true);
+            m.set_pod("ns", "nh", pod, &gauges(Some(1.0), true));
         }
-        m.set_pod("other", "nh", "b", Some(1.0), true);
+        m.set_pod("other", "nh", "b", &gauges(Some(1.0), true));
         m.retain_pods("ns", "nh", &["a", "c"]);
         let text = encoded(&m);
-        assert_eq!(pod_lines(&text, "nodehealth_pod_", "a").len(), 2);
-        assert_eq!(pod_lines(&text, "nodehealth_pod_", "c").len(), 2);
+        // Factor, healthy, network stalled.
+        assert_eq!(pod_lines(&text, "nodehealth_pod_", "a").len(), 3);
+        assert_eq!(pod_lines(&text, "nodehealth_pod_", "c").len(), 3);
         let b: Vec<_> = pod_lines(&text, "nodehealth_pod_", "b");
-        assert_eq!(b.len(), 2, "only namespace other's b remains: {b:?}");
+        assert_eq!(b.len(), 3, "only namespace other's b remains: {b:?}");
         assert!(b.iter().all(|l| l.contains(r#"namespace="other""#)));
 
         m.retain_pods("ns", "nh", &[]);
         let text = encoded(&m);
         assert!(pod_lines(&text, "nodehealth_pod_", "a").is_empty());
-        assert!(m.index().get(&("ns".to_owned(), "nh".to_owned())).is_none());
+        assert!(
+            m.index()
+                .get(&("ns".to_owned(), "nh".to_owned()))
+                .is_some_and(BTreeSet::is_empty),
+            "kept until the NodeHealth goes, for its selected_pods series"
+        );
         m.retain_pods("nowhere", "nh", &[]);
     }
 
     #[test]
     fn forget_nodehealth_removes_only_its_series() {
         let m = Metrics::new();
-        m.set_pod("ns", "nh", "a", Some(0.1), false);
-        m.set_pod("ns", "nh", "b", None, true);
-        m.set_pod("ns", "keep", "a", Some(0.9), true);
+        m.set_pod("ns", "nh", "a", &gauges(Some(0.1), false));
+        m.set_pod("ns", "nh", "b", &gauges(None, true));
+        m.set_pod("ns", "keep", "a", &gauges(Some(0.9), true));
         m.forget_nodehealth("ns", "nh");
         let text = encoded(&m);
         assert!(!text.contains(r#"nodehealth="nh""#), "{text}");
-        assert_eq!(pod_lines(&text, "nodehealth_pod_", "a").len(), 2);
+        assert_eq!(pod_lines(&text, "nodehealth_pod_", "a").len(), 3);
         m.forget_nodehealth("ns", "nh");
+    }
+
+    #[test]
+    fn a_pods_sync_state_figures_and_selection_follow_its_verdict() {
+        let m = Metrics::new();
+        m.set_selected("ns", "nh", 1);
+        let lagging = PodGauges {
+            factor: Some(0.2),
+            healthy: false,
+            sync_state: Some(SyncState::Syncing),
+            ledger_delay_seconds: Some(120.5),
+            block_lag: Some(40),
+            network_stalled: false,
+        };
+        m.set_pod("ns", "nh", "p", &lagging);
+        let stalled = PodGauges {
+            sync_state: Some(SyncState::OutOfSync),
+            ledger_delay_seconds: None,
+            network_stalled: true,
+            ..lagging
+        };
+        m.set_pod("ns", "nh", "p", &stalled);
+        let text = encoded(&m);
+        let labels = r#"{namespace="ns",nodehealth="nh",pod="p""#;
+        for expected in [
+            format!("nodehealth_pod_sync_state{labels},state=\"OutOfSync\"}} 1"),
+            format!("nodehealth_pod_block_lag{labels}}} 40"),
+            format!("nodehealth_pod_network_stalled{labels}}} 1"),
+            r#"nodehealth_selected_pods{namespace="ns",nodehealth="nh"} 1"#.to_owned(),
+            format!(
+                "nodehealth_build_info{{version=\"{}\",commit=",
+                env!("CARGO_PKG_VERSION")
+            ),
+        ] {
+            assert!(text.contains(&expected), "missing {expected:?} in\n{text}");
+        }
+        assert!(!text.contains("state=\"Syncing\""), "the old state stays: {text}");
+        assert!(
+            !text.contains("nodehealth_pod_ledger_delay_seconds{"),
+            "a stale delay: {text}"
+        );
+        m.forget_pods();
+        let text = encoded(&m);
+        assert!(!text.contains(r#"nodehealth="nh""#), "a standby keeps series: {text}");
+    }
+
+    #[test]
+    fn api_requests_count_by_verb_and_status() {
+        let m = Metrics::new();
+        m.observe_kube_request("patch", Some(200));
+        m.observe_kube_request("patch", Some(409));
+        m.observe_kube_request("get", None);
+        let text = encoded(&m);
+        for expected in [
+            r#"nodehealth_kube_requests_total{verb="patch",code="200"} 1"#,
+            r#"nodehealth_kube_requests_total{verb="patch",code="409"} 1"#,
+            r#"nodehealth_kube_requests_total{verb="get",code="error"} 1"#,
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+        }
     }
 }

@@ -763,3 +763,24 @@ async fn the_operator_runs_with_only_the_charts_permissions_and_leaves_a_gitops_
     })
     .await;
 }
+
+#[test]
+fn the_service_monitor_keeps_the_validators_labels() {
+    let objects = render("sm", "--set metrics.serviceMonitor.enabled=true");
+    let monitors = of_kind(&objects, "ServiceMonitor");
+    let endpoint = &monitors["sm"]["spec"]["endpoints"][0];
+    // Per-pod series name the validator in `namespace` and `pod`: kept, not `exported_pod`.
+    assert_eq!(endpoint["honorLabels"], true, "{endpoint:#}");
+    assert_eq!(endpoint["scrapeTimeout"], "10s");
+    assert!(endpoint.get("relabelings").is_none());
+    let objects = render(
+        "sm",
+        "--set metrics.serviceMonitor.enabled=true --set metrics.serviceMonitor.honorLabels=false \
+         --set metrics.serviceMonitor.relabelings[0].targetLabel=cluster \
+         --set metrics.serviceMonitor.relabelings[0].replacement=c1",
+    );
+    let endpoint = &of_kind(&objects, "ServiceMonitor")["sm"]["spec"]["endpoints"][0];
+    assert_eq!(endpoint["honorLabels"], false);
+    assert_eq!(endpoint["relabelings"][0]["targetLabel"], "cluster");
+    assert!(of_kind(&render("sm", ""), "ServiceMonitor").is_empty(), "off by default");
+}

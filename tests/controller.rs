@@ -106,10 +106,35 @@ async fn a_stalled_validator_is_caught_while_ready_stays_true_and_recovers() {
         assert_eq!(nh.status.as_ref().unwrap().ready, "2/3");
         assert_eq!(nh.status.as_ref().unwrap().pods[0].name, "validator-1", "worst first");
         let (_, metrics) = get(&format!("http://{}/metrics", op.http)).await.unwrap();
+        let series = |name: &str, value: &str| {
+            metrics
+                .lines()
+                .any(|l| l.starts_with(name) && l.contains("pod=\"validator-1\"") && l.ends_with(&format!(" {value}")))
+        };
+        assert!(series("nodehealth_pod_healthy{", "0"), "{metrics}");
+        // What a dashboard shows of it: its sync state, how far behind, how many pods selected.
         assert!(
-            metrics.lines().any(|l| l.starts_with("nodehealth_pod_healthy{")
+            metrics.lines().any(|l| l.starts_with("nodehealth_pod_sync_state{")
                 && l.contains("pod=\"validator-1\"")
-                && l.ends_with(" 0")),
+                && l.contains("state=\"OutOfSync\"")),
+            "{metrics}"
+        );
+        assert!(
+            metrics
+                .lines()
+                .any(|l| l.starts_with("nodehealth_pod_ledger_delay_seconds{")
+                    && l.contains("pod=\"validator-1\"")
+                    && l.rsplit(' ')
+                        .next()
+                        .and_then(|v| v.parse::<f64>().ok())
+                        .is_some_and(|d| d > 60.0)),
+            "{metrics}"
+        );
+        assert!(series("nodehealth_pod_network_stalled{", "0"), "{metrics}");
+        assert!(
+            metrics.contains(&format!(
+                "nodehealth_selected_pods{{namespace=\"{ns}\",nodehealth=\"validators\"}} 3"
+            )),
             "{metrics}"
         );
         eventually(WAIT, "a PodUnhealthy event", || {

@@ -86,8 +86,8 @@ async fn endpoints_follow_the_operator_lifecycle() {
 
     // Metrics, with per-pod series coming and going.
     srv.metrics.observe_probe("health", "ok", 0.002);
-    srv.metrics.set_pod("ns", "nh", "v-0", Some(0.5), true);
-    srv.metrics.set_pod("ns", "nh", "v-1", Some(1.0), true);
+    srv.metrics.set_pod("ns", "nh", "v-0", &gauges(Some(0.5)));
+    srv.metrics.set_pod("ns", "nh", "v-1", &gauges(Some(1.0)));
     let (code, ctype, body) = get(&http, &url("/metrics")).await;
     assert_eq!(code, 200);
     assert_eq!(ctype, "application/openmetrics-text; version=1.0.0; charset=utf-8");
@@ -129,4 +129,12 @@ async fn endpoints_follow_the_operator_lifecycle() {
         .unwrap()
         .unwrap();
     assert!(http.get(url("/livez")).send().await.is_err());
+}
+
+fn gauges(factor: Option<f64>) -> nodehealth::telemetry::PodGauges {
+    nodehealth::telemetry::PodGauges {
+        factor,
+        healthy: true,
+        ..Default::default()
+    }
 }

@@ -3,6 +3,7 @@
 
 pub mod ha;
 pub mod probe;
+mod requests;
 pub mod run;
 
 use clap::{Parser, Subcommand, ValueEnum};

@@ -10,9 +10,9 @@ use clap::Args;
 use kube::client::ClientBuilder;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
-use tower::util::MapRequestLayer;
 
 use super::ha::HaArgs;
+use super::requests::CountRequests;
 use crate::controller::{self, Settings};
 use crate::probe::{ProbeConfig, Prober};
 use crate::server::{self, OperatorHealth};
@@ -191,7 +191,7 @@ fn pooled_pods(limit: Option<u64>, in_flight: usize, wanted: Option<usize>) -> u
 /// The client of watches and status writes, and the one that acts on nodes and pods: the
 /// latter without kube's built-in retry of 429, which would wait out a PodDisruptionBudget's
 /// refusal inside the reconcile (up to 15 retries) instead of reporting it. Both count their
-/// requests by verb (`nodehealth_kube_requests_total`).
+/// requests by verb and status (`nodehealth_kube_requests_total`).
 async fn clients(kubeconfig: Option<PathBuf>, metrics: &Arc<Metrics>) -> Result<(Client, Client), kube::Error> {
     let config = match kubeconfig {
         Some(path) => {
@@ -205,11 +205,7 @@ async fn clients(kubeconfig: Option<PathBuf>, metrics: &Arc<Metrics>) -> Result<
     let mut acting_config = config.clone();
     acting_config.default_retry = false;
     let counted = |config: Config| -> Result<Client, kube::Error> {
-        let metrics = metrics.clone();
-        let count = MapRequestLayer::new(move |req: http::Request<kube::client::Body>| {
-            metrics.observe_kube_request(crate::telemetry::verb(req.method(), req.uri().query()));
-            req
-        });
+        let count = CountRequests(metrics.clone());
         Ok(ClientBuilder::try_from(config)?.with_layer(&count).build())
     };
     Ok((counted(config)?, counted(acting_config)?))

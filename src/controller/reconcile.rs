@@ -16,11 +16,12 @@ use serde_json::json;
 
 use super::{Context, Error, FIELD_MANAGER, act, key, lock, prober};
 use crate::crd::{NodeHealth, NodeHealthStatus};
-use crate::model::Target;
+use crate::model::{Network, Target};
 use crate::policy::{self, InvalidSpec, PodSkip, Policy};
 use crate::remediate::Subject;
 use crate::schedule::{Plan, PodTarget};
 use crate::status::{self, PodOutcome};
+use crate::telemetry::PodGauges;
 
 pub(super) async fn reconcile(obj: Arc<DeserializeGuard<NodeHealth>>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
@@ -147,14 +148,22 @@ fn set_gauges(ctx: &Context, nh: &NodeHealth, outcomes: &[PodOutcome]) {
     let ns = nh.namespace().unwrap_or_default();
     let name = nh.name_any();
     for o in outcomes {
-        let (factor, healthy) = o
-            .result
-            .as_ref()
-            .map_or((None, false), |v| (v.health_factor, v.healthy));
-        ctx.metrics.set_pod(&ns, &name, &o.name, factor, healthy);
+        let gauges = o.result.as_ref().map_or_else(
+            |_| PodGauges::default(),
+            |v| PodGauges {
+                factor: v.health_factor,
+                healthy: v.healthy,
+                sync_state: Some(v.sync_state),
+                ledger_delay_seconds: v.figures.ledger_delay_seconds,
+                block_lag: v.figures.block_lag,
+                network_stalled: v.network == Network::Stalled,
+            },
+        );
+        ctx.metrics.set_pod(&ns, &name, &o.name, &gauges);
     }
     let keep: Vec<&str> = outcomes.iter().map(|o| o.name.as_str()).collect();
     ctx.metrics.retain_pods(&ns, &name, &keep);
+    ctx.metrics.set_selected(&ns, &name, outcomes.len());
 }
 
 /// Remediation's view of the pods, only for policies that have (or had) remediation.
