@@ -93,7 +93,8 @@ fn round1(x: f64) -> f64 {
 /// An event to record about a pod's verdict.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PodEvent {
-    /// `PodUnhealthy` (Warning) or `PodRecovered` (Normal).
+    /// `PodUnhealthy` (Warning), `PodRecovered` (Normal), or `NoPodsSelected` (Warning, about
+    /// the NodeHealth: `pod` is empty).
     pub reason: &'static str,
     pub warning: bool,
     pub pod: String,
@@ -199,7 +200,8 @@ pub fn swept(
         ready: format!("{healthy}/{total}"),
         total_pods: total as u32,
         healthy_pods: healthy as u32,
-        status: Some(status),
+        // No pod, no worst status: an empty STATUS column, not a reassuring `ready`.
+        status: (total > 0).then_some(status),
         health_factor: factor,
         pods: rows,
         last_probe_time: Some(Time(now)),
@@ -224,9 +226,13 @@ pub fn invalid(
         cond("Ready", "False", err.reason(), err.to_string()),
         cond("Reconciling", "False", "Stalled", "waiting for a valid spec".to_owned()),
         cond("Stalled", "True", err.reason(), err.to_string()),
-        previous
-            .and_then(|p| p.conditions.iter().find(|c| c.type_ == "Healthy").cloned())
-            .unwrap_or_else(|| cond("Healthy", "Unknown", "NotProbed", "the spec is invalid".to_owned())),
+        // Not the last verdict: nothing is probed while stalled, so it would go stale unseen.
+        cond(
+            "Healthy",
+            "Unknown",
+            err.reason(),
+            format!("not probed while the spec is invalid: {err}"),
+        ),
     ];
     if s.remediation.is_some() {
         // Records stay (timers, cordons to release later); no action until the spec is fixed.
@@ -243,6 +249,8 @@ pub fn invalid(
     if s.ready.is_empty() {
         s.ready = "0/0".to_owned();
     }
+    s.status = None;
+    s.health_factor = None;
     s
 }
 
@@ -340,12 +348,25 @@ fn verdict_key(s: &NodeHealthStatus) -> impl PartialEq + '_ {
 
 /// Events for pods whose health changed between two statuses.
 pub fn pod_events(previous: Option<&NodeHealthStatus>, desired: &NodeHealthStatus) -> Vec<PodEvent> {
+    let mut out = Vec::new();
+    let no_pods = |s: &NodeHealthStatus| {
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == "Healthy" && c.reason == "NoPodsSelected")
+    };
+    if no_pods(desired) && !previous.is_some_and(no_pods) {
+        out.push(PodEvent {
+            reason: "NoPodsSelected",
+            warning: true,
+            pod: String::new(),
+            note: "the selector matches no pod in this namespace: nothing is watched".to_owned(),
+        });
+    }
     let was_healthy = |name: &str| {
         previous
             .and_then(|s| s.pods.iter().find(|p| p.name == name))
             .map(|p| p.status.is_healthy())
     };
-    let mut out = Vec::new();
     for p in &desired.pods {
         let now_healthy = p.status.is_healthy();
         match (was_healthy(&p.name), now_healthy) {

@@ -212,7 +212,7 @@ async fn an_invalid_spec_stalls_and_a_fixed_one_is_followed() {
     with_temp_ns("ctl-invalid", |client, ns| async move {
         install_crd(&client).await;
         let _fleet = Fleet::start(&client, &ns, 1, "radix", 1).await;
-        let _op = Operator::start(&ns, &[]).await;
+        let op = Operator::start(&ns, &[]).await;
         let mut spec = radix_spec();
         spec["selector"] = json!({});
         create_nodehealth(&client, &ns, "validators", spec).await;
@@ -224,6 +224,7 @@ async fn an_invalid_spec_stalls_and_a_fixed_one_is_followed() {
         let stalled = condition(&nh, "Stalled").unwrap();
         assert_eq!(stalled.reason, "EmptySelector");
         assert!(condition_is(&nh, "Ready", "False"));
+        assert_eq!(condition(&nh, "Healthy").unwrap().reason, "EmptySelector");
         assert_eq!(nh.status.as_ref().unwrap().observed_generation, Some(1));
         let fix = json!({"spec": {"selector": {"matchLabels": {"app": "validator"}}}});
         api.patch("validators", &PatchParams::default(), &Patch::Merge(&fix))
@@ -259,6 +260,59 @@ async fn an_invalid_spec_stalls_and_a_fixed_one_is_followed() {
         })
         .await;
         assert!(condition(&nh, "Stalled").unwrap().message.contains("\"admin\""));
+        // Not "1/1 healthy" from before the edit, and no gauges that alerts would trust.
+        let healthy = condition(&nh, "Healthy").unwrap();
+        assert_eq!(
+            (healthy.status.as_str(), healthy.reason.as_str()),
+            ("Unknown", "UnknownPortName")
+        );
+        assert_eq!(nh.status.as_ref().unwrap().status, None, "an empty STATUS column");
+        eventually(WAIT, "the pod gauges dropped", || {
+            let url = format!("http://{}/metrics", op.http);
+            async move {
+                let (_, page) = get(&url).await?;
+                if page.contains("nodehealth_pod_healthy{") {
+                    Err(page)
+                } else {
+                    Ok(())
+                }
+            }
+        })
+        .await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_selector_that_matches_nothing_says_so_where_people_look() {
+    with_temp_ns("ctl-nopods", |client, ns| async move {
+        install_crd(&client).await;
+        let _fleet = Fleet::start(&client, &ns, 1, "radix", 1).await;
+        let _op = Operator::start(&ns, &[]).await;
+        let mut spec = radix_spec();
+        spec["selector"] = json!({"matchLabels": {"app": "validatr"}});
+        create_nodehealth(&client, &ns, "typo", spec).await;
+        let api: Api<NodeHealth> = Api::namespaced(client.clone(), &ns);
+        let nh = wait_for(&api, "typo", WAIT, "status written", |nh| {
+            nh.status.as_ref().is_some_and(|s| s.observed_generation == Some(1))
+        })
+        .await;
+        let status = nh.status.as_ref().unwrap();
+        assert_eq!(status.ready, "0/0");
+        assert_eq!(status.status, None, "STATUS must not say `ready` for nothing");
+        assert_eq!(condition(&nh, "Healthy").unwrap().reason, "NoPodsSelected");
+        assert!(condition_is(&nh, "Ready", "True"), "the policy itself is valid");
+        eventually(WAIT, "a NoPodsSelected Warning event", || {
+            let (client, ns) = (client.clone(), ns.clone());
+            async move {
+                let evs = events(&client, &ns, "NoPodsSelected").await;
+                match evs.first() {
+                    Some(e) if e.type_.as_deref() == Some("Warning") => Ok(()),
+                    other => Err(format!("{other:?}")),
+                }
+            }
+        })
+        .await;
     })
     .await;
 }

@@ -280,6 +280,9 @@ async fn stall(
     if ctx.leadership.is_leader() && status::write_due(previous, &desired, now, ctx.settings.status_refresh) {
         write_status(ctx, nh, k, &desired).await?;
     }
+    // Nothing is probed while stalled: the last values would go stale, and alerts silent.
+    ctx.metrics
+        .forget_nodehealth(&nh.namespace().unwrap_or_default(), &nh.name_any());
     if !was_stalled {
         publish(ctx, reference, "Assess", "InvalidSpec", true, err.to_string()).await;
     }

@@ -79,9 +79,17 @@ fn unhealthy_since_and_transition_times_carry_over() {
 fn no_pods_is_ready_but_says_nothing_is_selected() {
     let s = swept(Some(1), None, vec![], t(0), 100);
     assert_eq!(s.ready, "0/0");
-    assert_eq!(s.status, Some(Status::Ready));
+    assert_eq!(s.status, None, "an empty STATUS column, not `ready`");
     assert_eq!(condition(&s, "Healthy").reason, "NoPodsSelected");
     assert_eq!(condition(&s, "Ready").status, "True");
+    let events = pod_events(None, &s);
+    assert_eq!(events.len(), 1);
+    assert_eq!((events[0].reason, events[0].warning), ("NoPodsSelected", true));
+    let again = swept(Some(1), Some(&s), vec![], t(15), 100);
+    assert!(pod_events(Some(&s), &again).is_empty(), "said once, not every sweep");
+    let before = swept(Some(1), None, fleet(true), t(0), 100);
+    let emptied = swept(Some(1), Some(&before), vec![], t(15), 100);
+    assert_eq!(pod_events(Some(&before), &emptied)[0].reason, "NoPodsSelected");
 }
 
 #[test]
@@ -131,6 +139,10 @@ fn invalid_spec_stalls_without_losing_the_last_verdict() {
     assert_eq!(condition(&s, "Ready").status, "False");
     assert_eq!(s.observed_generation, Some(2));
     assert_eq!(s.ready, "2/3");
+    // Not the stale verdict: nothing is probed while stalled.
+    let healthy = condition(&s, "Healthy");
+    assert_eq!((healthy.status.as_str(), healthy.reason.as_str()), ("Unknown", "EmptySelector"));
+    assert_eq!((s.status, s.health_factor), (None, None));
 }
 
 #[test]

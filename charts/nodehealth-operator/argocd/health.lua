@@ -8,6 +8,8 @@
 --   Ready=False                           -> Degraded
 --   no status yet, Reconciling=True, or
 --   status.observedGeneration < generation -> Progressing
+--   Healthy=Unknown (NoPodsSelected)      -> Degraded (the selector matches nothing: a mistake)
+--   annotation nodehealth.io/paused=true  -> Suspended (remediation paused by a person)
 --   Ready=True                            -> Healthy
 local hs = { status = "Progressing", message = "Waiting for the operator to report a status" }
 
@@ -63,6 +65,19 @@ if reconciling ~= nil and reconciling.status == "True" then
 end
 if generation ~= nil and (observed == nil or observed < generation) then
   hs.message = "Waiting for the operator to observe generation " .. tostring(generation)
+  return hs
+end
+
+if healthy ~= nil and healthy.reason == "NoPodsSelected" then
+  hs.status = "Degraded"
+  hs.message = text(healthy, "The selector matches no pod")
+  return hs
+end
+
+local annotations = obj.metadata ~= nil and obj.metadata.annotations or nil
+if annotations ~= nil and annotations["nodehealth.io/paused"] == "true" then
+  hs.status = "Suspended"
+  hs.message = "Remediation paused (nodehealth.io/paused)"
   return hs
 end
 

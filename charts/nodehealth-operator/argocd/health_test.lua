@@ -19,6 +19,25 @@ end
 
 local cases = {
   {
+    name = "a selector that matches nothing is a mistake",
+    obj = nh(2, { observedGeneration = 2, ready = "0/0", conditions = {
+      cond("Ready", "True", "Enforced", "policy enforced"),
+      cond("Healthy", "Unknown", "NoPodsSelected", "the selector matches no pod") } }),
+    status = "Degraded",
+    message = "the selector matches no pod",
+  },
+  {
+    name = "paused",
+    obj = (function()
+      local o = nh(2, { observedGeneration = 2, ready = "5/5", conditions = {
+        cond("Ready", "True", "Enforced", "policy enforced"), cond("Healthy", "True", "AllHealthy", "5/5 healthy") } })
+      o.metadata.annotations = { ["nodehealth.io/paused"] = "true" }
+      return o
+    end)(),
+    status = "Suspended",
+    message = "paused",
+  },
+  {
     name = "no status yet",
     obj = nh(1, nil),
     status = "Progressing",
