@@ -86,8 +86,21 @@ pub enum PodSkip {
     NotRunning(String),
     /// Running but without an IP yet.
     NoIp,
-    /// The named port is not declared by any container of the pod.
-    UnknownPort(String),
+    /// The named port is not declared by any container of the pod (while other selected pods
+    /// declare it): a mistake in the pod's or the policy's configuration, not an unhealthy
+    /// validator, so it never counts towards `maxUnhealthy` or remediation.
+    PortNotDeclared {
+        port: String,
+        /// The port names the pod does declare.
+        declared: Vec<String>,
+    },
+}
+
+impl PodSkip {
+    /// A configuration mistake rather than a state of the validator.
+    pub fn is_mistake(&self) -> bool {
+        matches!(self, PodSkip::PortNotDeclared { .. })
+    }
 }
 
 impl std::fmt::Display for PodSkip {
@@ -95,7 +108,15 @@ impl std::fmt::Display for PodSkip {
         match self {
             PodSkip::NotRunning(phase) => write!(f, "pod is {phase}, not probed"),
             PodSkip::NoIp => f.write_str("pod has no IP yet"),
-            PodSkip::UnknownPort(name) => write!(f, "no container port named {name:?}"),
+            PodSkip::PortNotDeclared { port, declared } => write!(
+                f,
+                "PortNotDeclared: no container port named {port:?} (it declares: {}); a configuration mistake, not an unhealthy validator",
+                if declared.is_empty() {
+                    "none".to_owned()
+                } else {
+                    declared.join(", ")
+                }
+            ),
         }
     }
 }
@@ -303,24 +324,34 @@ impl Policy {
 /// A port name that no selected pod declares is a mistake in the spec, not in the pods.
 pub fn unknown_port_everywhere<T>(targets: &[Result<T, PodSkip>]) -> Option<InvalidSpec> {
     match targets.first() {
-        Some(Err(PodSkip::UnknownPort(name))) if targets.iter().all(|t| matches!(t, Err(PodSkip::UnknownPort(_)))) => {
-            Some(InvalidSpec::UnknownPortName(name.clone()))
+        Some(Err(PodSkip::PortNotDeclared { port, .. }))
+            if targets
+                .iter()
+                .all(|t| matches!(t, Err(PodSkip::PortNotDeclared { .. }))) =>
+        {
+            Some(InvalidSpec::UnknownPortName(port.clone()))
         }
         _ => None,
     }
 }
 
 fn resolve_port(pod: &Pod, port: &IntOrString) -> Result<u16, PodSkip> {
-    match port {
-        IntOrString::Int(p) => u16::try_from(*p).map_err(|_| PodSkip::UnknownPort(p.to_string())),
-        IntOrString::String(name) => pod
-            .spec
+    let ports = || {
+        pod.spec
             .iter()
             .flat_map(|s| s.containers.iter())
             .flat_map(|c| c.ports.iter().flatten())
+    };
+    let not_declared = |port: String| PodSkip::PortNotDeclared {
+        port,
+        declared: ports().filter_map(|p| p.name.clone()).collect(),
+    };
+    match port {
+        IntOrString::Int(p) => u16::try_from(*p).map_err(|_| not_declared(p.to_string())),
+        IntOrString::String(name) => ports()
             .find(|p| p.name.as_deref() == Some(name.as_str()))
             .and_then(|p| u16::try_from(p.container_port).ok())
-            .ok_or_else(|| PodSkip::UnknownPort(name.clone())),
+            .ok_or_else(|| not_declared(name.clone())),
     }
 }
 

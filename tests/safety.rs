@@ -10,6 +10,7 @@ use nodehealth::model::{Network, Status, SyncState};
 use serde_json::json;
 use support::cluster::with_temp_ns;
 use support::fleet::{WAIT, condition, condition_is, pod_row};
+use support::kubelet::ValidatorPod;
 use support::operator::Operator;
 use support::scene::{Scene, cordoned, count_events, event_with, pod_uid, reason_is, remediation};
 use support::wait::{more_reconciles, wait_for};
@@ -198,6 +199,68 @@ async fn a_single_radix_validator_during_a_network_halt_is_left_alone() {
 async fn a_single_zksync_node_whose_main_node_stops_is_left_alone() {
     with_temp_ns("safe-halt-zk", |client, ns| async move {
         halt_leaves_the_validator_alone(client, ns, "zksync").await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pod_without_the_policys_port_is_a_mistake_not_an_unhealthy_validator() {
+    with_temp_ns("safe-port", |client, ns| async move {
+        let Scene { fleet, op: _op, api } = Scene::start(
+            &client,
+            &ns,
+            3,
+            &[],
+            json!({
+                "actions": [{"action": "Cordon", "after": "1s"}],
+                "maxUnhealthy": 1, "minIntervalSeconds": 0,
+            }),
+        )
+        .await;
+        // A pod of the same app whose ports are named otherwise, alone on its node.
+        let node2 = format!("{ns}-node-2");
+        fleet.kubelet.create_node(&node2).await;
+        fleet
+            .kubelet
+            .create_pod(ValidatorPod {
+                name: "validator-9".into(),
+                node: node2.clone(),
+                ip: fleet.ip(0),
+                labels: [("app".to_owned(), "validator".to_owned())].into(),
+                ports: vec![("rpc".into(), 3334)],
+                started_seconds_ago: 3600,
+            })
+            .await;
+        let nh = wait_for(&api, "validators", WAIT, "validator-9 reported Running", |nh| {
+            pod_row(nh, "validator-9").is_some_and(|p| p.reasons.iter().all(|r| !r.contains("Pending")))
+        })
+        .await;
+        let reason = &pod_row(&nh, "validator-9").unwrap().reasons[0];
+        assert!(reason.starts_with("PortNotDeclared"), "{reason}");
+        assert!(reason.contains("(it declares: rpc)"), "{reason}");
+
+        // A real incident: one unhealthy validator is within maxUnhealthy 1, as the
+        // misconfigured pod does not count; its node is cordoned, the other node never is.
+        let nodes: Api<Node> = Api::all(client.clone());
+        fleet.set_mode(1, support::scene::out_of_sync()).await;
+        let node1 = format!("{ns}-node-1");
+        wait_for(&nodes, &node1, WAIT, "node-1 cordoned", cordoned).await;
+        let nh = api.get("validators").await.unwrap();
+        assert!(!reason_is(&nh, "RemediationAllowed", "False", "TooManyUnhealthy"));
+        assert!(
+            !cordoned(&nodes.get(&node2).await.unwrap()),
+            "the misconfigured pod's node"
+        );
+        let rec = remediation(&nh);
+        // (Its few seconds as a Pending pod may have left a record: issue 15 is to stop counting
+        // Pending pods. As a running pod without the port it has no open incident.)
+        assert!(
+            rec.pods
+                .iter()
+                .filter(|p| p.name == "validator-9")
+                .all(|p| p.step == 0 && p.healthy_since.is_some()),
+            "an incident for a configuration mistake: {rec:?}"
+        );
     })
     .await;
 }

@@ -29,6 +29,9 @@ pub(super) fn pod_facts(pods: &[Arc<Pod>], outcomes: &[PodOutcome], all_pods: &[
         .collect();
     pods.iter()
         .zip(outcomes)
+        // A pod that does not declare the policy's port is a configuration mistake: reported in
+        // status, but neither an incident nor one of `maxUnhealthy`'s unhealthy pods.
+        .filter(|(_, o)| o.result.as_ref().err().is_none_or(|skip| !skip.is_mistake()))
         .map(|(pod, o)| {
             let (healthy, stalled, why) = match &o.result {
                 Ok(v) => (

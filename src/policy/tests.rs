@@ -51,8 +51,13 @@ fn pods_not_ready_to_probe_say_why() {
     v["probe"]["health"]["port"] = json!("admin");
     let p = validate(&spec(v)).unwrap();
     let err = p.target(&pod("Running", Some("127.0.1.7"))).unwrap_err();
-    assert_eq!(err, PodSkip::UnknownPort("admin".into()));
-    assert_eq!(err.to_string(), "no container port named \"admin\"");
+    assert!(matches!(&err, PodSkip::PortNotDeclared { port, .. } if port == "admin"));
+    assert!(err.is_mistake());
+    assert!(
+        err.to_string()
+            .starts_with("PortNotDeclared: no container port named \"admin\" (it declares: health)"),
+        "{err}"
+    );
 }
 
 #[test]
