@@ -112,6 +112,21 @@ kubectl -n "$NS" get nodehealth -o wide
 kubectl -n "$NS" get events -o custom-columns=REASON:.reason,MESSAGE:.message | grep -E '^(REASON|Would)' || true
 kubectl -n "$NS" get nh validators -o jsonpath='{range .status.conditions[?(@.type=="RemediationAllowed")]}RemediationAllowed={.status} ({.reason}): {.message}{"\n"}{end}'
 
+say "a mistake, made on purpose: a policy whose selector has a typo"
+kubectl -n "$NS" apply -f - >/dev/null <<YAML
+apiVersion: nodehealth.io/v1alpha1
+kind: NodeHealth
+metadata: {name: typo}
+spec:
+  selector: {matchLabels: {app.kubernetes.io/name: babylon-nod}}
+  profile: radix
+  probe: {health: {port: system-api}, metrics: {port: prometheus}}
+YAML
+wait_until 30 bash -c "kubectl -n $NS get events --field-selector reason=NoPodsSelected -o name | grep -q ."
+kubectl -n "$NS" get nodehealth typo
+echo "(an empty STATUS, Healthy Unknown; the event says why:)"
+kubectl -n "$NS" get events --field-selector reason=NoPodsSelected -o custom-columns=TYPE:.type,REASON:.reason,MESSAGE:.message
+
 cat <<TXT
 
 Everything is still running. Look around:
