@@ -782,5 +782,8 @@ fn the_service_monitor_keeps_the_validators_labels() {
     let endpoint = &of_kind(&objects, "ServiceMonitor")["sm"]["spec"]["endpoints"][0];
     assert_eq!(endpoint["honorLabels"], false);
     assert_eq!(endpoint["relabelings"][0]["targetLabel"], "cluster");
-    assert!(of_kind(&render("sm", ""), "ServiceMonitor").is_empty(), "off by default");
+    assert!(
+        of_kind(&render("sm", ""), "ServiceMonitor").is_empty(),
+        "off by default"
+    );
 }

@@ -141,7 +141,10 @@ fn invalid_spec_stalls_without_losing_the_last_verdict() {
     assert_eq!(s.ready, "2/3");
     // Not the stale verdict: nothing is probed while stalled.
     let healthy = condition(&s, "Healthy");
-    assert_eq!((healthy.status.as_str(), healthy.reason.as_str()), ("Unknown", "EmptySelector"));
+    assert_eq!(
+        (healthy.status.as_str(), healthy.reason.as_str()),
+        ("Unknown", "EmptySelector")
+    );
     assert_eq!((s.status, s.health_factor), (None, None));
 }
 
