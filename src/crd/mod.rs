@@ -30,6 +30,7 @@ pub use remediation::*;
     printcolumn = r#"{"name":"Status","type":"string","description":"Worst pod status","jsonPath":".status.status"}"#,
     printcolumn = r#"{"name":"Factor","type":"number","description":"Lowest pod health factor","jsonPath":".status.healthFactor"}"#,
     printcolumn = r#"{"name":"Healthy","type":"string","jsonPath":".status.conditions[?(@.type==\"Healthy\")].status"}"#,
+    printcolumn = r#"{"name":"Policy","type":"string","description":"Enforced, or why the policy is not (the Ready condition's reason)","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     printcolumn = r#"{"name":"Message","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Healthy\")].message"}"#,
     printcolumn = r#"{"name":"Last-Remediation","type":"string","priority":1,"jsonPath":".status.remediation.lastRemediation.summary"}"#,

@@ -53,7 +53,12 @@ pub async fn ok(ns: &str, script: &str) -> String {
 }
 
 /// Installs the chart as release `<ns>` with every name (cluster-scoped ones too) `<ns>`.
+///
+/// The CRD is applied first as the other tests do (it is the chart's, a test checks): a CRD left
+/// by an older build on this control plane, owned by other field managers, would make helm's
+/// server-side apply of `crds/` conflict.
 pub async fn install(ns: &str, extra: &str) -> Release {
+    super::operator::install_crd(&super::cluster::admin_client().await).await;
     ok(
         ns,
         &format!(r#"helm install "$NS" "$CHART" --namespace "$NS" --set fullnameOverride="$NS" {extra}"#),
