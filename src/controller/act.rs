@@ -119,13 +119,18 @@ pub(super) async fn carry_out(ctx: &Context, ns: &str, owner: &str, act: &Act, n
             });
             patch_node(ctx, node, &patch).await
         }
-        Act::Uncordon { node } => {
-            let patch = json!({
-                "metadata": {"annotations": {CORDONED_BY_ANNOTATION: null, CORDONED_AT_ANNOTATION: null}},
-                "spec": {"unschedulable": null},
-            });
-            patch_node(ctx, node, &patch).await
-        }
+        Act::Uncordon { node } => match uncordon(ctx, node, owner).await {
+            Ok(Some(())) => Ok(()),
+            // Someone changed the node since it was read: decided again on fresh facts next round.
+            Ok(None) => {
+                let why = format!("node {node} changed since it was read (a person cordoned or uncordoned it?)");
+                let outcome = Outcome::Failed(why);
+                ctx.metrics.observe_remediation("uncordon", outcome.label());
+                tracing::info!(?act, ?outcome, "remediation carried out");
+                return outcome;
+            }
+            Err(e) => Err(e),
+        },
         Act::Evict { pod, uid } => evict_instance(&ctx.acting, ns, pod, uid).await,
     };
     let outcome = match result {
@@ -144,6 +149,55 @@ pub(super) async fn carry_out(ctx: &Context, ns: &str, owner: &str, act: &Act, n
     ctx.metrics.observe_remediation(action, outcome.label());
     tracing::info!(?act, ?outcome, "remediation carried out");
     outcome
+}
+
+/// Uncordons a node only as it was just read: still cordoned with our annotation, unchanged
+/// (JSON patch `test` of its resourceVersion), so a person's cordon in between is never undone.
+/// `None`: the node is not ours to uncordon any more, or changed under the patch.
+async fn uncordon(ctx: &Context, node: &str, owner: &str) -> Result<Option<()>, kube::Error> {
+    let api: Api<Node> = Api::all(ctx.acting.clone());
+    let Some(current) = api.get_opt(node).await? else {
+        return Ok(Some(()));
+    };
+    let Some(ops) = uncordon_patch(&current, owner) else {
+        return Ok(None);
+    };
+    let pp = PatchParams {
+        field_manager: Some(FIELD_MANAGER.to_owned()),
+        ..PatchParams::default()
+    };
+    match api.patch(node, &pp, &Patch::<()>::Json(ops)).await {
+        Ok(_) => Ok(Some(())),
+        // A failed `test`: the node changed between the read and the patch.
+        Err(kube::Error::Api(s)) if s.code == 409 || s.code == 422 || s.code == 500 => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The JSON patch that uncordons `node` if it is cordoned under `owner`'s annotation, tested
+/// against the version read; `None` when it is not (any more) ours to uncordon.
+pub(super) fn uncordon_patch(node: &Node, owner: &str) -> Option<json_patch::Patch> {
+    let annotations = node.metadata.annotations.as_ref();
+    if annotations
+        .and_then(|a| a.get(CORDONED_BY_ANNOTATION))
+        .map(String::as_str)
+        != Some(owner)
+    {
+        return None;
+    }
+    let escape = |key: &str| format!("/metadata/annotations/{}", key.replace('~', "~0").replace('/', "~1"));
+    let mut ops = vec![
+        json!({"op": "test", "path": "/metadata/resourceVersion", "value": node.metadata.resource_version}),
+        json!({"op": "test", "path": escape(CORDONED_BY_ANNOTATION), "value": owner}),
+        json!({"op": "remove", "path": escape(CORDONED_BY_ANNOTATION)}),
+    ];
+    if annotations.is_some_and(|a| a.contains_key(CORDONED_AT_ANNOTATION)) {
+        ops.push(json!({"op": "remove", "path": escape(CORDONED_AT_ANNOTATION)}));
+    }
+    if node.spec.as_ref().and_then(|s| s.unschedulable).is_some() {
+        ops.push(json!({"op": "remove", "path": "/spec/unschedulable"}));
+    }
+    serde_json::from_value(serde_json::Value::Array(ops)).ok()
 }
 
 async fn patch_node(ctx: &Context, node: &str, patch: &serde_json::Value) -> Result<(), kube::Error> {
@@ -253,4 +307,43 @@ pub(super) async fn execute(
     let conditions: Vec<Verdict> = d.conditions.clone();
     status::set_remediation(desired, Some(&written), Some(records), &conditions, Timestamp::now());
     notices
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(annotations: serde_json::Value, unschedulable: Option<bool>) -> Node {
+        serde_json::from_value(json!({
+            "metadata": {"name": "n", "resourceVersion": "42", "annotations": annotations},
+            "spec": {"unschedulable": unschedulable},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn uncordon_is_tested_against_the_version_read_and_our_annotation() {
+        let ours = node(
+            json!({CORDONED_BY_ANNOTATION: "ns/validators", CORDONED_AT_ANNOTATION: "t", "other": "x"}),
+            Some(true),
+        );
+        let patch = serde_json::to_value(uncordon_patch(&ours, "ns/validators").unwrap()).unwrap();
+        assert_eq!(
+            patch,
+            json!([
+                {"op": "test", "path": "/metadata/resourceVersion", "value": "42"},
+                {"op": "test", "path": "/metadata/annotations/nodehealth.io~1cordoned-by", "value": "ns/validators"},
+                {"op": "remove", "path": "/metadata/annotations/nodehealth.io~1cordoned-by"},
+                {"op": "remove", "path": "/metadata/annotations/nodehealth.io~1cordoned-at"},
+                {"op": "remove", "path": "/spec/unschedulable"},
+            ])
+        );
+        // Another policy's cordon, or a person's (no annotation): not ours to undo.
+        assert!(uncordon_patch(&ours, "ns/other").is_none());
+        assert!(uncordon_patch(&node(json!({}), Some(true)), "ns/validators").is_none());
+        // Already schedulable: only the annotations go, nothing removed that is not there.
+        let loose = node(json!({CORDONED_BY_ANNOTATION: "ns/validators"}), None);
+        let patch = serde_json::to_value(uncordon_patch(&loose, "ns/validators").unwrap()).unwrap();
+        assert_eq!(patch.as_array().unwrap().len(), 3);
+    }
 }
