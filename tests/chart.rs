@@ -787,3 +787,23 @@ fn the_service_monitor_keeps_the_validators_labels() {
         "off by default"
     );
 }
+
+#[test]
+fn the_image_can_be_pinned_by_digest_and_logs_can_be_json() {
+    let digest = format!("sha256:{}", "a".repeat(64));
+    let objects = render("img", &format!("--set image.digest={digest} --set logFormat=json"));
+    let deployment = &of_kind(&objects, "Deployment")["img"];
+    let image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+        .as_str()
+        .unwrap();
+    assert!(image.ends_with(&format!(":0.1.0@{digest}")), "{image}");
+    assert_eq!(env_of(deployment)["NODEHEALTH_LOG_FORMAT"], "json");
+    assert_eq!(
+        env_of(&of_kind(&render("img", ""), "Deployment")["img"])["NODEHEALTH_LOG_FORMAT"],
+        "text"
+    );
+    for bad in ["image.digest=latest", "logFormat=xml"] {
+        let out = sh("img", &format!(r#"helm lint --strict "$CHART" --set {bad}"#));
+        assert!(!out.status.success(), "helm lint accepted --set {bad}: {}", text(&out));
+    }
+}

@@ -52,7 +52,11 @@ app.kubernetes.io/component: operator
 {{- if eq $tag "latest" }}
 {{- fail "image.tag must not be latest: pin a version" }}
 {{- end }}
+{{- if .Values.image.digest }}
+{{- printf "%s:%s@%s" .Values.image.repository $tag .Values.image.digest }}
+{{- else }}
 {{- printf "%s:%s" .Values.image.repository $tag }}
+{{- end }}
 {{- end }}
 
 {{/* The label that tells a pod's shard. */}}
