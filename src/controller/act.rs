@@ -108,7 +108,7 @@ pub(super) async fn node_facts(
 
 /// Carries out one act. Never forces: a refused eviction is reported, not retried as a delete.
 pub(super) async fn carry_out(ctx: &Context, ns: &str, owner: &str, act: &Act, now: Timestamp) -> Outcome {
-    let result = match act {
+    let outcome = match act {
         Act::Cordon { node, .. } => {
             let patch = json!({
                 "metadata": {"annotations": {
@@ -117,29 +117,17 @@ pub(super) async fn carry_out(ctx: &Context, ns: &str, owner: &str, act: &Act, n
                 }},
                 "spec": {"unschedulable": true},
             });
-            patch_node(ctx, node, &patch).await
+            outcome_of(act, patch_node(ctx, node, &patch).await)
         }
         Act::Uncordon { node } => match uncordon(ctx, node, owner).await {
-            Ok(Some(())) => Ok(()),
+            Ok(Some(())) => Outcome::Done,
             // Someone changed the node since it was read: decided again on fresh facts next round.
-            Ok(None) => {
-                let why = format!("node {node} changed since it was read (a person cordoned or uncordoned it?)");
-                let outcome = Outcome::Failed(why);
-                ctx.metrics.observe_remediation("uncordon", outcome.label());
-                tracing::info!(?act, ?outcome, "remediation carried out");
-                return outcome;
-            }
-            Err(e) => Err(e),
+            Ok(None) => Outcome::Failed(format!(
+                "node {node} changed since it was read (a person cordoned or uncordoned it?)"
+            )),
+            Err(e) => outcome_of(act, Err(e)),
         },
-        Act::Evict { pod, uid } => evict_instance(&ctx.acting, ns, pod, uid).await,
-    };
-    let outcome = match result {
-        Ok(()) => Outcome::Done,
-        Err(kube::Error::Api(s)) if s.code == 429 => Outcome::Blocked(s.message.clone()),
-        Err(kube::Error::Api(s)) if matches!(act, Act::Evict { .. }) && (s.code == 404 || s.code == 409) => {
-            Outcome::AlreadyGone
-        }
-        Err(e) => Outcome::Failed(e.to_string()),
+        Act::Evict { pod, uid } => outcome_of(act, evict_instance(&ctx.acting, ns, pod, uid).await),
     };
     let action = match act {
         Act::Cordon { .. } => "cordon",
@@ -149,6 +137,18 @@ pub(super) async fn carry_out(ctx: &Context, ns: &str, owner: &str, act: &Act, n
     ctx.metrics.observe_remediation(action, outcome.label());
     tracing::info!(?act, ?outcome, "remediation carried out");
     outcome
+}
+
+/// What the API server's answer to an act means.
+fn outcome_of(act: &Act, result: Result<(), kube::Error>) -> Outcome {
+    match result {
+        Ok(()) => Outcome::Done,
+        Err(kube::Error::Api(s)) if s.code == 429 => Outcome::Blocked(s.message.clone()),
+        Err(kube::Error::Api(s)) if matches!(act, Act::Evict { .. }) && (s.code == 404 || s.code == 409) => {
+            Outcome::AlreadyGone
+        }
+        Err(e) => Outcome::Failed(e.to_string()),
+    }
 }
 
 /// Uncordons a node only as it was just read: still cordoned with our annotation, unchanged
