@@ -15,7 +15,7 @@ pub use act::evict_instance;
 pub use lease::{Election, Leadership};
 
 use pods::{ShardSelectors, shard_pods};
-use watches::{SyncGate, Watch, in_shard, nodehealth_relevance, pod_relevance, selecting};
+use watches::{SyncGate, Watch, in_shard, nodehealth_relevance, pod_relevance};
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
@@ -169,6 +169,7 @@ pub async fn run(
     // Only the pods this shard's NodeHealths select, and of each only what selection and
     // probing need.
     let selectors = Arc::new(ShardSelectors::new());
+    let selectors_for_mapper = selectors.clone();
     let pod_watch = shard_pods(pods_api, selectors.clone()).inspect(move |ev| pod_gate.seen(ev, Watch::Pods));
     // Every change reaches the store; only those that matter to a policy trigger a reconcile.
     let pod_stream = reflector(pod_writer, pod_watch)
@@ -246,9 +247,9 @@ pub async fn run(
         }))
     });
     let on_gain = futures::stream::unfold(on_gain, |mut rx| async move { rx.recv().await.map(|()| ((), rx)) });
-    let mapper_store = nh_store.clone();
+    let mapper = selectors_for_mapper;
     controller
-        .watches_stream(pod_stream, move |pod: Pod| selecting(&mapper_store, &pod))
+        .watches_stream(pod_stream, move |pod: Pod| mapper.selecting(&pod))
         .reconcile_on(verdicts_changed)
         .reconcile_all_on(on_gain)
         .graceful_shutdown_on(shutdown)

@@ -15,7 +15,7 @@ use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::Pod;
 use kube::core::{DeserializeGuard, Selector, SelectorExt};
-use kube::runtime::reflector::Store;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, ResourceExt};
 use tokio::sync::watch;
@@ -24,8 +24,8 @@ use super::watches::strip_pod;
 use crate::crd::NodeHealth;
 use crate::policy;
 
-/// A NodeHealth's namespace and selector.
-type Selecting = (Option<String>, Selector);
+/// A NodeHealth's namespace, selector and reference.
+type Selecting = (Option<String>, Selector, ObjectRef<DeserializeGuard<NodeHealth>>);
 
 /// The selectors of this replica's NodeHealths.
 pub(super) struct ShardSelectors {
@@ -50,12 +50,12 @@ impl ShardSelectors {
             .filter_map(|guard| {
                 let nh = guard.0.as_ref().ok()?;
                 let policy = policy::validate(&nh.spec).ok()?;
-                Some((nh.namespace(), policy.selector))
+                Some((nh.namespace(), policy.selector, ObjectRef::from_obj(guard.as_ref())))
             })
             .collect();
-        selectors.sort_by_cached_key(|(ns, s)| (ns.clone(), s.to_string()));
+        selectors.sort_by_cached_key(|(ns, s, _)| (ns.clone(), s.to_string()));
         let mut h = DefaultHasher::new();
-        for (ns, s) in &selectors {
+        for (ns, s, _) in &selectors {
             (ns, s.to_string()).hash(&mut h);
         }
         // Never 0: that is "not listed yet".
@@ -67,13 +67,26 @@ impl ShardSelectors {
 
     /// Whether one of the NodeHealths selects this pod.
     fn wants(&self, pod: &Pod) -> bool {
+        self.matching(pod).next().is_some()
+    }
+
+    /// The NodeHealths whose selector matches this pod (same namespace): the policies a pod's
+    /// change concerns. From the selectors parsed at the last change, not per pod event.
+    pub(super) fn selecting(&self, pod: &Pod) -> Vec<ObjectRef<DeserializeGuard<NodeHealth>>> {
+        self.matching(pod).collect()
+    }
+
+    fn matching<'a>(&self, pod: &'a Pod) -> impl Iterator<Item = ObjectRef<DeserializeGuard<NodeHealth>>> + 'a {
         let current = self
             .current
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone();
         let (ns, labels) = (pod.namespace(), pod.labels());
-        current.iter().any(|(n, s)| *n == ns && s.matches(labels))
+        (0..current.len()).filter_map(move |i| {
+            let (n, s, r) = &current[i];
+            (*n == ns && s.matches(labels)).then(|| r.clone())
+        })
     }
 }
 
@@ -134,7 +147,17 @@ mod tests {
         .unwrap()
     }
 
-    fn with(selectors: Vec<Selecting>) -> ShardSelectors {
+    fn with(selectors: Vec<(Option<String>, Selector)>) -> ShardSelectors {
+        let selectors = selectors
+            .into_iter()
+            .map(|(ns, s)| {
+                (
+                    ns.clone(),
+                    s,
+                    ObjectRef::new("nh").within(ns.as_deref().unwrap_or_default()),
+                )
+            })
+            .collect();
         let s = ShardSelectors::new();
         *s.current.write().unwrap() = Arc::new(selectors);
         s

@@ -5,14 +5,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use k8s_openapi::api::core::v1::Pod;
-use kube::core::{DeserializeGuard, SelectorExt};
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::Resource;
+use kube::core::DeserializeGuard;
 use kube::runtime::watcher;
-use kube::{Resource, ResourceExt};
 
 use crate::crd::NodeHealth;
 use crate::model::{ComponentHealth, Status};
-use crate::policy;
 use crate::server::OperatorHealth;
 use crate::shard::Shard;
 
@@ -76,30 +74,6 @@ pub(super) fn strip_pod(pod: &mut Pod) {
             c.args = None;
         }
     }
-}
-
-/// The NodeHealths whose selector matches this pod (same namespace).
-pub(super) fn selecting(
-    store: &Store<DeserializeGuard<NodeHealth>>,
-    pod: &Pod,
-) -> Vec<ObjectRef<DeserializeGuard<NodeHealth>>> {
-    let ns = pod.namespace();
-    let labels = pod.labels();
-    store
-        .state()
-        .iter()
-        .filter_map(|guard| {
-            let nh = guard.0.as_ref().ok()?;
-            if nh.namespace() != ns {
-                return None;
-            }
-            let policy = policy::validate(&nh.spec).ok()?;
-            policy
-                .selector
-                .matches(labels)
-                .then(|| ObjectRef::from_obj(guard.as_ref()))
-        })
-        .collect()
 }
 
 #[derive(Clone, Copy)]
