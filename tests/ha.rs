@@ -16,7 +16,7 @@ use serde_json::json;
 use support::chart::{env_of, impersonating_kubeconfig, install, installed, ok};
 use support::cluster::with_temp_ns;
 use support::fleet::{Fleet, WAIT, condition_is, create_nodehealth, radix_spec};
-use support::ha::{Actions, await_leading, counter, holder, lease, replica};
+use support::ha::{Actions, await_holder, await_leading, counter, holder, lease, replica};
 use support::operator::Operator;
 use support::operator::install_crd;
 use support::proxy::Proxy;
@@ -101,16 +101,7 @@ async fn a_leader_killed_mid_ladder_is_replaced_and_nothing_is_done_twice() {
         // Mid-ladder: the restart is due 30 s into the incident.
         a.kill();
         let killed = Instant::now();
-        eventually(TAKEOVER, "the standby holds the lease", || {
-            let (client, ns, b_id) = (client.clone(), ns.clone(), b_id.clone());
-            async move {
-                match holder(&client, &ns, "nodehealth-shard-0").await {
-                    Some(h) if h == b_id => Ok(()),
-                    other => Err(format!("{other:?}")),
-                }
-            }
-        })
-        .await;
+        await_holder(&client, &ns, "nodehealth-shard-0", &b_id, TAKEOVER).await;
         let took_over = killed.elapsed();
         let nh = wait_for(
             &api,
@@ -414,16 +405,7 @@ async fn a_reshard_from_one_to_two_shards_never_lets_both_topologies_act() {
         }
         // Shard 1's Lease is free: its new holder says "2 shards", and from then on neither the
         // old leader (1 shard) nor it acts; shard 0's stays with the old leader.
-        eventually(WAIT, "shard 1's Lease held by the new topology", || {
-            let (client, ns, id) = (client.clone(), ns.clone(), new[1].0.clone());
-            async move {
-                match holder(&client, &ns, "nodehealth-shard-1").await {
-                    Some(h) if h == id => Ok(()),
-                    other => Err(format!("{other:?}")),
-                }
-            }
-        })
-        .await;
+        await_holder(&client, &ns, "nodehealth-shard-1", &new[1].0, WAIT).await;
         await_leading(&old, 0, false, WAIT).await;
         let old_writes = counter(&old, "nodehealth_status_writes_total").await;
         for (_, op) in &new {

@@ -26,6 +26,17 @@ pub async fn holder(client: &Client, ns: &str, lease: &str) -> Option<String> {
     leases.get_opt(lease).await.ok()??.spec?.holder_identity
 }
 
+/// Waits until `id` holds the Lease.
+pub async fn await_holder(client: &Client, ns: &str, lease: &str, id: &str, timeout: Duration) {
+    eventually(timeout, &format!("{id} holds {lease}"), || async move {
+        match holder(client, ns, lease).await {
+            Some(h) if h == id => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+}
+
 /// The Lease itself.
 pub async fn lease(client: &Client, ns: &str, name: &str) -> Lease {
     let leases: Api<Lease> = Api::namespaced(client.clone(), ns);
