@@ -87,9 +87,9 @@ kubectl -n default get lease nodehealth-shard-0 -o custom-columns=LEASE:.metadat
 say "applying examples/radix-validators.yaml (probe period, window and remediation ladder shortened for the demo)"
 kubectl -n "$NS" apply -f examples/radix-validators.yaml
 kubectl -n "$NS" patch nodehealth validators --type merge -p '{"spec":{
-  "probe":{"periodSeconds":2},"assessment":{"observedRateWindowSeconds":20},
+  "probe":{"period": "2s"},"assessment":{"observedRateWindow": "20s"},
   "remediation":{"actions":[{"action":"Cordon","after":"10s"},{"action":"RestartPod","after":"20s"}],
-                 "startupGraceSeconds":0,"minIntervalSeconds":5,"dryRun":true}}}' >/dev/null
+                 "startupGrace": "0s","minInterval": "5s","dryRun":true}}}' >/dev/null
 wait_until 60 bash -c "kubectl -n $NS get nh validators -o jsonpath='{.status.ready}' | grep -qx '$COUNT/$COUNT'"
 kubectl -n "$NS" get nodehealth
 

@@ -11,10 +11,16 @@ use kube::core::Selector;
 
 use crate::assess::Params;
 use crate::chains::Profile;
+use crate::crd::duration::within;
 use crate::crd::{AssessmentSpec, EndpointSpec, NodeHealthSpec, Scheme};
 use crate::model::Api;
 use crate::model::Target;
 use crate::remediate::{self, RemediationPolicy};
+
+const SECOND: Duration = Duration::from_secs(1);
+const MINUTE: Duration = Duration::from_secs(60);
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(86_400);
 
 /// A spec the operator cannot enforce. The variant's name is the `Stalled` condition's reason.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -141,11 +147,8 @@ pub fn validate(spec: &NodeHealthSpec) -> Result<Policy, InvalidSpec> {
     }
     let health = endpoint(probe.health.as_ref(), "health")?;
     let metrics = endpoint(probe.metrics.as_ref(), "metrics")?;
-    if probe.timeout_seconds == 0 || probe.period_seconds == 0 {
-        return Err(InvalidSpec::BadProbeTiming(
-            "periodSeconds and timeoutSeconds must be at least 1".into(),
-        ));
-    }
+    let period = within("period", &probe.period, SECOND, HOUR).map_err(InvalidSpec::BadProbeTiming)?;
+    let timeout = within("timeout", &probe.timeout, SECOND, MINUTE).map_err(InvalidSpec::BadProbeTiming)?;
     if probe.failure_threshold == 0 || probe.success_threshold == 0 {
         return Err(InvalidSpec::BadProbeTiming(
             "failureThreshold and successThreshold must be at least 1".into(),
@@ -165,8 +168,8 @@ pub fn validate(spec: &NodeHealthSpec) -> Result<Policy, InvalidSpec> {
         health,
         metrics,
         params,
-        period: Duration::from_secs(u64::from(probe.period_seconds)),
-        timeout: Duration::from_secs(u64::from(probe.timeout_seconds)),
+        period,
+        timeout,
         remediation,
     })
 }
@@ -210,42 +213,52 @@ fn params(a: &AssessmentSpec) -> Result<Params, InvalidSpec> {
     let AssessmentSpec {
         degraded_below,
         unhealthy_below,
-        synced_delay_seconds,
+        synced_delay,
         min_progress_rate,
         max_progress_rate,
         max_block_lag,
         critical_missed_proposals,
-        observed_rate_window_seconds,
-        max_clock_skew_seconds,
-        proposal_timestamp_min_seconds,
-        proposal_timestamp_max_seconds,
+        observed_rate_window,
+        max_clock_skew,
+        max_proposal_timestamp_delay,
+        max_proposal_timestamp_rush,
     } = a;
-    let d = Params::default();
-    let p = Params {
-        degraded_below: degraded_below.unwrap_or(d.degraded_below),
-        unhealthy_below: unhealthy_below.unwrap_or(d.unhealthy_below),
-        synced_delay_seconds: synced_delay_seconds.unwrap_or(d.synced_delay_seconds),
-        min_progress_rate: min_progress_rate.unwrap_or(d.min_progress_rate),
-        max_progress_rate: max_progress_rate.unwrap_or(d.max_progress_rate),
-        max_block_lag: max_block_lag.map_or(d.max_block_lag, |b| b as f64),
-        critical_missed_proposals: critical_missed_proposals.unwrap_or(d.critical_missed_proposals),
-        observed_rate_window_seconds: observed_rate_window_seconds.unwrap_or(d.observed_rate_window_seconds),
-        max_clock_skew_seconds: max_clock_skew_seconds.unwrap_or(d.max_clock_skew_seconds),
-        proposal_timestamp_min_seconds: proposal_timestamp_min_seconds.unwrap_or(d.proposal_timestamp_min_seconds),
-        proposal_timestamp_max_seconds: proposal_timestamp_max_seconds.unwrap_or(d.proposal_timestamp_max_seconds),
-        ..d
+    let secs = |field, s: &str, min, max| {
+        within(field, s, min, max)
+            .map(|d| d.as_secs_f64())
+            .map_err(InvalidSpec::BadThresholds)
     };
+    let p = Params {
+        degraded_below: *degraded_below,
+        unhealthy_below: *unhealthy_below,
+        synced_delay_seconds: secs("syncedDelay", synced_delay, SECOND, DAY)?,
+        min_progress_rate: *min_progress_rate,
+        max_progress_rate: *max_progress_rate,
+        max_block_lag: f64::from(*max_block_lag),
+        critical_missed_proposals: *critical_missed_proposals,
+        observed_rate_window_seconds: secs("observedRateWindow", observed_rate_window, 10 * SECOND, DAY)?,
+        max_clock_skew_seconds: secs("maxClockSkew", max_clock_skew, Duration::ZERO, HOUR)?,
+        proposal_timestamp_min_seconds: -secs(
+            "maxProposalTimestampDelay",
+            max_proposal_timestamp_delay,
+            Duration::ZERO,
+            HOUR,
+        )?,
+        proposal_timestamp_max_seconds: secs(
+            "maxProposalTimestampRush",
+            max_proposal_timestamp_rush,
+            Duration::ZERO,
+            HOUR,
+        )?,
+        ..Params::default()
+    };
+    // Durations are whole seconds by their syntax: only the numbers can be NaN or infinite.
     let all = [
         p.degraded_below,
         p.unhealthy_below,
-        p.synced_delay_seconds,
         p.min_progress_rate,
         p.max_progress_rate,
         p.critical_missed_proposals,
-        p.observed_rate_window_seconds,
-        p.max_clock_skew_seconds,
-        p.proposal_timestamp_min_seconds,
-        p.proposal_timestamp_max_seconds,
     ];
     let bad = |m: &str| Err(InvalidSpec::BadThresholds(m.to_owned()));
     if all.iter().any(|x| !x.is_finite()) {
@@ -260,11 +273,8 @@ fn params(a: &AssessmentSpec) -> Result<Params, InvalidSpec> {
     if p.min_progress_rate < 0.0 || p.max_progress_rate <= p.min_progress_rate {
         return bad("maxProgressRate must exceed minProgressRate, both at least 0");
     }
-    if p.synced_delay_seconds <= 0.0 || p.critical_missed_proposals < 1.0 || p.observed_rate_window_seconds < 10.0 {
-        return bad("syncedDelaySeconds > 0, criticalMissedProposals >= 1, observedRateWindowSeconds >= 10");
-    }
-    if p.max_clock_skew_seconds < 0.0 || p.proposal_timestamp_min_seconds > p.proposal_timestamp_max_seconds {
-        return bad("maxClockSkewSeconds >= 0 and proposalTimestampMinSeconds <= proposalTimestampMaxSeconds");
+    if p.critical_missed_proposals < 1.0 {
+        return bad("criticalMissedProposals must be at least 1");
     }
     Ok(p)
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
-use crate::crd::{NodeHealthStatus, PodHealth, RemediationStatus};
+use crate::crd::{NodeHealthStatus, PodHealth, PodStatus, RemediationStatus};
 use crate::model::{Network, PodVerdict, SyncState};
 use crate::model::{Status, worst};
 use crate::policy::{InvalidSpec, PodSkip};
@@ -45,7 +45,7 @@ impl PodOutcome {
             Ok(v) => PodHealth {
                 name: self.name.clone(),
                 node: self.node.clone(),
-                status: v.status,
+                status: v.status.into(),
                 sync_state: v.sync_state,
                 health_factor: v.health_factor.map(round3),
                 reported_health_factor: v.reported_health_factor.map(round3),
@@ -63,7 +63,7 @@ impl PodOutcome {
             Err(skip) => PodHealth {
                 name: self.name.clone(),
                 node: self.node.clone(),
-                status: Status::NotReady,
+                status: PodStatus::NotReady,
                 sync_state: SyncState::Unknown,
                 health_factor: None,
                 reported_health_factor: None,
@@ -116,7 +116,7 @@ pub fn hold_unverified(outcomes: &mut [PodOutcome], previous: Option<&NodeHealth
             .and_then(|s| s.remediation.as_ref())
             .is_some_and(|r| r.pods.iter().any(|p| p.name == o.name && p.unhealthy_since.is_some()));
         let was = match row {
-            Some(r) if !r.status.is_healthy() => r.status,
+            Some(r) if !r.status.is_healthy() => r.status.into(),
             _ if open_incident => Status::NotReady,
             _ => continue,
         };
@@ -152,7 +152,7 @@ pub fn swept(
             )
             .then_with(|| a.name.cmp(&b.name))
     });
-    let status = worst(rows.iter().map(|r| r.status));
+    let status = worst(rows.iter().map(|r| Status::from(r.status)));
     let factor = rows.iter().filter_map(|r| r.health_factor).min_by(f64::total_cmp);
     pods.sort_by(|a, b| a.name.cmp(&b.name));
     let healthy_cond = if total == 0 {
@@ -201,7 +201,7 @@ pub fn swept(
         total_pods: total as u32,
         healthy_pods: healthy as u32,
         // No pod, no worst status: an empty STATUS column, not a reassuring `ready`.
-        status: (total > 0).then_some(status),
+        worst_status: (total > 0).then_some(status.into()),
         health_factor: factor,
         pods: rows,
         last_probe_time: Some(Time(now)),
@@ -249,7 +249,7 @@ pub fn invalid(
     if s.ready.is_empty() {
         s.ready = "0/0".to_owned();
     }
-    s.status = None;
+    s.worst_status = None;
     s.health_factor = None;
     s
 }
@@ -330,7 +330,7 @@ fn verdict_key(s: &NodeHealthStatus) -> impl PartialEq + '_ {
         &s.ready,
         s.total_pods,
         s.healthy_pods,
-        s.status,
+        s.worst_status,
         s.pods
             .iter()
             .map(|p| (&p.name, &p.node, p.status, p.sync_state, &p.unhealthy_since))

@@ -5,7 +5,8 @@ mod support;
 
 use kube::api::Api;
 use nodehealth::crd::NodeHealth;
-use nodehealth::model::{Status, SyncState};
+use nodehealth::crd::PodStatus;
+use nodehealth::model::SyncState;
 use serde_json::json;
 use support::cluster::with_temp_ns;
 use support::fleet::{Fleet, WAIT, condition_is, create_nodehealth, pod_row, radix_spec};
@@ -27,8 +28,8 @@ async fn a_zksync_fleet_probed_on_both_endpoints_and_a_node_whose_lag_does_not_c
                 "selector": {"matchLabels": {"app": "validator"}},
                 "profile": "zksync",
                 "probe": {"health": {"port": "health"}, "metrics": {"port": "metrics"},
-                          "periodSeconds": 1, "timeoutSeconds": 1},
-                "assessment": {"observedRateWindowSeconds": 10}
+                          "period": "1s", "timeout": "1s"},
+                "assessment": {"observedRateWindow": "10s"}
             }),
         )
         .await;
@@ -43,7 +44,7 @@ async fn a_zksync_fleet_probed_on_both_endpoints_and_a_node_whose_lag_does_not_c
         for row in &nh.status.as_ref().unwrap().pods {
             assert_eq!(
                 (row.status, row.sync_state),
-                (Status::Ready, SyncState::Synced),
+                (PodStatus::Ready, SyncState::Synced),
                 "{row:?}"
             );
         }
@@ -64,8 +65,8 @@ async fn a_zksync_fleet_probed_on_both_endpoints_and_a_node_whose_lag_does_not_c
             "the lag judged by whether it closes",
             |nh| {
                 let row = |p: &str| pod_row(nh, p).map(|r| (r.status, r.sync_state));
-                row("validator-1") == Some((Status::NotReady, SyncState::OutOfSync))
-                    && row("validator-2") == Some((Status::Affected, SyncState::Syncing))
+                row("validator-1") == Some((PodStatus::NotReady, SyncState::OutOfSync))
+                    && row("validator-2") == Some((PodStatus::Affected, SyncState::Syncing))
             },
         )
         .await;
@@ -89,7 +90,7 @@ async fn a_zksync_fleet_probed_on_both_endpoints_and_a_node_whose_lag_does_not_c
         fleet.set_mode(0, json!({"mode": "booting"})).await;
         wait_for(&api, "external-nodes", WAIT, "validator-0 booting", |nh| {
             pod_row(nh, "validator-0")
-                .is_some_and(|p| (p.status, p.sync_state) == (Status::NotReady, SyncState::Booting))
+                .is_some_and(|p| (p.status, p.sync_state) == (PodStatus::NotReady, SyncState::Booting))
         })
         .await;
     })
@@ -135,7 +136,7 @@ async fn timestamps_are_read_on_the_nodes_clock() {
         })
         .await;
         let row = pod_row(&nh, "validator-1").unwrap();
-        assert_eq!(row.status, Status::NotReady);
+        assert_eq!(row.status, PodStatus::NotReady);
         assert!(
             row.reasons[0].starts_with("node clock 600") && row.reasons[0].ends_with("s ahead of the operator's"),
             "the clock first: {:?}",

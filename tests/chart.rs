@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::rbac::v1::ClusterRole;
 use kube::api::{Api, ListParams, Patch, PatchParams};
-use nodehealth::crd::NodeHealth;
+use nodehealth::crd::{ActionResult, NodeHealth};
 use serde::Deserialize;
 use serde_json::json;
 use support::chart::*;
@@ -739,7 +739,7 @@ async fn the_operator_runs_with_only_the_charts_permissions_and_leaves_a_gitops_
         let uid = pods.get("validator-1").await.unwrap().metadata.uid.unwrap();
         let remediation = json!({"spec": {"remediation": {
             "actions": [{"action": "CordonAndRestart", "after": "1s"}],
-            "minIntervalSeconds": 0, "healthyFor": "2s",
+            "minInterval": "0s", "healthyFor": "2s",
         }}});
         api.patch("fleet", &PatchParams::default(), &Patch::Merge(&remediation))
             .await
@@ -759,7 +759,7 @@ async fn the_operator_runs_with_only_the_charts_permissions_and_leaves_a_gitops_
             .and_then(|s| s.remediation)
             .and_then(|r| r.last_remediation)
             .unwrap();
-        assert_eq!(last.result, "Succeeded", "{last:?}");
+        assert_eq!(last.result, ActionResult::Succeeded, "{last:?}");
     })
     .await;
 }

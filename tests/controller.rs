@@ -9,6 +9,7 @@ use futures::StreamExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::watcher;
 use nodehealth::crd::NodeHealth;
+use nodehealth::crd::PodStatus;
 use nodehealth::model::Status;
 use serde_json::json;
 use support::cluster::with_temp_ns;
@@ -30,7 +31,7 @@ async fn a_stalled_validator_is_caught_while_ready_stays_true_and_recovers() {
         })
         .await;
         let s = nh.status.as_ref().unwrap();
-        assert_eq!(s.status, Some(Status::Ready));
+        assert_eq!(s.worst_status, Some(PodStatus::Ready));
         assert_eq!(s.health_factor, Some(1.0));
         assert!(condition_is(&nh, "Ready", "True"));
         assert_eq!(s.observed_generation, nh.metadata.generation);
@@ -58,7 +59,7 @@ async fn a_stalled_validator_is_caught_while_ready_stays_true_and_recovers() {
             .await;
         wait_for(&api, "validators", WAIT, "validator-1 syncing at factor 0.5", |nh| {
             pod_row(nh, "validator-1").is_some_and(|p| {
-                p.status == Status::Affected && p.health_factor.is_some_and(|f| (f - 0.5).abs() < 0.05)
+                p.status == PodStatus::Affected && p.health_factor.is_some_and(|f| (f - 0.5).abs() < 0.05)
             })
         })
         .await;
@@ -69,10 +70,10 @@ async fn a_stalled_validator_is_caught_while_ready_stays_true_and_recovers() {
             &api,
             "validators",
             WAIT,
-            "validator-1 not_ready/OutOfSync at factor 0",
+            "validator-1 NotReady/OutOfSync at factor 0",
             |nh| {
                 pod_row(nh, "validator-1").is_some_and(|p| {
-                    p.status == Status::NotReady
+                    p.status == PodStatus::NotReady
                         && p.sync_state == nodehealth::model::SyncState::OutOfSync
                         && p.health_factor == Some(0.0)
                         && p.observed_progress_rate == Some(0.0)
@@ -99,7 +100,7 @@ async fn a_stalled_validator_is_caught_while_ready_stays_true_and_recovers() {
         let healthy = condition(&nh, "Healthy").unwrap();
         assert_eq!(healthy.status, "False");
         assert!(
-            healthy.message.contains("validator-1: not_ready (OutOfSync)"),
+            healthy.message.contains("validator-1: NotReady (OutOfSync)"),
             "{}",
             healthy.message
         );
@@ -144,7 +145,7 @@ async fn a_stalled_validator_is_caught_while_ready_stays_true_and_recovers() {
                 if evs.iter().any(|e| {
                     e.note
                         .as_deref()
-                        .is_some_and(|n| n.starts_with("validator-1 is not_ready"))
+                        .is_some_and(|n| n.starts_with("validator-1 is NotReady"))
                 }) {
                     Ok(())
                 } else {
@@ -202,7 +203,7 @@ async fn booting_unreachable_and_slow_validators_each_get_their_verdict() {
         );
         let slow = pod_row(&nh, "validator-3").unwrap();
         assert!(slow.reasons[0].contains("no answer within 1.0 s"), "{:?}", slow.reasons);
-        assert_eq!(slow.status, Status::NotReady);
+        assert_eq!(slow.status, PodStatus::NotReady);
     })
     .await;
 }
@@ -266,7 +267,7 @@ async fn an_invalid_spec_stalls_and_a_fixed_one_is_followed() {
             (healthy.status.as_str(), healthy.reason.as_str()),
             ("Unknown", "UnknownPortName")
         );
-        assert_eq!(nh.status.as_ref().unwrap().status, None, "an empty STATUS column");
+        assert_eq!(nh.status.as_ref().unwrap().worst_status, None, "an empty STATUS column");
         eventually(WAIT, "the pod gauges dropped", || {
             let url = format!("http://{}/metrics", op.http);
             async move {
@@ -299,7 +300,7 @@ async fn a_selector_that_matches_nothing_says_so_where_people_look() {
         .await;
         let status = nh.status.as_ref().unwrap();
         assert_eq!(status.ready, "0/0");
-        assert_eq!(status.status, None, "STATUS must not say `ready` for nothing");
+        assert_eq!(status.worst_status, None, "STATUS must not say `ready` for nothing");
         assert_eq!(condition(&nh, "Healthy").unwrap().reason, "NoPodsSelected");
         assert!(condition_is(&nh, "Ready", "True"), "the policy itself is valid");
         eventually(WAIT, "a NoPodsSelected Warning event", || {
@@ -325,7 +326,7 @@ async fn pods_added_and_removed_are_picked_up_without_waiting_a_period() {
         let _op = Operator::start(&ns, &[]).await;
         let mut spec = radix_spec();
         // A period far longer than the test: only pod events can explain a quick update.
-        spec["probe"]["periodSeconds"] = json!(3600);
+        spec["probe"]["period"] = json!("1h");
         create_nodehealth(&client, &ns, "validators", spec).await;
         let api: Api<NodeHealth> = Api::namespaced(client.clone(), &ns);
         let quick = Duration::from_secs(20);

@@ -63,7 +63,7 @@ async fn a_leader_killed_mid_ladder_is_replaced_and_nothing_is_done_twice() {
             &ns,
             json!({
                 "actions": [{"action": "Cordon", "after": "1s"}, {"action": "RestartPod", "after": "30s"}],
-                "healthyFor": "4s", "minIntervalSeconds": 0, "startupGraceSeconds": 30,
+                "healthyFor": "4s", "minInterval": "0s", "startupGrace": "30s",
             }),
         )
         .await;
@@ -154,7 +154,7 @@ async fn a_frozen_leader_is_replaced_after_its_lease_expires_and_does_nothing_wh
         let api = healthy_policy(
             &client,
             &ns,
-            json!({"actions": [{"action": "Cordon", "after": "1s"}], "minIntervalSeconds": 0}),
+            json!({"actions": [{"action": "Cordon", "after": "1s"}], "minInterval": "0s"}),
         )
         .await;
         more_reconciles(&a.http, 2).await;
@@ -215,7 +215,7 @@ async fn a_leader_cut_off_from_the_api_server_stops_acting_before_its_lease_can_
         let api = healthy_policy(
             &client,
             &ns,
-            json!({"actions": [{"action": "Cordon", "after": "1s"}], "minIntervalSeconds": 0}),
+            json!({"actions": [{"action": "Cordon", "after": "1s"}], "minInterval": "0s"}),
         )
         .await;
 
@@ -477,7 +477,7 @@ async fn a_rolling_update_of_the_chart_during_an_incident_hands_over_without_a_d
             &ns,
             json!({
                 "actions": [{"action": "Cordon", "after": "1s"}, {"action": "RestartPod", "after": "25s"}],
-                "healthyFor": "4s", "minIntervalSeconds": 0, "startupGraceSeconds": 30,
+                "healthyFor": "4s", "minInterval": "0s", "startupGrace": "30s",
             }),
         )
         .await;

@@ -7,14 +7,16 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
 use nodehealth::controller::evict_instance;
+use nodehealth::crd::ActionResult;
+use nodehealth::remediate::release::FINALIZER;
 use serde_json::{Value, json};
 use support::cluster::with_temp_ns;
-use support::fleet::{Fleet, WAIT, condition, condition_is};
+use support::fleet::{Fleet, WAIT, condition, condition_is, create_nodehealth, radix_spec};
 use support::operator::Operator;
 use support::scene::{
     Scene, cordoned, count_events, event_with, metrics_of, out_of_sync, pod_uid, reason_is, remediation,
 };
-use support::wait::{more_reconciles, wait_for};
+use support::wait::{eventually, more_reconciles, wait_for};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stalled_validator_is_cordoned_then_restarted_and_its_node_released() {
@@ -27,7 +29,7 @@ async fn a_stalled_validator_is_cordoned_then_restarted_and_its_node_released() 
             &[],
             json!({
                 "actions": [{"action": "Cordon", "after": "2s"}, {"action": "RestartPod", "after": "6s"}],
-                "healthyFor": "4s", "minIntervalSeconds": 1, "startupGraceSeconds": 30,
+                "healthyFor": "4s", "minInterval": "1s", "startupGrace": "30s",
             }),
         )
         .await;
@@ -111,7 +113,7 @@ async fn a_network_wide_stall_or_too_many_unhealthy_pods_stop_every_action() {
             &[],
             json!({
                 "actions": [{"action": "CordonAndRestart", "after": "1s"}],
-                "minIntervalSeconds": 0,
+                "minInterval": "0s",
             }),
         )
         .await;
@@ -196,7 +198,9 @@ async fn dry_run_records_what_it_would_do_and_touches_nothing() {
 
         fleet.set_mode(1, out_of_sync()).await;
         let nh = wait_for(&api, "validators", WAIT, "a dry-run record", |nh| {
-            remediation(nh).last_remediation.is_some_and(|r| r.result == "DryRun")
+            remediation(nh)
+                .last_remediation
+                .is_some_and(|r| r.result == ActionResult::DryRun)
         })
         .await;
         assert!(
@@ -233,7 +237,7 @@ async fn paused_policies_and_skipped_pods_are_left_alone_until_released() {
             &ns,
             3,
             &[],
-            json!({"actions": [{"action": "RestartPod", "after": "1s"}], "minIntervalSeconds": 0}),
+            json!({"actions": [{"action": "RestartPod", "after": "1s"}], "minInterval": "0s"}),
         )
         .await;
         let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
@@ -304,7 +308,7 @@ async fn a_pod_disruption_budget_blocks_the_restart_until_it_allows_one() {
             &ns,
             2,
             &[],
-            json!({"actions": [{"action": "RestartPod", "after": "1s"}], "minIntervalSeconds": 2}),
+            json!({"actions": [{"action": "RestartPod", "after": "1s"}], "minInterval": "2s"}),
         )
         .await;
         fleet.kubelet.create_pdb("validators", 2).await;
@@ -314,7 +318,9 @@ async fn a_pod_disruption_budget_blocks_the_restart_until_it_allows_one() {
         fleet.set_mode(1, out_of_sync()).await;
         event_with(&client, &ns, "EvictionBlocked", "validator-1").await;
         let nh = wait_for(&api, "validators", WAIT, "the refusal recorded", |nh| {
-            remediation(nh).last_remediation.is_some_and(|r| r.result == "Blocked")
+            remediation(nh)
+                .last_remediation
+                .is_some_and(|r| r.result == ActionResult::Blocked)
         })
         .await;
         let rec = remediation(&nh);
@@ -345,7 +351,7 @@ async fn a_node_a_person_uncordons_is_not_cordoned_again_for_that_incident() {
             &[],
             json!({
                 "actions": [{"action": "Cordon", "after": "1s"}, {"action": "CordonAndRestart", "after": "8s"}],
-                "minIntervalSeconds": 1,
+                "minInterval": "1s",
             }),
         )
         .await;
@@ -375,7 +381,7 @@ async fn a_node_a_person_uncordons_is_not_cordoned_again_for_that_incident() {
         let nh = wait_for(&api, "validators", WAIT, "the restart recorded", |nh| {
             remediation(nh)
                 .last_remediation
-                .is_some_and(|r| r.result == "Succeeded" && r.action.restarts())
+                .is_some_and(|r| r.result == ActionResult::Succeeded && r.action.restarts())
         })
         .await;
         assert!(
@@ -402,7 +408,7 @@ async fn an_operator_killed_right_after_acting_neither_repeats_the_action_nor_re
             &[],
             json!({
                 "actions": [{"action": "Cordon", "after": "1s"}, {"action": "RestartPod", "after": "1h"}],
-                "minIntervalSeconds": 0,
+                "minInterval": "0s",
             }),
         )
         .await;
@@ -451,7 +457,7 @@ async fn young_pods_wait_out_their_grace_and_the_restart_budget_runs_out() {
             &[],
             json!({
                 "actions": [{"action": "RestartPod", "after": "1s"}],
-                "healthyFor": "2s", "minIntervalSeconds": 0, "startupGraceSeconds": 8, "maxRestartsPerPod": 1,
+                "healthyFor": "2s", "minInterval": "0s", "startupGrace": "8s", "maxRestartsPerPod": 1,
             }),
         )
         .await;
@@ -476,7 +482,7 @@ async fn young_pods_wait_out_their_grace_and_the_restart_budget_runs_out() {
 
         // Second incident on the young pod: grace first, then the budget says no.
         fleet.set_mode(1, out_of_sync()).await;
-        event_with(&client, &ns, "RemediationSkipped", "startupGraceSeconds").await;
+        event_with(&client, &ns, "RemediationSkipped", "startupGrace").await;
         let nh = wait_for(&api, "validators", WAIT, "RestartBudgetExhausted", |nh| {
             reason_is(nh, "RemediationAllowed", "False", "RestartBudgetExhausted")
         })
@@ -562,6 +568,76 @@ async fn an_operator_without_remediation_rights_says_so_and_never_acts() {
         assert_eq!(pod_uid(&client, &ns, "validator-1").await, uid);
         let nodes: Api<Node> = Api::all(client.clone());
         assert!(!cordoned(&nodes.get(&format!("{ns}-node-1")).await.unwrap()));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deleting_a_policy_uncordons_the_nodes_it_cordoned_once_an_operator_runs_and_only_those() {
+    with_temp_ns("rem-delete", |client, ns| async move {
+        let Scene { fleet, mut op, api } = Scene::start(
+            &client,
+            &ns,
+            2,
+            &[],
+            json!({"actions": [{"action": "Cordon", "after": "1s"}], "minInterval": "0s"}),
+        )
+        .await;
+        // An observe-only policy over the same pods has nothing to undo: no finalizer.
+        create_nodehealth(&client, &ns, "observer", radix_spec()).await;
+        let observer = wait_for(&api, "observer", WAIT, "observer healthy", |nh| {
+            condition_is(nh, "Healthy", "True")
+        })
+        .await;
+        assert_eq!(observer.finalizers(), &[] as &[String]);
+        let nh = wait_for(&api, "validators", WAIT, "the finalizer", |nh| {
+            nh.finalizers().iter().any(|f| f == FINALIZER)
+        })
+        .await;
+        assert_eq!(nh.finalizers(), [FINALIZER]);
+
+        let (node0, node1) = (format!("{ns}-node-0"), format!("{ns}-node-1"));
+        let nodes: Api<Node> = Api::all(client.clone());
+        fleet.set_mode(1, out_of_sync()).await;
+        wait_for(&nodes, &node1, WAIT, "node-1 cordoned", cordoned).await;
+        // A person cordons node-0 for reasons of their own.
+        let person = PatchParams::default();
+        nodes
+            .patch(&node0, &person, &Patch::Merge(json!({"spec": {"unschedulable": true}})))
+            .await
+            .unwrap();
+
+        // Uninstalled (no operator running), then the policy deleted: it waits for an operator,
+        // and node-1 stays cordoned meanwhile.
+        op.kill();
+        api.delete("validators", &Default::default()).await.unwrap();
+        api.delete("observer", &Default::default()).await.unwrap();
+        assert!(
+            api.get_opt("observer").await.unwrap().is_none(),
+            "nothing holds an observer"
+        );
+        let waiting = api.get("validators").await.unwrap();
+        assert!(waiting.metadata.deletion_timestamp.is_some());
+        assert!(cordoned(&nodes.get(&node1).await.unwrap()));
+
+        // An operator again: it releases node-1, leaves the person's node-0, and lets go.
+        let _op = Operator::start(&ns, &[]).await;
+        eventually(WAIT, "the NodeHealth gone", || async {
+            match api.get_opt("validators").await {
+                Ok(None) => Ok(()),
+                Ok(Some(nh)) => Err(format!("still there, finalizers {:?}", nh.finalizers())),
+                Err(e) => Err(e.to_string()),
+            }
+        })
+        .await;
+        let n1 = nodes.get(&node1).await.unwrap();
+        assert!(!cordoned(&n1), "node-1 was cordoned by the policy: released");
+        assert!(!n1.annotations().contains_key("nodehealth.io/cordoned-by"));
+        assert!(
+            cordoned(&nodes.get(&node0).await.unwrap()),
+            "a person's cordon is never undone"
+        );
+        event_with(&client, &ns, "NodeUncordoned", &node1).await;
     })
     .await;
 }

@@ -6,7 +6,8 @@ mod support;
 
 use k8s_openapi::api::core::v1::Node;
 use kube::api::Api;
-use nodehealth::model::{Network, Status, SyncState};
+use nodehealth::crd::PodStatus;
+use nodehealth::model::{Network, SyncState};
 use serde_json::json;
 use support::cluster::with_temp_ns;
 use support::fleet::{WAIT, condition, condition_is, pod_row};
@@ -25,7 +26,7 @@ async fn a_validator_catching_up_at_twice_real_time_is_cordoned_but_never_restar
             &[],
             json!({
                 "actions": [{"action": "Cordon", "after": "1s"}, {"action": "RestartPod", "after": "2s"}],
-                "minIntervalSeconds": 0,
+                "minInterval": "0s",
             }),
         )
         .await;
@@ -38,7 +39,7 @@ async fn a_validator_catching_up_at_twice_real_time_is_cordoned_but_never_restar
             .await;
         let nh = wait_for(&api, "validators", WAIT, "validator-1 Syncing at factor 0", |nh| {
             pod_row(nh, "validator-1").is_some_and(|p| {
-                p.sync_state == SyncState::Syncing && p.health_factor == Some(0.0) && p.status == Status::NotReady
+                p.sync_state == SyncState::Syncing && p.health_factor == Some(0.0) && p.status == PodStatus::NotReady
             })
         })
         .await;
@@ -78,7 +79,7 @@ async fn an_operator_restarted_during_an_incident_keeps_it_open_until_it_has_ver
             &[],
             json!({
                 "actions": [{"action": "Cordon", "after": "1s"}, {"action": "RestartPod", "after": "1h"}],
-                "healthyFor": "2s", "minIntervalSeconds": 0,
+                "healthyFor": "2s", "minInterval": "0s",
             }),
         )
         .await;
@@ -112,7 +113,7 @@ async fn an_operator_restarted_during_an_incident_keeps_it_open_until_it_has_ver
             "the new operator holding the incident",
             |nh| {
                 pod_row(nh, "validator-1").is_some_and(|p| {
-                    p.status == Status::NotReady && p.reasons.iter().any(|r| r.contains("not verified it yet"))
+                    p.status == PodStatus::NotReady && p.reasons.iter().any(|r| r.contains("not verified it yet"))
                 })
             },
         )
@@ -145,9 +146,9 @@ fn one_validator(profile: &str) -> serde_json::Value {
         "selector": {"matchLabels": {"app": "validator"}},
         "profile": profile,
         "probe": {"health": {"port": "health"}, "metrics": {"port": "metrics"},
-                  "periodSeconds": 1, "timeoutSeconds": 1},
-        "assessment": {"observedRateWindowSeconds": 10, "syncedDelaySeconds": 5},
-        "remediation": {"actions": [{"action": "CordonAndRestart", "after": "1s"}], "minIntervalSeconds": 0},
+                  "period": "1s", "timeout": "1s"},
+        "assessment": {"observedRateWindow": "10s", "syncedDelay": "5s"},
+        "remediation": {"actions": [{"action": "CordonAndRestart", "after": "1s"}], "minInterval": "0s"},
     })
 }
 
@@ -213,7 +214,7 @@ async fn a_pod_without_the_policys_port_is_a_mistake_not_an_unhealthy_validator(
             &[],
             json!({
                 "actions": [{"action": "Cordon", "after": "1s"}],
-                "maxUnhealthy": 1, "minIntervalSeconds": 0,
+                "maxUnhealthy": 1, "minInterval": "0s",
             }),
         )
         .await;

@@ -40,7 +40,7 @@ async fn status_writes_and_other_pods_changes_add_no_probe_and_every_probe_keeps
                 "selector": {"matchLabels": {"app": "validator"}},
                 "profile": "radix",
                 "probe": {"health": {"port": "health"}, "metrics": {"port": "metrics"},
-                          "periodSeconds": PERIOD as u32, "timeoutSeconds": 1},
+                          "period": format!("{PERIOD}s"), "timeout": "1s"},
             }),
         )
         .await;

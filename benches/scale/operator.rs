@@ -76,7 +76,7 @@ pub fn spec(selector: &BTreeMap<String, String>, period: u32) -> Value {
         "selector": {"matchLabels": selector},
         "profile": "radix",
         "probe": {"health": {"port": "health"}, "metrics": {"port": "metrics"},
-                  "periodSeconds": period, "timeoutSeconds": PROBE_TIMEOUT_SECONDS},
+                  "period": format!("{period}s"), "timeout": format!("{PROBE_TIMEOUT_SECONDS}s")},
     })
 }
 

@@ -10,7 +10,7 @@
 //! rule applies the same idea to block heights):
 //! - time is read on the node's clock: "All metrics which record timestamps (...) should be
 //!   interpreted as relative to this one" (`rn_misc_wallclock_epoch_second`);
-//! - synced: the ledger's time within `syncedDelaySeconds` of the node's clock ("should always
+//! - synced: the ledger's time within `syncedDelay` of the node's clock ("should always
 //!   stay close to the wallclock"), or its height within `maxBlockLag` of its target;
 //! - syncing: behind and progressing faster than the network ("`rate(...) > 1.0`"); out of sync
 //!   otherwise ("such Node cannot be considered healthy");

@@ -36,7 +36,7 @@ pub(super) fn network(
         return (Network::Live, None);
     }
     // Not synced means the head is old by the node's clock; when that clock and the operator's
-    // disagree beyond `maxClockSkewSeconds`, it is a clock that is wrong, not the network.
+    // disagree beyond `maxClockSkew`, it is a clock that is wrong, not the network.
     let clocks_agree = r
         .clock
         .is_none_or(|clock| (clock - at).abs() <= params.max_clock_skew_seconds);

@@ -120,9 +120,9 @@ pub(super) async fn carry_out(ctx: &Context, ns: &str, owner: &str, act: &Act, n
             outcome_of(act, patch_node(ctx, node, &patch).await)
         }
         Act::Uncordon { node } => match uncordon(ctx, node, owner).await {
-            Ok(Some(())) => Outcome::Done,
+            Ok(Uncordon::Done) => Outcome::Done,
             // Someone changed the node since it was read: decided again on fresh facts next round.
-            Ok(None) => Outcome::Failed(format!(
+            Ok(Uncordon::NotOurs | Uncordon::Changed) => Outcome::Failed(format!(
                 "node {node} changed since it was read (a person cordoned or uncordoned it?)"
             )),
             Err(e) => outcome_of(act, Err(e)),
@@ -151,25 +151,35 @@ fn outcome_of(act: &Act, result: Result<(), kube::Error>) -> Outcome {
     }
 }
 
+/// What became of an uncordon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Uncordon {
+    /// Uncordoned, or the node is gone.
+    Done,
+    /// The node does not carry `owner`'s annotation (any more): not ours to uncordon.
+    NotOurs,
+    /// The node changed between the read and the patch.
+    Changed,
+}
+
 /// Uncordons a node only as it was just read: still cordoned with our annotation, unchanged
 /// (JSON patch `test` of its resourceVersion), so a person's cordon in between is never undone.
-/// `None`: the node is not ours to uncordon any more, or changed under the patch.
-async fn uncordon(ctx: &Context, node: &str, owner: &str) -> Result<Option<()>, kube::Error> {
+pub(super) async fn uncordon(ctx: &Context, node: &str, owner: &str) -> Result<Uncordon, kube::Error> {
     let api: Api<Node> = Api::all(ctx.acting.clone());
     let Some(current) = api.get_opt(node).await? else {
-        return Ok(Some(()));
+        return Ok(Uncordon::Done);
     };
     let Some(ops) = uncordon_patch(&current, owner) else {
-        return Ok(None);
+        return Ok(Uncordon::NotOurs);
     };
     let pp = PatchParams {
         field_manager: Some(FIELD_MANAGER.to_owned()),
         ..PatchParams::default()
     };
     match api.patch(node, &pp, &Patch::<()>::Json(ops)).await {
-        Ok(_) => Ok(Some(())),
+        Ok(_) => Ok(Uncordon::Done),
         // A failed `test`: the node changed between the read and the patch.
-        Err(kube::Error::Api(s)) if s.code == 409 || s.code == 422 || s.code == 500 => Ok(None),
+        Err(kube::Error::Api(s)) if s.code == 409 || s.code == 422 || s.code == 500 => Ok(Uncordon::Changed),
         Err(e) => Err(e),
     }
 }

@@ -5,6 +5,7 @@
 //! `NodeHealth` whose JSON cannot be read is reported and skipped without blocking the others.
 
 mod act;
+mod finalize;
 mod lease;
 mod pods;
 mod prober;
@@ -82,6 +83,12 @@ pub enum Error {
     /// Reading the nodes remediation may touch failed: back off and retry.
     #[error("reading nodes: {0}")]
     ReadNodes(#[source] kube::Error),
+    /// Adding or removing the finalizer failed (or the object changed under the patch): retry.
+    #[error("updating the finalizer: {0}")]
+    Finalizer(#[source] kube::Error),
+    /// Uncordoning a node of a deleted NodeHealth failed: retry before letting it go.
+    #[error("releasing node {0}: {1}")]
+    Release(String, #[source] kube::Error),
     /// Leadership was lost during the reconcile: nothing more is written or done.
     #[error("no longer the leader of this shard")]
     NotLeader,
@@ -95,6 +102,8 @@ impl Error {
             Error::Unreadable(_) => "Unreadable",
             Error::WriteStatus(_) => "WriteStatus",
             Error::ReadNodes(_) => "ReadNodes",
+            Error::Finalizer(_) => "Finalizer",
+            Error::Release(..) => "Release",
             Error::NotLeader => "NotLeader",
         }
     }
@@ -279,7 +288,7 @@ fn error_policy(obj: Arc<DeserializeGuard<NodeHealth>>, err: &Error, ctx: Arc<Co
         Error::InvalidSpec(_) | Error::Unreadable(_) => Action::await_change(),
         // As a standby it keeps probing; should it lead again, it is reconciled at once.
         Error::NotLeader => Action::requeue(Duration::from_secs(5)),
-        Error::WriteStatus(_) | Error::ReadNodes(_) => {
+        Error::WriteStatus(_) | Error::ReadNodes(_) | Error::Finalizer(_) | Error::Release(..) => {
             let k = key(&obj);
             let n = {
                 let mut failures = lock(&ctx.failures);

@@ -14,11 +14,11 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 
-use super::{Context, Error, FIELD_MANAGER, act, key, lock, prober};
+use super::{Context, Error, FIELD_MANAGER, act, finalize, key, lock, prober};
 use crate::crd::{NodeHealth, NodeHealthStatus};
 use crate::model::{Network, Target};
 use crate::policy::{self, InvalidSpec, PodSkip, Policy};
-use crate::remediate::Subject;
+use crate::remediate::{Subject, release};
 use crate::schedule::{Plan, PodTarget};
 use crate::status::{self, PodOutcome};
 use crate::telemetry::PodGauges;
@@ -43,6 +43,9 @@ async fn reconcile_one(obj: &Arc<DeserializeGuard<NodeHealth>>, ctx: &Arc<Contex
     }
     let k = key(obj);
     let reference = nh.object_ref(&());
+    if nh.metadata.deletion_timestamp.is_some() {
+        return finalize::release(ctx, nh, &k, &reference).await;
+    }
     let now = Timestamp::now();
     let previous = {
         let written = lock(&ctx.written);
@@ -72,6 +75,13 @@ async fn reconcile_one(obj: &Arc<DeserializeGuard<NodeHealth>>, ctx: &Arc<Contex
         forget_deleted(ctx);
         return Ok(Action::requeue(policy.period));
     }
+    // Before any action: a NodeHealth that may cordon must not go without uncordoning.
+    let wanted = release::needs_finalizer(
+        policy.remediation.as_ref(),
+        previous.as_ref().and_then(|p| p.remediation.as_ref()),
+        ctx.settings.remediation,
+    );
+    finalize::keep(ctx, nh, wanted).await?;
     status::hold_unverified(&mut outcomes, previous.as_ref());
     set_gauges(ctx, nh, &outcomes);
     let facts = remediation_facts(ctx, nh, &policy, previous.as_ref(), &pods, &outcomes);
@@ -322,7 +332,14 @@ async fn write_status(ctx: &Context, nh: &NodeHealth, k: &str, desired: &NodeHea
     }
 }
 
-async fn publish(ctx: &Context, reference: &ObjectReference, action: &str, reason: &str, warning: bool, note: String) {
+pub(super) async fn publish(
+    ctx: &Context,
+    reference: &ObjectReference,
+    action: &str,
+    reason: &str,
+    warning: bool,
+    note: String,
+) {
     if !ctx.leadership.is_leader() {
         return;
     }
@@ -350,8 +367,8 @@ fn newer(written: Option<NodeHealthStatus>, seen: Option<NodeHealthStatus>) -> O
     }
 }
 
-/// Drops the schedules, remembered statuses and pod series of NodeHealths that are gone
-/// (no finalizer: a deleted NodeHealth gets no reconcile of its own).
+/// Drops the schedules, remembered statuses and pod series of NodeHealths that are gone (one
+/// without the finalizer gets no reconcile of its own once deleted).
 fn forget_deleted(ctx: &Context) {
     let present = |k: &str| {
         let (ns, name) = k.split_once('/').unwrap_or(("", k));

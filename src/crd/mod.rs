@@ -8,13 +8,17 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub mod duration;
 mod remediation;
+mod schema;
+use crate::assess::Params;
 use crate::chains::Profile;
 use crate::model::{Network, Status, SyncState};
 pub use remediation::*;
+use schema::{no_defaults, time};
 
 /// A health policy over validator pods: which pods, how to probe them, the thresholds of the
-/// health rules, and (later) what to do about an unhealthy validator.
+/// health rules, and what to do about a validator that stays unhealthy.
 #[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
 #[kube(
     group = "nodehealth.io",
@@ -27,7 +31,7 @@ pub use remediation::*;
     status = "NodeHealthStatus",
     doc = "A health policy over validator pods: nodehealth probes them, writes a verdict and a health factor into status.",
     printcolumn = r#"{"name":"Ready","type":"string","description":"Healthy/total selected pods","jsonPath":".status.ready"}"#,
-    printcolumn = r#"{"name":"Status","type":"string","description":"Worst pod status","jsonPath":".status.status"}"#,
+    printcolumn = r#"{"name":"Status","type":"string","description":"Worst pod status","jsonPath":".status.worstStatus"}"#,
     printcolumn = r#"{"name":"Factor","type":"number","description":"Lowest pod health factor","jsonPath":".status.healthFactor"}"#,
     printcolumn = r#"{"name":"Healthy","type":"string","jsonPath":".status.conditions[?(@.type==\"Healthy\")].status"}"#,
     printcolumn = r#"{"name":"Policy","type":"string","description":"Enforced, or why the policy is not (the Ready condition's reason)","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
@@ -97,29 +101,29 @@ pub struct ProbeSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "EndpointSpec")]
     pub metrics: Option<EndpointSpec>,
-    /// Seconds between two probes of a pod. Default 15.
+    /// How often each pod is probed, from `1s` to `1h`, e.g. `15s`.
     #[serde(default = "default_period")]
-    #[schemars(range(min = 1, max = 3600))]
-    pub period_seconds: u32,
-    /// Seconds a probe may take, body included. Default 3.
+    #[schemars(regex(pattern = duration::PATTERN))]
+    pub period: String,
+    /// How long a probe may take, body included, from `1s` to `60s`.
     #[serde(default = "default_timeout")]
-    #[schemars(range(min = 1, max = 60))]
-    pub timeout_seconds: u32,
-    /// Consecutive probes with no answer before a pod counts as unreachable. Default 3.
+    #[schemars(regex(pattern = duration::PATTERN))]
+    pub timeout: String,
+    /// Consecutive probes with no answer before a pod counts as unreachable.
     #[serde(default = "default_failure_threshold")]
     #[schemars(range(min = 1, max = 100))]
     pub failure_threshold: u32,
-    /// Consecutive answered probes before an unreachable pod counts as reachable again. Default 1.
+    /// Consecutive answered probes before an unreachable pod counts as reachable again.
     #[serde(default = "default_success_threshold")]
     #[schemars(range(min = 1, max = 100))]
     pub success_threshold: u32,
 }
 
-fn default_period() -> u32 {
-    15
+fn default_period() -> String {
+    "15s".to_owned()
 }
-fn default_timeout() -> u32 {
-    3
+fn default_timeout() -> String {
+    "3s".to_owned()
 }
 fn default_failure_threshold() -> u32 {
     3
@@ -128,58 +132,124 @@ fn default_success_threshold() -> u32 {
     1
 }
 
-/// Thresholds of the health rules. Omitted fields take the documented defaults.
-#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+/// Thresholds of the health rules. Every field has the default the Radix node-health document
+/// and the zksync health model suggest; set only what your network needs otherwise.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AssessmentSpec {
-    /// A pod whose health factor is below this is `affected` (degraded). Default 0.8.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// A pod whose health factor is below this is `Affected` (degraded, still healthy).
+    #[serde(default = "default_degraded_below")]
     #[schemars(range(min = 0.0, max = 1.0))]
-    pub degraded_below: Option<f64>,
-    /// A pod whose health factor is below this is `not_ready` (unhealthy). Default 0.5.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub degraded_below: f64,
+    /// A pod whose health factor is below this is `NotReady` (unhealthy). At most `degradedBelow`.
+    #[serde(default = "default_unhealthy_below")]
     #[schemars(range(min = 0.0, max = 1.0))]
-    pub unhealthy_below: Option<f64>,
-    /// A ledger less than this many seconds behind real time is synced. Default 60.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1.0))]
-    pub synced_delay_seconds: Option<f64>,
+    pub unhealthy_below: f64,
+    /// A ledger less than this far behind the node's clock is synced, e.g. `60s`.
+    #[serde(default = "default_synced_delay")]
+    #[schemars(regex(pattern = duration::PATTERN))]
+    pub synced_delay: String,
     /// The health factor's floor: a node behind real time that progresses (ledger seconds per
-    /// real second) at or below this rate gets a factor of 0. Default 10, as in the Radix
-    /// heuristic. It does not decide whether the node is syncing: any node progressing faster
-    /// than real time (rate above 1.0) is Syncing, as the Radix node-health document says.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// real second) at or below this rate gets a factor of 0, as in the Radix heuristic. It does
+    /// not decide whether the node is syncing: any node progressing faster than real time (rate
+    /// above 1.0) is Syncing, as the Radix node-health document says.
+    #[serde(default = "default_min_progress_rate")]
     #[schemars(range(min = 0.0))]
-    pub min_progress_rate: Option<f64>,
+    pub min_progress_rate: f64,
     /// The health factor's ceiling: a node behind real time that progresses at or above this
-    /// rate gets a factor of 1. Default 50.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// rate gets a factor of 1. Above `minProgressRate`.
+    #[serde(default = "default_max_progress_rate")]
     #[schemars(range(min = 0.0))]
-    pub max_progress_rate: Option<f64>,
+    pub max_progress_rate: f64,
     /// Blocks a node may be behind its target (zksync: the main node's block) and still count
-    /// as Synced. Further behind, the operator watches the gap over `observedRateWindowSeconds`:
+    /// as Synced. Further behind, the operator watches the gap over `observedRateWindow`:
     /// closing, the node is Syncing; not closing (its block not moving, or moving no faster
-    /// than the main node's), it is OutOfSync. Default 60.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_block_lag: Option<u32>,
-    /// Recent missed proposals that make a validator critically unhealthy. Default 2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// than the main node's), it is OutOfSync.
+    #[serde(default = "default_max_block_lag")]
+    pub max_block_lag: u32,
+    /// Recent missed proposals that make a validator critically unhealthy (health factor 0).
+    #[serde(default = "default_critical_missed_proposals")]
     #[schemars(range(min = 1.0))]
-    pub critical_missed_proposals: Option<f64>,
-    /// Seconds over which the operator measures ledger progress itself. Default 300.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 10.0, max = 86400.0))]
-    pub observed_rate_window_seconds: Option<f64>,
-    /// Largest tolerated difference between a node's clock and the operator's, in seconds. Default 5.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0.0))]
-    pub max_clock_skew_seconds: Option<f64>,
-    /// Lower bound of the accepted proposal timestamp difference, in seconds. Default -30.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub proposal_timestamp_min_seconds: Option<f64>,
-    /// Upper bound of the accepted proposal timestamp difference, in seconds. Default 2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub proposal_timestamp_max_seconds: Option<f64>,
+    pub critical_missed_proposals: f64,
+    /// How long the operator watches a ledger to measure its progress itself, from `10s` to
+    /// `24h`.
+    #[serde(default = "default_observed_rate_window")]
+    #[schemars(regex(pattern = duration::PATTERN))]
+    pub observed_rate_window: String,
+    /// Largest tolerated difference between a node's clock and the operator's.
+    #[serde(default = "default_max_clock_skew")]
+    #[schemars(regex(pattern = duration::PATTERN))]
+    pub max_clock_skew: String,
+    /// How far in the past a proposal's timestamp may be, relative to this node's clock, before
+    /// the node's clock counts as rushing (Radix consensus:
+    /// `MAX_ACCEPTABLE_PROPOSAL_TIMESTAMP_DELAY_MS`, 30 s).
+    #[serde(default = "default_max_proposal_timestamp_delay")]
+    #[schemars(regex(pattern = duration::PATTERN))]
+    pub max_proposal_timestamp_delay: String,
+    /// How far in the future a proposal's timestamp may be, relative to this node's clock, before
+    /// the node's clock counts as delayed (Radix consensus:
+    /// `MAX_ACCEPTABLE_PROPOSAL_TIMESTAMP_RUSH_MS`, 2 s).
+    #[serde(default = "default_max_proposal_timestamp_rush")]
+    #[schemars(regex(pattern = duration::PATTERN))]
+    pub max_proposal_timestamp_rush: String,
+}
+
+impl Default for AssessmentSpec {
+    fn default() -> Self {
+        AssessmentSpec {
+            degraded_below: default_degraded_below(),
+            unhealthy_below: default_unhealthy_below(),
+            synced_delay: default_synced_delay(),
+            min_progress_rate: default_min_progress_rate(),
+            max_progress_rate: default_max_progress_rate(),
+            max_block_lag: default_max_block_lag(),
+            critical_missed_proposals: default_critical_missed_proposals(),
+            observed_rate_window: default_observed_rate_window(),
+            max_clock_skew: default_max_clock_skew(),
+            max_proposal_timestamp_delay: default_max_proposal_timestamp_delay(),
+            max_proposal_timestamp_rush: default_max_proposal_timestamp_rush(),
+        }
+    }
+}
+
+// The defaults are `assess::Params::default()`, where each says where its value comes from.
+fn default_degraded_below() -> f64 {
+    Params::default().degraded_below
+}
+fn default_unhealthy_below() -> f64 {
+    Params::default().unhealthy_below
+}
+fn default_synced_delay() -> String {
+    seconds(Params::default().synced_delay_seconds)
+}
+fn default_min_progress_rate() -> f64 {
+    Params::default().min_progress_rate
+}
+fn default_max_progress_rate() -> f64 {
+    Params::default().max_progress_rate
+}
+fn default_max_block_lag() -> u32 {
+    // 60 blocks (whole) in `Params`: the conversion cannot truncate.
+    Params::default().max_block_lag as u32
+}
+fn default_critical_missed_proposals() -> f64 {
+    Params::default().critical_missed_proposals
+}
+fn default_observed_rate_window() -> String {
+    seconds(Params::default().observed_rate_window_seconds)
+}
+fn default_max_clock_skew() -> String {
+    seconds(Params::default().max_clock_skew_seconds)
+}
+fn default_max_proposal_timestamp_delay() -> String {
+    seconds(-Params::default().proposal_timestamp_min_seconds)
+}
+fn default_max_proposal_timestamp_rush() -> String {
+    seconds(Params::default().proposal_timestamp_max_seconds)
+}
+/// Whole, non-negative seconds (every default above is) as the spec writes them.
+fn seconds(s: f64) -> String {
+    duration::show(std::time::Duration::from_secs(s as u64))
 }
 
 /// What the operator last saw of the selected pods.
@@ -199,9 +269,9 @@ pub struct NodeHealthStatus {
     /// Selected pods that are healthy.
     #[serde(default)]
     pub healthy_pods: u32,
-    /// The worst pod status, in the zksync vocabulary (`ready` when no pod is selected).
+    /// The worst status among the selected pods; absent when no pod is selected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<Status>,
+    pub worst_status: Option<PodStatus>,
     /// The lowest pod health factor (0.0 critically unhealthy to 1.0 healthy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_factor: Option<f64>,
@@ -210,6 +280,7 @@ pub struct NodeHealthStatus {
     pub pods: Vec<PodHealth>,
     /// When the figures in `pods` were last refreshed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "time")]
     pub last_probe_time: Option<Time>,
     /// Remediation timers and records (only with `spec.remediation`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -238,8 +309,8 @@ pub struct PodHealth {
     /// Node the pod runs on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
-    /// The pod's status, in the zksync vocabulary.
-    pub status: Status,
+    /// The pod's status.
+    pub status: PodStatus,
     /// Synced, Syncing, OutOfSync, Booting, Unreachable or Unknown.
     pub sync_state: SyncState,
     /// The health factor computed by the operator.
@@ -276,20 +347,68 @@ pub struct PodHealth {
     pub network: Option<Network>,
     /// Since when the pod has been continuously unhealthy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "time")]
     pub unhealthy_since: Option<Time>,
     /// Why, in plain words.
     #[serde(default)]
     pub reasons: Vec<String>,
 }
 
-/// Status is written by the operator alone: defaults there serve nobody, and the 1.20 API
-/// server rejects a status schema whose string field defaults to `""`.
-fn no_defaults(schema: &mut schemars::Schema) {
-    if let Some(props) = schema.get_mut("properties").and_then(|p| p.as_object_mut()) {
-        for prop in props.values_mut() {
-            if let Some(obj) = prop.as_object_mut() {
-                obj.remove("default");
-            }
+/// A pod's status, from best to worst. `Ready` and `Affected` are healthy; the others are not.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema)]
+pub enum PodStatus {
+    /// Fully operational.
+    Ready,
+    /// Operational, with a non-fatal issue (e.g. a health factor below `degradedBelow`).
+    Affected,
+    /// Stopping gracefully.
+    ShuttingDown,
+    /// Stopped.
+    ShutDown,
+    /// Not (yet) able to serve: unreachable, out of sync, or a health factor below
+    /// `unhealthyBelow`.
+    NotReady,
+    /// Crashed.
+    Panicked,
+}
+
+/// The status vocabulary of the CRD (Kubernetes conventions: CamelCase) for the zksync words
+/// the health model reasons in, and back.
+impl From<Status> for PodStatus {
+    fn from(s: Status) -> Self {
+        match s {
+            Status::Ready => PodStatus::Ready,
+            Status::Affected => PodStatus::Affected,
+            Status::ShuttingDown => PodStatus::ShuttingDown,
+            Status::ShutDown => PodStatus::ShutDown,
+            Status::NotReady => PodStatus::NotReady,
+            Status::Panicked => PodStatus::Panicked,
+        }
+    }
+}
+
+impl PodStatus {
+    /// `Ready` and `Affected` are healthy; everything else is not.
+    pub fn is_healthy(self) -> bool {
+        Status::from(self).is_healthy()
+    }
+}
+
+impl std::fmt::Display for PodStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self, f)
+    }
+}
+
+impl From<PodStatus> for Status {
+    fn from(s: PodStatus) -> Self {
+        match s {
+            PodStatus::Ready => Status::Ready,
+            PodStatus::Affected => Status::Affected,
+            PodStatus::ShuttingDown => Status::ShuttingDown,
+            PodStatus::ShutDown => Status::ShutDown,
+            PodStatus::NotReady => Status::NotReady,
+            PodStatus::Panicked => Status::Panicked,
         }
     }
 }
@@ -315,6 +434,63 @@ mod tests {
         );
     }
 
+    /// `kubectl explain` shows these descriptions: they must read as user documentation, and
+    /// every default must be in the schema, where `kubectl explain` and editors see it.
+    #[test]
+    fn the_schema_reads_as_user_documentation_with_its_defaults() {
+        use kube::CustomResourceExt;
+        let crd = serde_json::to_value(NodeHealth::crd()).unwrap();
+        let schema = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
+        let text = schema.to_string();
+        for leak in [
+            "Ord",
+            "wrapper around time.Time",
+            "(later)",
+            "Rust",
+            "zksync vocabulary",
+            "Option<",
+        ] {
+            assert!(!text.contains(leak), "the schema's documentation says {leak:?}");
+        }
+        let spec = &schema["properties"]["spec"];
+        fn walk(path: &str, s: &serde_json::Value, missing: &mut Vec<String>) {
+            for (k, v) in s["properties"].as_object().into_iter().flatten() {
+                let here = format!("{path}.{k}");
+                if v["description"].as_str().is_none_or(str::is_empty) {
+                    missing.push(here.clone());
+                }
+                walk(&here, v, missing);
+                walk(&here, &v["items"], missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk("spec", spec, &mut missing);
+        // The selector's fields are Kubernetes' own LabelSelector, documented by Kubernetes.
+        missing.retain(|m| !m.starts_with("spec.selector."));
+        assert_eq!(missing, Vec::<String>::new(), "fields without a description");
+        let assessment = &spec["properties"]["assessment"]["properties"];
+        for (field, prop) in assessment.as_object().unwrap() {
+            assert!(
+                prop.get("default").is_some(),
+                "assessment.{field} has no default in the schema"
+            );
+        }
+        for (field, default) in [("period", "15s"), ("timeout", "3s")] {
+            assert_eq!(spec["properties"]["probe"]["properties"][field]["default"], default);
+        }
+        let remediation = &spec["properties"]["remediation"]["properties"];
+        for (field, default) in [
+            ("healthyFor", "2m"),
+            ("startupGrace", "10m"),
+            ("minInterval", "10m"),
+            ("restartWindow", "24h"),
+        ] {
+            assert_eq!(remediation[field]["default"], default, "{field}");
+            assert_eq!(remediation[field]["pattern"], duration::PATTERN, "{field}");
+        }
+        assert!(text.contains("\"Ready\",\"Affected\",\"ShuttingDown\",\"ShutDown\",\"NotReady\",\"Panicked\""));
+    }
+
     #[test]
     fn minimal_spec_takes_defaults() {
         let spec: NodeHealthSpec = serde_json::from_value(serde_json::json!({
@@ -323,8 +499,11 @@ mod tests {
             "probe": {"metrics": {"port": "metrics"}}
         }))
         .unwrap();
-        assert_eq!(spec.probe.period_seconds, 15);
-        assert_eq!(spec.probe.timeout_seconds, 3);
+        assert_eq!(spec.probe.period, "15s");
+        assert_eq!(spec.probe.timeout, "3s");
+        assert_eq!(spec.assessment, AssessmentSpec::default());
+        assert_eq!(spec.assessment.observed_rate_window, "5m");
+        assert_eq!(spec.assessment.max_proposal_timestamp_delay, "30s");
         assert_eq!(spec.probe.failure_threshold, 3);
         assert_eq!(spec.probe.metrics.unwrap().scheme, Scheme::Http);
         assert!(spec.probe.health.is_none());

@@ -7,8 +7,8 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// Durations are written as Kubernetes and Flux users write them: `90s`, `5m`, `1h30m`.
-const DURATION_PATTERN: &str = "^([0-9]+h)?([0-9]+m)?([0-9]+s)?$";
+use super::duration::PATTERN as DURATION_PATTERN;
+use super::schema::{time, times};
 
 /// What to do about a validator that stays unhealthy. Every action is gated: when in doubt the
 /// operator does not act, and says why in the `RemediationAllowed` condition and in events.
@@ -20,39 +20,34 @@ pub struct RemediationSpec {
     #[serde(default)]
     pub actions: Vec<RemediationStep>,
     /// How long a pod must stay healthy before its incident ends (its unhealthy timer and ladder
-    /// reset, and a node cordoned for it is uncordoned). Guards against flapping. Default `2m`.
+    /// reset, and a node cordoned for it is uncordoned). Guards against flapping.
     #[serde(default = "default_healthy_for")]
     #[schemars(regex(pattern = DURATION_PATTERN))]
     pub healthy_for: String,
-    /// No action on a pod that started less than this many seconds ago: booting validators sync
-    /// for a long time. Default 600.
+    /// No action on a pod that started less than this long ago, up to `24h`: booting validators
+    /// sync for a long time.
     #[serde(default = "default_startup_grace")]
-    #[schemars(range(max = 86400))]
-    pub startup_grace_seconds: u32,
+    #[schemars(regex(pattern = DURATION_PATTERN))]
+    pub startup_grace: String,
     /// The most unhealthy pods at once for which the operator still acts: a count (`1`) or a
-    /// percentage of the selected pods (`"20%"`, rounded down). When more pods are unhealthy,
-    /// it is probably the network, a chain halt or the probing itself: no action at all.
-    /// Default 1.
+    /// percentage of the selected pods (`"20%"`, rounded down: 20% of 4 pods is 0). When more
+    /// pods are unhealthy, it is probably the network, a chain halt or the probing itself: no
+    /// action at all.
     #[serde(default = "default_max_unhealthy")]
     pub max_unhealthy: IntOrString,
-    /// A second limit as a percentage of the selected pods (rounded down). When both limits are
-    /// given, the stricter (smaller) one wins.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(max = 100))]
-    pub max_unhealthy_percent: Option<u32>,
-    /// Seconds between two actions of this NodeHealth. Default 600.
+    /// The least time between two actions of this NodeHealth, up to `168h` (a week).
     #[serde(default = "default_min_interval")]
-    #[schemars(range(max = 604800))]
-    pub min_interval_seconds: u32,
-    /// Restarts of one pod within `restartWindowSeconds` after which the operator stops
-    /// restarting it and says so. Default 3.
+    #[schemars(regex(pattern = DURATION_PATTERN))]
+    pub min_interval: String,
+    /// Restarts of one pod within `restartWindow` after which the operator stops restarting it
+    /// and says so.
     #[serde(default = "default_max_restarts")]
     #[schemars(range(max = 100))]
     pub max_restarts_per_pod: u32,
-    /// The window of `maxRestartsPerPod`, in seconds. Default 86400 (24 h).
+    /// The window of `maxRestartsPerPod`, from `1m` to `720h` (30 days).
     #[serde(default = "default_restart_window")]
-    #[schemars(range(min = 60, max = 2592000))]
-    pub restart_window_seconds: u32,
+    #[schemars(regex(pattern = DURATION_PATTERN))]
+    pub restart_window: String,
     /// Decide and record everything (events `WouldCordon`/`WouldRestart`, status, metrics)
     /// without touching nodes or pods.
     #[serde(default)]
@@ -62,20 +57,20 @@ pub struct RemediationSpec {
 fn default_healthy_for() -> String {
     "2m".to_owned()
 }
-fn default_startup_grace() -> u32 {
-    600
+fn default_startup_grace() -> String {
+    "10m".to_owned()
 }
 fn default_max_unhealthy() -> IntOrString {
     IntOrString::Int(1)
 }
-fn default_min_interval() -> u32 {
-    600
+fn default_min_interval() -> String {
+    "10m".to_owned()
 }
 fn default_max_restarts() -> u32 {
     3
 }
-fn default_restart_window() -> u32 {
-    86_400
+fn default_restart_window() -> String {
+    "24h".to_owned()
 }
 
 /// One step of the escalation ladder.
@@ -136,8 +131,9 @@ pub struct RemediationStatus {
     /// The last action decided (in dry run: the last action that would have been taken).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_remediation: Option<RemediationRecord>,
-    /// When the last action was taken (`minIntervalSeconds` counts from here).
+    /// When the last action was taken (`minInterval` counts from here).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "time")]
     pub last_action_time: Option<Time>,
     /// Actions taken (or, in dry run, that would have been taken) by this NodeHealth.
     #[serde(default)]
@@ -159,9 +155,11 @@ pub struct PodRemediation {
     pub node: Option<String>,
     /// Start of the open incident; absent when there is none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "time")]
     pub unhealthy_since: Option<Time>,
     /// Within an incident: since when the pod has been healthy again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "time")]
     pub healthy_since: Option<Time>,
     /// Ladder steps taken in this incident.
     #[serde(default)]
@@ -172,8 +170,9 @@ pub struct PodRemediation {
     /// Why the due step is not taken (the last reason reported).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blocked: Option<String>,
-    /// Restarts within `restartWindowSeconds`.
+    /// When the pod was restarted, within `restartWindow`.
     #[serde(default)]
+    #[schemars(schema_with = "times")]
     pub restarts: Vec<Time>,
 }
 
@@ -186,6 +185,7 @@ pub struct CordonedNode {
     /// The pod it was cordoned for.
     pub pod: String,
     /// When.
+    #[schemars(schema_with = "time")]
     pub since: Time,
 }
 
@@ -204,12 +204,36 @@ pub struct RemediationRecord {
     /// `Cordon`, `RestartPod` or `CordonAndRestart`.
     pub action: RemediationAction,
     /// When it was decided.
+    #[schemars(schema_with = "time")]
     pub time: Time,
     /// Why.
     pub reason: String,
-    /// `Pending` (recorded, not yet done), `Succeeded`, `Blocked` (e.g. by a
-    /// PodDisruptionBudget), `Failed` or `DryRun`.
-    pub result: String,
+    /// How it turned out.
+    pub result: ActionResult,
     /// One line for `kubectl get nh -o wide`.
     pub summary: String,
+}
+
+/// How an action turned out.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum ActionResult {
+    /// Recorded before acting, not yet done (a restarted operator finishes it, never repeats it).
+    Pending,
+    /// Done.
+    Succeeded,
+    /// Refused for now, e.g. by a PodDisruptionBudget; decided again on fresh facts.
+    Blocked,
+    /// The API server refused it or could not be reached.
+    Failed,
+    /// Decided in dry run: recorded, nothing touched.
+    DryRun,
+    /// Left undone after a restart of the operator, because the policy now forbids it (e.g.
+    /// dry run switched on, too many pods unhealthy): taken back as if never decided.
+    Abandoned,
+}
+
+impl std::fmt::Display for ActionResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self, f)
+    }
 }

@@ -13,7 +13,7 @@ use serde_json::Value;
 /// A component's or an application's status, ordered from best to worst.
 ///
 /// The order of the variants is the order of severity: `Ord` gives worst-of aggregation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Fully operational.

@@ -10,7 +10,7 @@ use super::{Status, worst};
 /// Where a node's ledger stands relative to the network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum SyncState {
-    /// Close to the network's head: its ledger time within `syncedDelaySeconds` of its clock,
+    /// Close to the network's head: its ledger time within `syncedDelay` of its clock,
     /// or its height within `maxBlockLag` of its target.
     Synced,
     /// Behind, and closing the gap: progressing faster than the network (Radix: faster than

@@ -89,9 +89,16 @@ fn invalid_specs_are_named() {
             "InvalidThresholds",
         ),
         (
-            json!({"probe": {"health": {"port": 1}, "periodSeconds": 0}}),
+            json!({"probe": {"health": {"port": 1}, "period": "0s"}}),
             "InvalidProbeTiming",
         ),
+        (
+            json!({"probe": {"health": {"port": 1}, "timeout": "2m"}}),
+            "InvalidProbeTiming",
+        ),
+        (json!({"assessment": {"observedRateWindow": "5s"}}), "InvalidThresholds"),
+        (json!({"assessment": {"syncedDelay": "1 minute"}}), "InvalidThresholds"),
+        (json!({"remediation": {"restartWindow": "0s"}}), "InvalidRemediation"),
     ];
     for (patch, reason) in cases {
         let mut v = radix();
@@ -101,6 +108,31 @@ fn invalid_specs_are_named() {
         let err = validate(&spec(v)).expect_err(reason);
         assert_eq!(err.reason(), reason, "{err}");
     }
+}
+
+#[test]
+fn durations_reach_the_rules_in_seconds() {
+    let mut v = radix();
+    v["probe"]["period"] = json!("1m30s");
+    v["assessment"] = json!({"syncedDelay": "2m", "maxClockSkew": "0s",
+                             "maxProposalTimestampDelay": "45s", "maxProposalTimestampRush": "3s"});
+    let p = validate(&spec(v)).unwrap();
+    assert_eq!(p.period, Duration::from_secs(90));
+    assert_eq!(p.params.synced_delay_seconds, 120.0);
+    assert_eq!(p.params.max_clock_skew_seconds, 0.0);
+    assert_eq!(
+        (
+            p.params.proposal_timestamp_min_seconds,
+            p.params.proposal_timestamp_max_seconds
+        ),
+        (-45.0, 3.0)
+    );
+    let defaults = validate(&spec(radix())).unwrap();
+    assert_eq!(
+        defaults.params,
+        Params::default(),
+        "the schema's defaults are the rules' defaults"
+    );
 }
 
 #[test]

@@ -2,15 +2,13 @@
 //! the per-pod gates.
 
 use super::{Act, Block, PodFacts, RemediationPolicy, Verdict};
+use crate::crd::duration::show;
 use crate::crd::{PodRemediation, RemediationStatus};
 
 pub(super) fn pod_block_message(b: Block, pod: &PodFacts, rec: &PodRemediation, p: &RemediationPolicy) -> String {
     match b {
         Block::SkipAnnotation => format!("the pod is annotated {}=true", super::SKIP_ANNOTATION),
-        Block::StartupGrace => format!(
-            "the pod started less than startupGraceSeconds ({}) ago",
-            p.startup_grace.as_secs()
-        ),
+        Block::StartupGrace => format!("the pod started less than startupGrace ({}) ago", show(p.startup_grace)),
         Block::Unverified => "its verdict rests on what the node says of its progress: the operator has not \
                               watched it long enough to check"
             .to_owned(),
@@ -21,13 +19,13 @@ pub(super) fn pod_block_message(b: Block, pod: &PodFacts, rec: &PodRemediation, 
             "an earlier instance of this validator is still terminating: two copies must never run".to_owned()
         }
         Block::RateLimited => format!(
-            "another action was taken less than minIntervalSeconds ({}) ago",
-            p.min_interval.as_secs()
+            "another action was taken less than minInterval ({}) ago",
+            show(p.min_interval)
         ),
         Block::RestartBudgetExhausted => format!(
-            "{} restarts within restartWindowSeconds ({}): maxRestartsPerPod reached; it needs a person",
+            "{} restarts within restartWindow ({}): maxRestartsPerPod reached; it needs a person",
             rec.restarts.len(),
-            p.restart_window.as_secs()
+            show(p.restart_window)
         ),
         _ => format!("{} is blocked", pod.name),
     }

@@ -11,12 +11,8 @@ use super::conditions::{allowed, pod_block_message, remediating};
 use super::pending::finish_pending;
 use super::records::{release_cordons, since, sort_records, track_incidents};
 use super::{Act, Block, Decision, Inputs, NodeFacts, Notice, PodFacts, RemediationPolicy, Subject};
-use crate::crd::{PodRemediation, RemediationAction, RemediationRecord, RemediationStatus};
+use crate::crd::{ActionResult, PodRemediation, RemediationAction, RemediationRecord, RemediationStatus};
 use crate::model::Network;
-
-/// Pending: recorded in status, not yet carried out.
-pub(super) const PENDING: &str = "Pending";
-pub(super) const DRY_RUN: &str = "DryRun";
 
 /// Decides one round. See the module docs for the gates.
 pub fn decide(input: &Inputs<'_>) -> Decision {
@@ -136,7 +132,7 @@ fn halted(pods: &[PodFacts]) -> Option<String> {
 struct Gates {
     /// The policy-wide gate: it blocks every step.
     policy: Option<(Block, String)>,
-    /// The last action was less than `minIntervalSeconds` ago.
+    /// The last action was less than `minInterval` ago.
     rate_limited: bool,
     /// A step of this round was an action: the other steps wait for the next interval.
     acted: bool,
@@ -233,7 +229,7 @@ fn note_block(d: &mut Decision, i: usize, action: RemediationAction, (b, msg): (
 
 /// A cordon step whose node is already unschedulable (someone else's cordon) or was
 /// uncordoned by a person in this incident: the step is passed, nothing is done,
-/// and it is no action (it neither counts nor starts minIntervalSeconds).
+/// and it is no action (it neither counts nor starts minInterval).
 fn pass_cordon(d: &mut Decision, i: usize, pod: &PodFacts) {
     let rec = &mut d.status.pods[i];
     rec.step += 1;
@@ -286,7 +282,11 @@ fn act(
         action,
         time: Time(now),
         reason: reason.clone(),
-        result: if p.dry_run { DRY_RUN } else { PENDING }.to_owned(),
+        result: if p.dry_run {
+            ActionResult::DryRun
+        } else {
+            ActionResult::Pending
+        },
         summary,
     };
     if p.dry_run {

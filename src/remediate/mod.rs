@@ -14,7 +14,7 @@
 //!    verdict the operator has not verified yet (`Unverified`: it rests on the node's word
 //!    about its progress), a restart of a validator still catching up (`StillSyncing`), a
 //!    restart while an instance of the same validator is terminating, a second action within
-//!    `minIntervalSeconds`, a restart beyond the restart budget: that step waits.
+//!    `minInterval`, a restart beyond the restart budget: that step waits.
 //!
 //! Every action is recorded in status as `Pending` before it is carried out (write-ahead), so
 //! an operator killed mid-action finishes it after a restart instead of deciding it again;
@@ -26,6 +26,7 @@ mod outcome;
 mod pending;
 pub mod policy;
 mod records;
+pub mod release;
 
 pub use conditions::disabled;
 pub use decide::decide;

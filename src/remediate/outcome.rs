@@ -3,9 +3,8 @@
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use super::decide::PENDING;
 use super::{Act, Notice, Subject};
-use crate::crd::{CordonedNode, RemediationStatus};
+use crate::crd::{ActionResult, CordonedNode, RemediationStatus};
 
 /// The answer of the API server to an action.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,7 +13,7 @@ pub enum Outcome {
     /// The pod instance to evict is already gone or replaced (404, or 409 on its UID
     /// precondition): the restart has happened, by us or by someone else.
     AlreadyGone,
-    /// Refused by a PodDisruptionBudget (429): retried after `minIntervalSeconds`, never forced.
+    /// Refused by a PodDisruptionBudget (429): retried after `minInterval`, never forced.
     Blocked(String),
     Failed(String),
 }
@@ -33,12 +32,12 @@ impl Outcome {
 /// Folds the outcomes of this round's acts into `st`; returns the events to record.
 ///
 /// A restart or cordon that did not happen takes its ladder step (and the restart) back, so
-/// it is tried again once `minIntervalSeconds` has passed; it is never forced.
+/// it is tried again once `minInterval` has passed; it is never forced.
 pub fn record_outcomes(st: &mut RemediationStatus, done: &[(Act, Outcome)], now: Timestamp) -> Vec<Notice> {
     let reason = st
         .last_remediation
         .as_ref()
-        .filter(|r| r.result == PENDING)
+        .filter(|r| r.result == ActionResult::Pending)
         .map(|r| r.reason.clone())
         .unwrap_or_default();
     let mut notices = Vec::new();
@@ -92,7 +91,7 @@ pub fn record_outcomes(st: &mut RemediationStatus, done: &[(Act, Outcome)], now:
                     Subject::Pod(pod.clone()),
                     "EvictionBlocked",
                     true,
-                    format!("eviction of {pod} refused, retried after minIntervalSeconds: {why}"),
+                    format!("eviction of {pod} refused, retried after minInterval: {why}"),
                 );
             }
             (act, Outcome::Blocked(why) | Outcome::Failed(why)) => {
@@ -110,8 +109,12 @@ pub fn record_outcomes(st: &mut RemediationStatus, done: &[(Act, Outcome)], now:
             _ => {}
         }
     }
-    if let Some(r) = st.last_remediation.as_mut().filter(|r| r.result == PENDING) {
-        r.result = ["Succeeded", "Blocked", "Failed"][worst].to_owned();
+    if let Some(r) = st
+        .last_remediation
+        .as_mut()
+        .filter(|r| r.result == ActionResult::Pending)
+    {
+        r.result = [ActionResult::Succeeded, ActionResult::Blocked, ActionResult::Failed][worst];
         if worst > 0
             && let Some(p) = st.pods.iter_mut().find(|p| p.name == r.pod)
         {

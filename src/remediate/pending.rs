@@ -3,9 +3,9 @@
 //! abandoned, so it is never decided twice.
 
 use super::conditions::{allowed, verdict};
-use super::decide::{PENDING, acts_for};
+use super::decide::acts_for;
 use super::{Act, Block, Decision, Inputs, Notice, Subject};
-use crate::crd::{CordonedNode, RemediationRecord, RemediationStatus};
+use crate::crd::{ActionResult, CordonedNode, RemediationRecord, RemediationStatus};
 
 /// An action recorded but not known to be done (the operator stopped mid-way): what went
 /// through is recorded, the rest is finished if the policy-wide gates still allow it (and
@@ -14,7 +14,12 @@ use crate::crd::{CordonedNode, RemediationRecord, RemediationStatus};
 /// Returns whether this round is spent finishing it: `d` is then complete (acts and
 /// conditions) and no ladder step is taken.
 pub(super) fn finish_pending(input: &Inputs<'_>, policy_block: Option<&(Block, String)>, d: &mut Decision) -> bool {
-    let Some(last) = d.status.last_remediation.clone().filter(|l| l.result == PENDING) else {
+    let Some(last) = d
+        .status
+        .last_remediation
+        .clone()
+        .filter(|l| l.result == ActionResult::Pending)
+    else {
         return false;
     };
     let revoked = d.status.pods.iter().any(|r| r.name == last.pod && r.cordon_revoked);
@@ -33,7 +38,7 @@ pub(super) fn finish_pending(input: &Inputs<'_>, policy_block: Option<&(Block, S
         .map(|(_, why)| why.clone())
         .or_else(|| input.policy.dry_run.then(|| "the policy is in dry run now".to_owned()));
     match (redo.is_empty(), stop) {
-        (true, _) => set_result(&mut d.status, "Succeeded"),
+        (true, _) => set_result(&mut d.status, ActionResult::Succeeded),
         (false, Some(why)) => abandon(d, &last, evicted, &why),
         (false, None) => {
             d.acts.extend(redo);
@@ -71,9 +76,9 @@ fn record_cordon(st: &mut RemediationStatus, last: &RemediationRecord, input: &I
     }
 }
 
-fn set_result(st: &mut RemediationStatus, result: &str) {
+fn set_result(st: &mut RemediationStatus, result: ActionResult) {
     if let Some(l) = st.last_remediation.as_mut() {
-        l.result = result.to_owned();
+        l.result = result;
     }
 }
 
@@ -81,8 +86,8 @@ fn set_result(st: &mut RemediationStatus, result: &str) {
 /// eviction landed) is taken back.
 fn abandon(d: &mut Decision, last: &RemediationRecord, evicted: bool, why: &str) {
     let st = &mut d.status;
-    set_result(st, "Abandoned");
-    // It was no action: the one before it passed minIntervalSeconds when this one
+    set_result(st, ActionResult::Abandoned);
+    // It was no action: the one before it passed minInterval when this one
     // was decided, so no interval is running now.
     st.last_action_time = None;
     st.actions_taken = st.actions_taken.saturating_sub(1);

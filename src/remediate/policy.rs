@@ -4,7 +4,11 @@ use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
+use crate::crd::duration::{self, within};
 use crate::crd::{RemediationAction, RemediationSpec};
+
+const MINUTE: Duration = Duration::from_secs(60);
+const HOUR: Duration = Duration::from_secs(3600);
 
 /// A validated remediation policy.
 #[derive(Debug, Clone, PartialEq)]
@@ -14,7 +18,6 @@ pub struct RemediationPolicy {
     pub healthy_for: Duration,
     pub startup_grace: Duration,
     pub max_unhealthy: Limit,
-    pub max_unhealthy_percent: Option<u32>,
     pub min_interval: Duration,
     pub max_restarts_per_pod: u32,
     pub restart_window: Duration,
@@ -32,15 +35,12 @@ impl RemediationPolicy {
     /// The most unhealthy pods out of `total` for which actions are still allowed.
     ///
     /// Percentages round down (20% of 4 pods is 0: no action with one pod down), because
-    /// acting on too many validators is the failure this limit exists to prevent. With both
-    /// a count and a percentage, the smaller limit wins.
+    /// acting on too many validators is the failure this limit exists to prevent.
     pub fn unhealthy_limit(&self, total: usize) -> usize {
-        let pct = |p: u32| total * p as usize / 100;
-        let first = match self.max_unhealthy {
+        match self.max_unhealthy {
             Limit::Count(n) => n as usize,
-            Limit::Percent(p) => pct(p),
-        };
-        self.max_unhealthy_percent.map_or(first, |p| first.min(pct(p)))
+            Limit::Percent(p) => total * p as usize / 100,
+        }
     }
 
     /// No actions, default limits: what releases the records of a removed `spec.remediation`.
@@ -50,7 +50,6 @@ impl RemediationPolicy {
             healthy_for: Duration::from_secs(120),
             startup_grace: Duration::from_secs(600),
             max_unhealthy: Limit::Count(1),
-            max_unhealthy_percent: None,
             min_interval: Duration::from_secs(600),
             max_restarts_per_pod: 3,
             restart_window: Duration::from_secs(86_400),
@@ -68,7 +67,7 @@ impl RemediationPolicy {
 pub fn validate(spec: &RemediationSpec) -> Result<RemediationPolicy, String> {
     let mut ladder = Vec::with_capacity(spec.actions.len());
     for (i, step) in spec.actions.iter().enumerate() {
-        let after = parse_duration(&step.after).map_err(|e| format!("actions[{i}].after: {e}"))?;
+        let after = duration::parse(&step.after).map_err(|e| format!("actions[{i}].after: {e}"))?;
         if let Some((_, prev)) = ladder.last()
             && after < *prev
         {
@@ -79,7 +78,10 @@ pub fn validate(spec: &RemediationSpec) -> Result<RemediationPolicy, String> {
         }
         ladder.push((step.action, after));
     }
-    let healthy_for = parse_duration(&spec.healthy_for).map_err(|e| format!("healthyFor: {e}"))?;
+    let healthy_for = within("healthyFor", &spec.healthy_for, Duration::ZERO, 24 * HOUR)?;
+    let startup_grace = within("startupGrace", &spec.startup_grace, Duration::ZERO, 24 * HOUR)?;
+    let min_interval = within("minInterval", &spec.min_interval, Duration::ZERO, 168 * HOUR)?;
+    let restart_window = within("restartWindow", &spec.restart_window, MINUTE, 720 * HOUR)?;
     let max_unhealthy = match &spec.max_unhealthy {
         IntOrString::Int(n) if *n >= 0 => Limit::Count(*n as u32),
         IntOrString::Int(n) => return Err(format!("maxUnhealthy must not be negative, got {n}")),
@@ -92,55 +94,16 @@ pub fn validate(spec: &RemediationSpec) -> Result<RemediationPolicy, String> {
             }
         },
     };
-    if spec.max_unhealthy_percent.is_some_and(|p| p > 100) {
-        return Err("maxUnhealthyPercent must be at most 100".to_owned());
-    }
-    if spec.restart_window_seconds == 0 {
-        return Err("restartWindowSeconds must be at least 1".to_owned());
-    }
     Ok(RemediationPolicy {
         ladder,
         healthy_for,
-        startup_grace: Duration::from_secs(spec.startup_grace_seconds.into()),
+        startup_grace,
         max_unhealthy,
-        max_unhealthy_percent: spec.max_unhealthy_percent,
-        min_interval: Duration::from_secs(spec.min_interval_seconds.into()),
+        min_interval,
         max_restarts_per_pod: spec.max_restarts_per_pod,
-        restart_window: Duration::from_secs(spec.restart_window_seconds.into()),
+        restart_window,
         dry_run: spec.dry_run,
     })
-}
-
-/// Parses `1h30m`, `5m`, `90s`, `0s`: hours, minutes, seconds in that order, each optional,
-/// at least one present (the subset of Go durations that whole seconds need).
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let bad = || format!("{s:?} is not a duration like \"90s\", \"5m\" or \"1h30m\"");
-    let mut rest = s;
-    let mut total: u64 = 0;
-    let mut last_unit = 0;
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
-        let (unit, scale) = match rest[digits..].chars().next() {
-            Some('h') => (1, 3600),
-            Some('m') => (2, 60),
-            Some('s') => (3, 1),
-            _ => return Err(bad()),
-        };
-        if unit <= last_unit {
-            return Err(bad());
-        }
-        last_unit = unit;
-        total = n
-            .checked_mul(scale)
-            .and_then(|x| total.checked_add(x))
-            .ok_or_else(bad)?;
-        rest = &rest[digits + 1..];
-    }
-    if last_unit == 0 {
-        return Err(bad());
-    }
-    Ok(Duration::from_secs(total))
 }
 
 #[cfg(test)]
@@ -149,28 +112,6 @@ mod tests {
 
     fn spec(v: serde_json::Value) -> RemediationSpec {
         serde_json::from_value(v).unwrap()
-    }
-
-    #[test]
-    fn durations_parse_like_kubernetes_writes_them() {
-        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
-        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("1h0m5s"), Ok(Duration::from_secs(3605)));
-        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
-        for bad in [
-            "",
-            "5",
-            "m",
-            "5x",
-            "30s5m",
-            "1h1h",
-            "-5m",
-            "5 m",
-            "99999999999999999999h",
-        ] {
-            assert!(parse_duration(bad).is_err(), "{bad:?} accepted");
-        }
     }
 
     #[test]
@@ -187,15 +128,13 @@ mod tests {
     }
 
     #[test]
-    fn limits_round_down_and_the_stricter_wins() {
+    fn percentages_round_down() {
         let p = |v| validate(&spec(v)).unwrap();
         assert_eq!(p(serde_json::json!({"maxUnhealthy": 2})).unhealthy_limit(10), 2);
         assert_eq!(p(serde_json::json!({"maxUnhealthy": "20%"})).unhealthy_limit(10), 2);
         assert_eq!(p(serde_json::json!({"maxUnhealthy": "20%"})).unhealthy_limit(4), 0);
         assert_eq!(p(serde_json::json!({"maxUnhealthy": "34%"})).unhealthy_limit(3), 1);
-        let both = p(serde_json::json!({"maxUnhealthy": 3, "maxUnhealthyPercent": 10}));
-        assert_eq!(both.unhealthy_limit(20), 2);
-        assert_eq!(both.unhealthy_limit(100), 3);
+        assert_eq!(p(serde_json::json!({"maxUnhealthy": "100%"})).unhealthy_limit(3), 3);
     }
 
     #[test]
@@ -213,5 +152,8 @@ mod tests {
         assert!(e(serde_json::json!({"maxUnhealthy": "150%"})).contains("maxUnhealthy"));
         assert!(e(serde_json::json!({"maxUnhealthy": -1})).contains("negative"));
         assert!(e(serde_json::json!({"healthyFor": "2 minutes"})).contains("healthyFor"));
+        assert!(e(serde_json::json!({"startupGrace": "25h"})).contains("startupGrace must be within 0s and 24h"));
+        assert!(e(serde_json::json!({"minInterval": "200h"})).contains("minInterval"));
+        assert!(e(serde_json::json!({"restartWindow": "30s"})).contains("restartWindow must be within 1m and 720h"));
     }
 }

@@ -48,7 +48,7 @@ fn a_sick_validator_leaves_ready_true_and_healthy_false() {
     let s = swept(Some(2), None, fleet(true), t(0), 100);
     assert_eq!(s.ready, "2/3");
     assert_eq!((s.total_pods, s.healthy_pods), (3, 2));
-    assert_eq!(s.status, Some(Status::NotReady));
+    assert_eq!(s.worst_status, Some(PodStatus::NotReady));
     assert_eq!(s.health_factor, Some(0.0));
     assert_eq!(s.pods[0].name, "v-1", "worst first");
     assert_eq!(s.pods[1].name, "v-2");
@@ -57,7 +57,7 @@ fn a_sick_validator_leaves_ready_true_and_healthy_false() {
     assert_eq!(condition(&s, "Stalled").status, "False");
     let h = condition(&s, "Healthy");
     assert_eq!((h.status.as_str(), h.reason.as_str()), ("False", "PodsUnhealthy"));
-    assert_eq!(h.message, "1/3 pods unhealthy: v-1: not_ready (OutOfSync)");
+    assert_eq!(h.message, "1/3 pods unhealthy: v-1: NotReady (OutOfSync)");
     assert!(s.conditions.iter().all(|c| c.observed_generation == Some(2)));
     assert_eq!(s.observed_generation, Some(2));
 }
@@ -79,7 +79,7 @@ fn unhealthy_since_and_transition_times_carry_over() {
 fn no_pods_is_ready_but_says_nothing_is_selected() {
     let s = swept(Some(1), None, vec![], t(0), 100);
     assert_eq!(s.ready, "0/0");
-    assert_eq!(s.status, None, "an empty STATUS column, not `ready`");
+    assert_eq!(s.worst_status, None, "an empty STATUS column, not `ready`");
     assert_eq!(condition(&s, "Healthy").reason, "NoPodsSelected");
     assert_eq!(condition(&s, "Ready").status, "True");
     let events = pod_events(None, &s);
@@ -145,7 +145,7 @@ fn invalid_spec_stalls_without_losing_the_last_verdict() {
         (healthy.status.as_str(), healthy.reason.as_str()),
         ("Unknown", "EmptySelector")
     );
-    assert_eq!((s.status, s.health_factor), (None, None));
+    assert_eq!((s.worst_status, s.health_factor), (None, None));
 }
 
 #[test]
@@ -201,7 +201,7 @@ fn events_on_transitions_only() {
         (ev[0].reason, ev[0].warning, ev[0].pod.as_str()),
         ("PodUnhealthy", true, "v-1")
     );
-    assert_eq!(ev[0].note, "v-1 is not_ready (OutOfSync): ledger 10 min behind");
+    assert_eq!(ev[0].note, "v-1 is NotReady (OutOfSync): ledger 10 min behind");
     assert!(pod_events(Some(&b), &b).is_empty());
     let c = swept(Some(1), Some(&b), fleet(false), t(30), 100);
     let ev = pod_events(Some(&b), &c);
@@ -221,7 +221,7 @@ fn an_unverified_recovery_keeps_the_pod_unhealthy_and_announces_nothing() {
     hold_unverified(&mut next, Some(&a));
     let b = swept(Some(1), Some(&a), next.clone(), t(15), 100);
     let row = b.pods.iter().find(|p| p.name == "v-1").unwrap();
-    assert_eq!(row.status, Status::NotReady, "the last verified status stands");
+    assert_eq!(row.status, PodStatus::NotReady, "the last verified status stands");
     assert_eq!(row.unhealthy_since, Some(Time(t(0))), "the timer runs on");
     assert!(row.reasons[0].contains("not verified it yet"), "{:?}", row.reasons);
     assert_eq!(b.ready, "2/3");

@@ -8,9 +8,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use futures::FutureExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, ServiceAccount};
-use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, PostParams};
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
+};
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Client, Config};
+use kube::{Client, Config, ResourceExt};
 use serde_json::json;
 use tokio::sync::OnceCell;
 
@@ -134,6 +136,19 @@ async fn cleanup(client: &Client, ns: &str) {
     let _ = nodehealths
         .delete_collection(&DeleteParams::default(), &ListParams::default())
         .await;
+    // The test's operator is gone: let go of what its finalizer still holds, as the README
+    // tells a person to do after uninstalling with policies left.
+    let held = nodehealths
+        .list(&ListParams::default())
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default();
+    for nh in held {
+        let strip = json!({"metadata": {"finalizers": null}});
+        let _ = nodehealths
+            .patch(&nh.name_any(), &PatchParams::default(), &Patch::Merge(&strip))
+            .await;
+    }
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     let _ = pods
         .delete_collection(&DeleteParams::default().grace_period(0), &ListParams::default())

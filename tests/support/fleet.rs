@@ -101,8 +101,8 @@ pub fn radix_spec() -> serde_json::Value {
         "selector": {"matchLabels": {"app": "validator"}},
         "profile": "radix",
         "probe": {"health": {"port": "health"}, "metrics": {"port": "metrics"},
-                  "periodSeconds": 1, "timeoutSeconds": 1},
-        "assessment": {"observedRateWindowSeconds": 10}
+                  "period": "1s", "timeout": "1s"},
+        "assessment": {"observedRateWindow": "10s"}
     })
 }
 

@@ -10,7 +10,7 @@ use super::fleet::{Fleet, WAIT, condition, condition_is, create_nodehealth, radi
 use super::operator::{Operator, install_crd};
 use super::wait::{events, eventually, get, wait_for};
 
-/// Behind by an hour and falling further behind, at half real time: `not_ready (OutOfSync)`
+/// Behind by an hour and falling further behind, at half real time: `NotReady (OutOfSync)`
 /// ("such Node cannot be considered healthy"), and no longer catching up.
 pub fn out_of_sync() -> Value {
     json!({"mode": "catching_up", "rate": 0.5, "behind_seconds": 3600})
