@@ -143,25 +143,6 @@ fn the_chart_lints_strictly_and_its_schema_refuses_wrong_types() {
 }
 
 #[test]
-fn the_argo_cd_health_check_passes_its_lua_tests_and_the_configmap_carries_it() {
-    let dir = Path::new(REPO).join(CHART).join("argocd");
-    let out = Command::new("lua5.4")
-        .arg(dir.join("health_test.lua"))
-        .output()
-        .expect("lua5.4 (apt-get install lua5.4; scripts/cluster.sh up installs it)");
-    assert!(out.status.success(), "health_test.lua: {}", text(&out));
-    let script = std::fs::read_to_string(dir.join("health.lua")).unwrap();
-    let cm: serde_yaml::Value =
-        serde_yaml::from_str(&std::fs::read_to_string(dir.join("argocd-cm.yaml")).unwrap()).unwrap();
-    let embedded = cm["data"]["resource.customizations.health.nodehealth.io_NodeHealth"].as_str();
-    assert_eq!(
-        embedded,
-        Some(script.as_str()),
-        "argocd-cm.yaml is stale: it must embed health.lua"
-    );
-}
-
-#[test]
 fn the_dockerfile_copies_only_what_exists_and_runs_as_nonroot() {
     let dockerfile = std::fs::read_to_string(Path::new(REPO).join("Dockerfile")).unwrap();
     for line in dockerfile
