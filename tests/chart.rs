@@ -11,6 +11,7 @@ use std::process::Command;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::rbac::v1::ClusterRole;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use nodehealth::crd::{ActionResult, NodeHealth};
 use serde::Deserialize;
@@ -97,14 +98,75 @@ fn assert_shard_deployment(ns: &str, d: &serde_json::Value, shard: usize, shards
     );
 }
 
+/// The chart's copy of the CRD, which templates/crd.yaml renders.
+const CHART_CRD: &str = "files/nodehealth.io_nodehealths.yaml";
+
 #[test]
 fn the_charts_crd_is_the_repositorys() {
-    let chart = std::fs::read(Path::new(REPO).join(CHART).join("crds/nodehealth.io_nodehealths.yaml")).unwrap();
+    let chart = std::fs::read(Path::new(REPO).join(CHART).join(CHART_CRD)).unwrap();
     let repo = std::fs::read(Path::new(REPO).join("crds/nodehealth.io_nodehealths.yaml")).unwrap();
     assert!(
         chart == repo,
-        "charts/nodehealth-operator/crds/ is stale: cp crds/nodehealth.io_nodehealths.yaml {CHART}/crds/"
+        "{CHART}/{CHART_CRD} is stale: cp crds/nodehealth.io_nodehealths.yaml {CHART}/{CHART_CRD}"
     );
+    // Rendered, it is that CRD: only labels and the keep annotation are added to its metadata.
+    let repo: serde_json::Value = serde_yaml::from_slice(&repo).unwrap();
+    let rendered = render("crd", "");
+    let crds = of_kind(&rendered, "CustomResourceDefinition");
+    let crd = &crds["nodehealths.nodehealth.io"];
+    let mut without_metadata = crd.clone();
+    without_metadata["metadata"] = repo["metadata"].clone();
+    // Helm reads it as data, so `1.0` comes out as `1`: the same number to the API server.
+    if let Some(difference) = first_difference(&without_metadata, &repo, "") {
+        panic!("the rendered CRD differs from crds/ at {difference}");
+    }
+    assert_eq!(
+        crd["metadata"]["annotations"],
+        json!({"helm.sh/resource-policy": "keep"})
+    );
+    assert_eq!(crd["metadata"]["labels"]["app.kubernetes.io/component"], "crd");
+    assert_eq!(crd["metadata"]["labels"]["app.kubernetes.io/managed-by"], "Helm");
+}
+
+/// Where two JSON documents differ (numbers compared by value: `1` is `1.0`), if they do.
+fn first_difference(a: &serde_json::Value, b: &serde_json::Value, path: &str) -> Option<String> {
+    use serde_json::Value::{Array, Number, Object};
+    match (a, b) {
+        (Number(x), Number(y)) => (x.as_f64() != y.as_f64()).then(|| format!("{path}: {x} vs {y}")),
+        (Object(x), Object(y)) => x
+            .keys()
+            .chain(y.keys())
+            .find_map(|k| first_difference(&a[k], &b[k], &format!("{path}/{k}"))),
+        (Array(x), Array(y)) if x.len() == y.len() => x
+            .iter()
+            .zip(y)
+            .enumerate()
+            .find_map(|(i, (u, v))| first_difference(u, v, &format!("{path}/{i}"))),
+        _ => (a != b).then(|| {
+            let short = |v: &serde_json::Value| v.to_string().chars().take(80).collect::<String>();
+            format!("{path}: {} vs {}", short(a), short(b))
+        }),
+    }
+}
+
+#[test]
+fn the_crd_is_rendered_with_crds_install_and_kept_with_crds_keep() {
+    let crd = |extra: &str| of_kind(&render("crd", extra), "CustomResourceDefinition");
+    assert_eq!(
+        crd("").keys().collect::<Vec<_>>(),
+        ["nodehealths.nodehealth.io"],
+        "installed by default"
+    );
+    assert!(crd("--set crds.install=false").is_empty());
+    let unkept = &crd("--set crds.keep=false")["nodehealths.nodehealth.io"];
+    assert!(
+        unkept["metadata"].get("annotations").is_none(),
+        "{:#}",
+        unkept["metadata"]
+    );
+    // Labels of every object reach it too.
+    let labelled = &crd("--set commonLabels.team=validators")["nodehealths.nodehealth.io"];
+    assert_eq!(labelled["metadata"]["labels"]["team"], "validators");
 }
 
 #[test]
@@ -116,9 +178,25 @@ fn the_chart_lints_strictly_and_its_schema_refuses_wrong_types() {
         "replicas=3",
         "sharding.shards=4",
         "podDisruptionBudget.maxUnavailable=50%",
+        // A parent chart's globals reach every subchart.
+        "global.foo=bar",
+        "global.imageRegistry=registry.example,global.labels.team=validators",
+        "crds.install=false",
+        "crds.keep=false",
+        "commonLabels.team=validators",
+        "deploymentAnnotations.example\\.com/owner=validators",
+        "deploymentLabels.tier=ops",
+        "tests.enabled=false",
+        "tests.image.repository=registry.example/busybox,tests.image.tag=1.37.0",
     ] {
-        let out = sh("lint", &format!(r#"helm lint --strict "$CHART" --set {good}"#));
+        let out = sh("lint", &format!(r#"helm lint --strict "$CHART" --set '{good}'"#));
         assert!(out.status.success(), "helm lint refused --set {good}: {}", text(&out));
+        let out = sh("lint", &format!(r#"helm template lint "$CHART" --set '{good}'"#));
+        assert!(
+            out.status.success(),
+            "helm template refused --set {good}: {}",
+            text(&out)
+        );
     }
     for bad in [
         "replicas=abc",
@@ -136,28 +214,71 @@ fn the_chart_lints_strictly_and_its_schema_refuses_wrong_types() {
         "rbac.remediation=maybe",
         "image.tag=latest",
         "httpPort=http",
+        "global=1",
+        "crds.install=maybe",
+        "crds.keep=1",
+        "crds.upgrade=true",
+        "commonLabels.app\\.kubernetes\\.io/name=other",
+        "commonLabels.team=1",
+        "deploymentAnnotations.replicas=2",
+        "deploymentLabels=x",
+        "tests.image.tag=latest",
+        "tests.image.repository=",
+        "tests.timeoutSeconds=0",
     ] {
-        let out = sh("lint", &format!(r#"helm lint --strict "$CHART" --set {bad}"#));
+        let out = sh("lint", &format!(r#"helm lint --strict "$CHART" --set '{bad}'"#));
         assert!(!out.status.success(), "helm lint accepted --set {bad}: {}", text(&out));
     }
 }
 
 #[test]
-fn the_argo_cd_health_check_passes_its_lua_tests_and_the_configmap_carries_it() {
-    let dir = Path::new(REPO).join(CHART).join("argocd");
-    let out = Command::new("lua5.4")
-        .arg(dir.join("health_test.lua"))
+fn the_chart_installs_as_a_subchart_of_a_chart_with_globals() {
+    // An umbrella chart with globals, as a platform team would wrap the operator.
+    let dir = std::env::temp_dir().join(format!("nodehealth-umbrella-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("charts")).unwrap();
+    std::fs::create_dir_all(dir.join("templates")).unwrap();
+    std::fs::write(
+        dir.join("templates/NOTES.txt"),
+        "The platform, with nodehealth-operator.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("Chart.yaml"),
+        "apiVersion: v2\nname: platform\nversion: 1.0.0\ndependencies:\n  - name: nodehealth-operator\n    version: \"*\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("values.yaml"),
+        "global:\n  imageRegistry: registry.example\n  labels:\n    team: validators\nnodehealth-operator:\n  replicas: 3\n",
+    )
+    .unwrap();
+    let out = Command::new("cp")
+        .arg("-r")
+        .arg(Path::new(REPO).join(CHART))
+        .arg(dir.join("charts/"))
         .output()
-        .expect("lua5.4 (apt-get install lua5.4; scripts/cluster.sh up installs it)");
-    assert!(out.status.success(), "health_test.lua: {}", text(&out));
-    let script = std::fs::read_to_string(dir.join("health.lua")).unwrap();
-    let cm: serde_yaml::Value =
-        serde_yaml::from_str(&std::fs::read_to_string(dir.join("argocd-cm.yaml")).unwrap()).unwrap();
-    let embedded = cm["data"]["resource.customizations.health.nodehealth.io_NodeHealth"].as_str();
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let umbrella = dir.display().to_string();
+    let lint = sh(
+        "umbrella",
+        &format!("helm lint --strict '{umbrella}' --set global.foo=bar"),
+    );
+    let template = sh(
+        "umbrella",
+        &format!("helm template platform '{umbrella}' --set global.foo=bar"),
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(lint.status.success(), "{}", text(&lint));
+    assert!(template.status.success(), "{}", text(&template));
+    let deployment = serde_yaml::Deserializer::from_str(&String::from_utf8_lossy(&template.stdout))
+        .map(|doc| serde_json::Value::deserialize(doc).unwrap())
+        .find(|o| o["kind"] == "Deployment")
+        .expect("the subchart's Deployment");
     assert_eq!(
-        embedded,
-        Some(script.as_str()),
-        "argocd-cm.yaml is stale: it must embed health.lua"
+        deployment["spec"]["replicas"], 3,
+        "the parent's values reach the subchart"
     );
 }
 
@@ -191,14 +312,24 @@ async fn the_rendered_chart_is_accepted_by_the_api_server() {
     with_temp_ns("chart-dry", |_client, ns| async move {
         let one = vec![ns.clone()];
         let three: Vec<String> = (0..3).map(|k| format!("{ns}-shard-{k}")).collect();
-        for (extra, names, pdb) in [
-            ("", &one, true),
-            ("--set replicas=1 --set leaderElection.enabled=false", &one, false),
+        // Values; the Deployments; a PDB; a ClusterRole; the CRD.
+        for (extra, names, pdb, cluster_role, crd) in [
+            ("", &one, true, true, true),
+            (
+                "--set replicas=1 --set leaderElection.enabled=false --set crds.install=false",
+                &one,
+                false,
+                true,
+                false,
+            ),
             (
                 "--set watchNamespace=$NS --set rbac.remediation=true --set sharding.shards=3 --set replicas=3",
                 &three,
                 true,
+                true,
+                true,
             ),
+            ("--set watchNamespace=$NS", &one, true, false, true),
         ] {
             let out = ok(
                 &ns,
@@ -209,16 +340,20 @@ async fn the_rendered_chart_is_accepted_by_the_api_server() {
                 ),
             )
             .await;
-            for kind in [
-                "serviceaccount/",
-                "clusterrole.",
-                "clusterrolebinding.",
-                "role.",
-                "rolebinding.",
-                "service/",
-            ] {
-                assert!(out.contains(kind), "{kind} missing from:\n{out}");
+            for kind in ["serviceaccount/", "role.", "rolebinding.", "service/"] {
+                assert!(out.contains(kind), "{extra}: {kind} missing from:\n{out}");
             }
+            assert!(
+                out.contains(&format!("pod/{ns}-test-readyz created (server dry run)")),
+                "{extra}: the helm test pod: {out}"
+            );
+            assert_eq!(out.contains("clusterrole."), cluster_role, "{extra}: {out}");
+            assert_eq!(out.contains("clusterrolebinding."), cluster_role, "{extra}: {out}");
+            assert_eq!(
+                out.contains("customresourcedefinition.apiextensions.k8s.io/nodehealths.nodehealth.io"),
+                crd,
+                "{extra}: {out}"
+            );
             for name in names {
                 assert!(
                     out.contains(&format!("deployment.apps/{name} created (server dry run)")),
@@ -236,16 +371,16 @@ async fn the_rendered_chart_is_accepted_by_the_api_server() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn install_grants_least_privilege_upgrade_adds_remediation_and_uninstall_keeps_the_crd() {
+async fn install_grants_least_privilege_upgrade_adds_remediation_and_uninstall_removes_the_cluster_role() {
     with_temp_ns("chart-rbac", |client, ns| async move {
         let _release = install(&ns, "").await;
         // What the operator needs, cluster-wide.
         await_can_i(&ns, "list pods -A", true).await;
         for args in [
             "watch pods -A",
-            "get pods -A",
             "list nodehealths.nodehealth.io -A",
             "watch nodehealths.nodehealth.io -A",
+            "patch nodehealths.nodehealth.io -A",
             "patch nodehealths.nodehealth.io --subresource=status -A",
             "create events.events.k8s.io -A",
             "patch events.events.k8s.io -A",
@@ -254,18 +389,24 @@ async fn install_grants_least_privilege_upgrade_adds_remediation_and_uninstall_k
         ] {
             assert!(can_i(&ns, args).await, "{} cannot {args}", service_account(&ns));
         }
-        // Nothing more.
+        // Nothing more: not even what the operator never calls (gets of what it watches, a
+        // status update, nodes without remediation).
         let denied = [
             "get secrets -A",
             "get secrets -n $NS",
+            "get pods -A",
+            "get nodehealths.nodehealth.io -A",
+            "update nodehealths.nodehealth.io -A",
+            "update nodehealths.nodehealth.io --subresource=status -A",
+            "get nodehealths.nodehealth.io --subresource=status -A",
             "delete nodes",
             "delete pods -A",
             "create pods -A",
             "patch pods -A",
-            "patch nodehealths.nodehealth.io -A",
             "delete nodehealths.nodehealth.io -A",
             "create leases.coordination.k8s.io -n default",
             "create pods --subresource=eviction -A",
+            "get nodes",
             "patch nodes",
             "list nodes",
         ];
@@ -273,11 +414,7 @@ async fn install_grants_least_privilege_upgrade_adds_remediation_and_uninstall_k
             assert!(!can_i(&ns, args).await, "{} can {args}", service_account(&ns));
         }
 
-        ok(
-            &ns,
-            r#"helm upgrade "$NS" "$CHART" --namespace "$NS" --set fullnameOverride="$NS" --set rbac.remediation=true"#,
-        )
-        .await;
+        upgrade(&ns, "--set rbac.remediation=true").await;
         let roles: Api<ClusterRole> = Api::all(client.clone());
         let role = roles.get(&ns).await.unwrap();
         let grants = |resource: &str, verb: &str| {
@@ -290,8 +427,16 @@ async fn install_grants_least_privilege_upgrade_adds_remediation_and_uninstall_k
         assert!(grants("nodes", "patch"), "{role:?}");
         await_can_i(&ns, "create pods --subresource=eviction -A", true).await;
         assert!(can_i(&ns, "patch nodes").await);
-        // Remediation evicts and cordons; it still deletes nothing and reads no secrets.
-        for args in ["delete pods -A", "delete nodes", "get secrets -A"] {
+        assert!(can_i(&ns, "get nodes").await);
+        // Remediation evicts and cordons; it still deletes nothing, lists no nodes and reads no
+        // secrets.
+        for args in [
+            "delete pods -A",
+            "delete nodes",
+            "list nodes",
+            "watch nodes",
+            "get secrets -A",
+        ] {
             assert!(
                 !can_i(&ns, args).await,
                 "with remediation, {} can {args}",
@@ -304,11 +449,85 @@ async fn install_grants_least_privilege_upgrade_adds_remediation_and_uninstall_k
             roles.get_opt(&ns).await.unwrap().is_none(),
             "the ClusterRole outlived the release"
         );
-        let crd = ok(&ns, "kubectl get crd nodehealths.nodehealth.io -o name").await;
-        assert_eq!(
-            crd.trim(),
-            "customresourcedefinition.apiextensions.k8s.io/nodehealths.nodehealth.io"
+        await_can_i(&ns, "list pods -A", false).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_namespaced_install_grants_roles_in_its_namespace_and_a_cluster_role_only_for_nodes() {
+    with_temp_ns("chart-ns", |client, ns| async move {
+        let _release = install(&ns, "--set watchNamespace=$NS").await;
+        let roles: Api<ClusterRole> = Api::all(client.clone());
+        assert!(
+            roles.get_opt(&ns).await.unwrap().is_none(),
+            "a ClusterRole without remediation"
         );
+        await_can_i(&ns, "list pods -n $NS", true).await;
+        for args in [
+            "watch pods -n $NS",
+            "list nodehealths.nodehealth.io -n $NS",
+            "watch nodehealths.nodehealth.io -n $NS",
+            "patch nodehealths.nodehealth.io -n $NS",
+            "patch nodehealths.nodehealth.io --subresource=status -n $NS",
+            "create events.events.k8s.io -n $NS",
+            "patch events.events.k8s.io -n $NS",
+            "update leases.coordination.k8s.io -n $NS",
+        ] {
+            assert!(can_i(&ns, args).await, "{} cannot {args}", service_account(&ns));
+        }
+        // Other namespaces and the cluster are out of reach.
+        for args in [
+            "list pods -A",
+            "list pods -n default",
+            "list nodehealths.nodehealth.io -A",
+            "list nodehealths.nodehealth.io -n default",
+            "patch nodehealths.nodehealth.io --subresource=status -n default",
+            "create events.events.k8s.io -n default",
+            "create pods --subresource=eviction -n $NS",
+            "get nodes",
+            "patch nodes",
+        ] {
+            assert!(!can_i(&ns, args).await, "{} can {args}", service_account(&ns));
+        }
+
+        // Remediation: evictions in the namespace; nodes, the only cluster-scoped grant; events
+        // about nodes in `default`.
+        upgrade(&ns, "--set watchNamespace=$NS --set rbac.remediation=true").await;
+        await_can_i(&ns, "patch nodes", true).await;
+        for args in [
+            "get nodes",
+            "create pods --subresource=eviction -n $NS",
+            "create events.events.k8s.io -n default",
+            "patch events.events.k8s.io -n default",
+        ] {
+            assert!(can_i(&ns, args).await, "{} cannot {args}", service_account(&ns));
+        }
+        for args in [
+            "list nodes",
+            "create pods --subresource=eviction -n default",
+            "list pods -n default",
+            "list pods -A",
+            "create events.events.k8s.io -n kube-system",
+        ] {
+            assert!(
+                !can_i(&ns, args).await,
+                "with remediation, {} can {args}",
+                service_account(&ns)
+            );
+        }
+        let role = roles.get(&ns).await.unwrap();
+        let resources: Vec<&String> = role
+            .rules
+            .iter()
+            .flatten()
+            .flat_map(|r| r.resources.iter().flatten())
+            .collect();
+        assert_eq!(resources, ["nodes"], "{role:?}");
+
+        ok(&ns, r#"helm uninstall "$NS" --namespace "$NS""#).await;
+        assert!(roles.get_opt(&ns).await.unwrap().is_none());
+        await_can_i(&ns, "create events.events.k8s.io -n default", false).await;
     })
     .await;
 }
@@ -399,11 +618,7 @@ async fn two_shards_are_two_deployments_and_two_pdbs_each_selecting_only_its_sha
         }
 
         // Back to one shard: the Deployment named after the release, the shards' ones gone.
-        ok(
-            &ns,
-            r#"helm upgrade "$NS" "$CHART" --namespace "$NS" --set fullnameOverride="$NS" --set sharding.shards=1"#,
-        )
-        .await;
+        upgrade(&ns, "--set sharding.shards=1").await;
         let deployments = installed(&ns, "deployments").await;
         assert_eq!(deployments.keys().collect::<Vec<_>>(), [&ns]);
         assert_shard_deployment(&ns, &deployments[&ns], 0, 1, 2);
@@ -557,11 +772,7 @@ async fn upgrading_from_chart_0_1_keeps_the_deployment_and_its_selector() {
             .expect("chart 0.1's Deployment");
         assert_eq!(before["spec"]["strategy"]["type"], "Recreate");
 
-        ok(
-            &ns,
-            r#"helm upgrade "$NS" "$CHART" --namespace "$NS" --set fullnameOverride="$NS""#,
-        )
-        .await;
+        upgrade(&ns, "").await;
         let deployments = installed(&ns, "deployments").await;
         assert_eq!(deployments.keys().collect::<Vec<_>>(), [&ns]);
         let after = &deployments[&ns];
@@ -583,7 +794,7 @@ async fn upgrading_from_chart_0_1_keeps_the_deployment_and_its_selector() {
 
 /// `nodehealth run` as the release's ServiceAccount, killed (and its kubeconfig removed) when dropped.
 struct Impersonated {
-    _operator: Operator,
+    operator: Operator,
     kubeconfig: PathBuf,
 }
 
@@ -603,7 +814,7 @@ impl Impersonated {
             identity.as_str(),
         ];
         Impersonated {
-            _operator: Operator::start_as(&kubeconfig, ns, &args),
+            operator: Operator::start_as(&kubeconfig, ns, &args),
             kubeconfig,
         }
     }
@@ -806,4 +1017,439 @@ fn the_image_can_be_pinned_by_digest_and_logs_can_be_json() {
         let out = sh("img", &format!(r#"helm lint --strict "$CHART" --set {bad}"#));
         assert!(!out.status.success(), "helm lint accepted --set {bad}: {}", text(&out));
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_default_install_owns_the_crd_upgrades_it_and_uninstall_keeps_it_and_every_nodehealth() {
+    with_temp_ns("chart-crd", |client, ns| async move {
+        // The CRD is already there (applied by the tests alongside, as by an admin, or by chart
+        // 0.2 from crds/), with a NodeHealth in this namespace.
+        install_crd(&client).await;
+        create_nodehealth(&client, &ns, "survivor", radix_spec()).await;
+        let nodehealths: Api<NodeHealth> = Api::namespaced(client.clone(), &ns);
+        let uid = nodehealths.get("survivor").await.unwrap().metadata.uid;
+
+        // A default install does not silently adopt a CRD it did not create...
+        let _release = Release(ns.clone());
+        let helm_install = r#"helm install "$NS" "$CHART" --namespace "$NS" --set fullnameOverride="$NS""#;
+        let out = run(&ns, helm_install).await;
+        assert!(
+            !out.status.success()
+                && String::from_utf8_lossy(&out.stderr).contains("cannot be imported into the current release"),
+            "{}",
+            text(&out)
+        );
+        // ...it takes it over when told to (once: from then on the release owns it).
+        ok(&ns, &format!("{helm_install} --take-ownership")).await;
+        let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+        let crd = crds.get(CRD).await.unwrap();
+        let annotations = crd.metadata.annotations.clone().unwrap_or_default();
+        assert_eq!(annotations.get("helm.sh/resource-policy").map(String::as_str), Some("keep"));
+        assert_eq!(annotations.get("meta.helm.sh/release-name"), Some(&ns));
+        assert_eq!(annotations.get("meta.helm.sh/release-namespace"), Some(&ns));
+        let chart: serde_yaml::Value =
+            serde_yaml::from_str(&std::fs::read_to_string(Path::new(REPO).join(CHART).join("Chart.yaml")).unwrap())
+                .unwrap();
+        let labels = crd.metadata.labels.clone().unwrap_or_default();
+        assert_eq!(
+            labels.get("helm.sh/chart"),
+            Some(&format!("nodehealth-operator-{}", chart["version"].as_str().unwrap())),
+            "{labels:?}"
+        );
+
+        // `helm upgrade` applies it again (from crds/ Helm never would): what changed reaches it.
+        ok(
+            &ns,
+            r#"helm upgrade "$NS" "$CHART" --namespace "$NS" --set fullnameOverride="$NS" --set commonLabels.upgraded-by="$NS""#,
+        )
+        .await;
+        let crd = crds.get(CRD).await.unwrap();
+        assert_eq!(
+            crd.metadata.labels.as_ref().and_then(|l| l.get("upgraded-by")),
+            Some(&ns),
+            "the upgrade did not reach the CRD: {:?}",
+            crd.metadata.labels
+        );
+
+        // Never uninstall a release whose CRD is not kept: it would delete every NodeHealth of
+        // this API server, the other tests' too.
+        assert_eq!(
+            crd.metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get("helm.sh/resource-policy"))
+                .map(String::as_str),
+            Some("keep")
+        );
+        let out = ok(&ns, r#"helm uninstall "$NS" --namespace "$NS" 2>&1"#).await;
+        assert!(out.contains("kept due to the resource policy"), "{out}");
+        let roles: Api<ClusterRole> = Api::all(client.clone());
+        assert!(roles.get_opt(&ns).await.unwrap().is_none(), "the release is gone");
+        let crd = crds.get_opt(CRD).await.unwrap();
+        assert!(
+            crd.is_some_and(|c| c.metadata.deletion_timestamp.is_none()),
+            "the CRD was deleted"
+        );
+        let survivor = nodehealths.get_opt("survivor").await.unwrap();
+        assert_eq!(
+            survivor.and_then(|nh| nh.metadata.uid),
+            uid,
+            "the NodeHealth did not survive"
+        );
+    })
+    .await;
+}
+
+/// The name of the NodeHealth CRD.
+const CRD: &str = "nodehealths.nodehealth.io";
+
+/// One permission: where (`ClusterRole`, or `Role <namespace>`), API group, resource, verb.
+type Grant = (String, &'static str, &'static str, &'static str);
+
+/// What the operator may do on what it watches (a ClusterRole, or a Role in watchNamespace).
+/// Each grant with the code that uses it.
+const WATCHED: &[(&str, &str, &str)] = &[
+    // The NodeHealths' watch (controller/mod.rs: kube's watcher lists, then watches).
+    ("nodehealth.io", "nodehealths", "list"),
+    ("nodehealth.io", "nodehealths", "watch"),
+    // The finalizer the operator is about to put on NodeHealths with remediation, added and
+    // removed by a metadata patch (never the spec).
+    ("nodehealth.io", "nodehealths", "patch"),
+    // Status by server-side apply (controller/reconcile.rs write_status): a PATCH of /status.
+    ("nodehealth.io", "nodehealths/status", "patch"),
+    // The pods' watch (controller/pods.rs).
+    ("", "pods", "list"),
+    ("", "pods", "watch"),
+    // kube's Recorder: creates an event, patches it when it recurs.
+    ("events.k8s.io", "events", "create"),
+    ("events.k8s.io", "events", "patch"),
+];
+
+/// With remediation, where the pods are: a restart is an eviction (controller/act.rs evict_instance).
+const EVICTIONS: &[(&str, &str, &str)] = &[("", "pods/eviction", "create")];
+
+/// With remediation, cluster-scoped: nodes read one by one (node_facts, uncordon) and cordoned
+/// or uncordoned by a patch (patch_node, uncordon); never listed nor watched.
+const NODES: &[(&str, &str, &str)] = &[("", "nodes", "get"), ("", "nodes", "patch")];
+
+/// With remediation and watchNamespace: events about nodes, which are recorded in `default`
+/// (controller/reconcile.rs regarding).
+const NODE_EVENTS: &[(&str, &str, &str)] = &[
+    ("events.k8s.io", "events", "create"),
+    ("events.k8s.io", "events", "patch"),
+];
+
+/// Leader election in the release namespace (controller/lease.rs): read its Lease (get), create
+/// it when missing, renew, take over or release it (update, with the resourceVersion read), and
+/// list the other shards' Leases.
+const LEASES: &[(&str, &str, &str)] = &[
+    ("coordination.k8s.io", "leases", "get"),
+    ("coordination.k8s.io", "leases", "list"),
+    ("coordination.k8s.io", "leases", "create"),
+    ("coordination.k8s.io", "leases", "update"),
+];
+
+fn grants(scope: &str, rules: &[&[(&'static str, &'static str, &'static str)]]) -> Vec<Grant> {
+    rules
+        .iter()
+        .flat_map(|r| r.iter())
+        .map(|&(group, resource, verb)| (scope.to_owned(), group, resource, verb))
+        .collect()
+}
+
+/// Every permission the rendered chart grants its ServiceAccount, checked to be bound to it.
+fn rendered_grants(ns: &str, extra: &str) -> Vec<(String, String, String, String)> {
+    let objects = render(ns, extra);
+    let sa = json!({"kind": "ServiceAccount", "name": ns, "namespace": ns});
+    let mut out = Vec::new();
+    for kind in ["ClusterRole", "Role"] {
+        for role in objects.iter().filter(|o| o["kind"] == kind) {
+            let name = &role["metadata"]["name"];
+            let namespace = role["metadata"]["namespace"].as_str();
+            let binding = objects.iter().find(|b| {
+                b["kind"] == format!("{kind}Binding")
+                    && b["roleRef"]["kind"] == kind
+                    && b["roleRef"]["name"] == *name
+                    && b["metadata"]["namespace"].as_str() == namespace
+            });
+            let binding = binding.unwrap_or_else(|| panic!("{extra}: {kind} {name} is bound to nothing"));
+            assert_eq!(binding["subjects"], json!([sa]), "{extra}: {kind} {name}");
+            let scope = match namespace {
+                Some(n) => format!("Role {n}"),
+                None => "ClusterRole".to_owned(),
+            };
+            for rule in role["rules"].as_array().unwrap() {
+                // Grants narrowed by name or to URLs would need more than these four columns.
+                assert!(
+                    rule.get("resourceNames").is_none() && rule.get("nonResourceURLs").is_none(),
+                    "{extra}: {rule}"
+                );
+                let strings = |k: &str| -> Vec<String> {
+                    rule[k]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|v| v.as_str().unwrap().to_owned())
+                        .collect()
+                };
+                for group in strings("apiGroups") {
+                    for resource in strings("resources") {
+                        for verb in strings("verbs") {
+                            out.push((scope.clone(), group.clone(), resource.clone(), verb));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // A binding to a role the chart does not render would grant what nobody reviewed.
+    for binding in objects
+        .iter()
+        .filter(|o| o["kind"] == "RoleBinding" || o["kind"] == "ClusterRoleBinding")
+    {
+        let kind = binding["roleRef"]["kind"].as_str().unwrap();
+        assert!(
+            objects
+                .iter()
+                .any(|r| r["kind"] == kind && r["metadata"]["name"] == binding["roleRef"]["name"]),
+            "{extra}: {binding:#}"
+        );
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn the_chart_grants_exactly_the_allow_list() {
+    let ns = "allow";
+    let cluster = "ClusterRole";
+    let release = format!("Role {ns}");
+    let watched = "Role validators";
+    let cases: Vec<(&str, Vec<Grant>)> = vec![
+        ("", [grants(cluster, &[WATCHED]), grants(&release, &[LEASES])].concat()),
+        (
+            "--set rbac.remediation=true",
+            [
+                grants(cluster, &[WATCHED, EVICTIONS, NODES]),
+                grants(&release, &[LEASES]),
+            ]
+            .concat(),
+        ),
+        (
+            "--set watchNamespace=validators",
+            [grants(watched, &[WATCHED]), grants(&release, &[LEASES])].concat(),
+        ),
+        (
+            "--set watchNamespace=validators --set rbac.remediation=true",
+            [
+                grants(cluster, &[NODES]),
+                grants(watched, &[WATCHED, EVICTIONS]),
+                grants("Role default", &[NODE_EVENTS]),
+                grants(&release, &[LEASES]),
+            ]
+            .concat(),
+        ),
+        // Watching `default`: the Role there already covers events about nodes.
+        (
+            "--set watchNamespace=default --set rbac.remediation=true",
+            [
+                grants(cluster, &[NODES]),
+                grants("Role default", &[WATCHED, EVICTIONS]),
+                grants(&release, &[LEASES]),
+            ]
+            .concat(),
+        ),
+        // Sharding and replicas change no permission.
+        (
+            "--set sharding.shards=3 --set replicas=3",
+            [grants(cluster, &[WATCHED]), grants(&release, &[LEASES])].concat(),
+        ),
+        ("--set rbac.create=false", vec![]),
+    ];
+    for (extra, expected) in cases {
+        let mut expected: Vec<(String, String, String, String)> = expected
+            .into_iter()
+            .map(|(s, g, r, v)| (s, g.to_owned(), r.to_owned(), v.to_owned()))
+            .collect();
+        expected.sort();
+        let got = rendered_grants(ns, extra);
+        let unexpected: Vec<_> = got.iter().filter(|g| !expected.contains(g)).collect();
+        let missing: Vec<_> = expected.iter().filter(|g| !got.contains(g)).collect();
+        assert!(
+            unexpected.is_empty() && missing.is_empty() && got.len() == expected.len(),
+            "`helm template {extra}`:\n  granted but not in the allow-list (justify it in tests/chart.rs): {unexpected:#?}\n  \
+             in the allow-list but not granted: {missing:#?}"
+        );
+    }
+}
+
+#[test]
+fn deployments_and_pods_take_annotations_labels_and_spread_constraints() {
+    let objects = render(
+        "meta",
+        "--set commonLabels.team=validators \
+         --set-string 'deploymentAnnotations.reloader\\.stakater\\.com/auto=true' \
+         --set deploymentLabels.tier=ops \
+         --set-string 'podAnnotations.prometheus\\.io/scrape=true' \
+         --set-string 'podLabels.sidecar\\.istio\\.io/inject=false' \
+         --set topologySpreadConstraints[0].maxSkew=2 \
+         --set topologySpreadConstraints[0].topologyKey=topology.kubernetes.io/zone \
+         --set topologySpreadConstraints[0].whenUnsatisfiable=DoNotSchedule \
+         --set sharding.shards=2",
+    );
+    let deployments = of_kind(&objects, "Deployment");
+    assert_eq!(deployments.len(), 2);
+    for (name, d) in &deployments {
+        let meta = &d["metadata"];
+        assert_eq!(meta["annotations"]["reloader.stakater.com/auto"], "true", "{name}");
+        assert_eq!(meta["labels"]["tier"], "ops", "{name}");
+        assert_eq!(meta["labels"]["team"], "validators", "{name}");
+        let template = &d["spec"]["template"]["metadata"];
+        assert_eq!(template["annotations"]["prometheus.io/scrape"], "true", "{name}");
+        assert_eq!(template["labels"]["sidecar.istio.io/inject"], "false", "{name}");
+        assert_eq!(template["labels"]["team"], "validators", "{name}");
+        // Deployment metadata is not the pods'.
+        assert!(template["labels"].get("tier").is_none(), "{name}: {template:#}");
+        assert!(
+            template["annotations"].get("reloader.stakater.com/auto").is_none(),
+            "{name}: {template:#}"
+        );
+        // The selector is the chart's alone.
+        assert!(d["spec"]["selector"]["matchLabels"].get("team").is_none(), "{name}");
+        let spread = &d["spec"]["template"]["spec"]["topologySpreadConstraints"];
+        assert_eq!(spread.as_array().map(Vec::len), Some(1), "{name}: {spread:#}");
+        assert_eq!(spread[0]["topologyKey"], "topology.kubernetes.io/zone");
+        assert_eq!(spread[0]["maxSkew"], 2);
+        assert_eq!(spread[0]["whenUnsatisfiable"], "DoNotSchedule");
+        assert!(
+            selects(&spread[0]["labelSelector"], pod_labels(d)),
+            "{name}: a constraint without a selector gets its shard's pods"
+        );
+    }
+    // commonLabels are on every object the chart renders.
+    for o in &objects {
+        assert_eq!(
+            o["metadata"]["labels"]["team"], "validators",
+            "{} {}",
+            o["kind"], o["metadata"]["name"]
+        );
+    }
+    // None of it by default.
+    let d = &of_kind(&render("meta", ""), "Deployment")["meta"];
+    assert!(d["metadata"].get("annotations").is_none(), "{:#}", d["metadata"]);
+    assert!(d["spec"]["template"]["metadata"].get("annotations").is_none());
+}
+
+#[test]
+fn the_helm_test_pod_asks_readyz_through_the_service() {
+    let objects = render("hook", "");
+    let service = &of_kind(&objects, "Service")["hook"];
+    let pods = of_kind(&objects, "Pod");
+    let pod = &pods["hook-test-readyz"];
+    assert_eq!(pod["metadata"]["annotations"]["helm.sh/hook"], "test");
+    assert_eq!(
+        pod["metadata"]["annotations"]["helm.sh/hook-delete-policy"],
+        "before-hook-creation,hook-succeeded"
+    );
+    assert_eq!(pod["spec"]["restartPolicy"], "Never");
+    assert_eq!(pod["spec"]["automountServiceAccountToken"], false);
+    let container = &pod["spec"]["containers"][0];
+    assert_eq!(container["image"], "busybox:1.36.1");
+    let port = service["spec"]["ports"][0]["port"].as_u64().unwrap();
+    assert_eq!(service["spec"]["ports"][0]["targetPort"], "http");
+    assert_eq!(
+        container["command"],
+        json!([
+            "wget",
+            "-q",
+            "-O-",
+            "-T",
+            "10",
+            format!("http://hook.hook.svc:{port}/readyz")
+        ])
+    );
+    // The operator container serves /readyz on its `http` port.
+    let d = &of_kind(&objects, "Deployment")["hook"];
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"],
+        json!({"path": "/readyz", "port": "http"})
+    );
+
+    // It follows the Service's port; its image and timeout are the user's.
+    let digest = format!("sha256:{}", "b".repeat(64));
+    let objects = render(
+        "hook",
+        &format!(
+            "--set service.port=9090 --set tests.image.repository=registry.example/tools/busybox \
+             --set tests.image.tag=1.37.0 --set tests.image.digest={digest} --set tests.timeoutSeconds=3"
+        ),
+    );
+    let container = &of_kind(&objects, "Pod")["hook-test-readyz"]["spec"]["containers"][0];
+    assert_eq!(
+        container["image"],
+        format!("registry.example/tools/busybox:1.37.0@{digest}")
+    );
+    assert_eq!(
+        container["command"],
+        json!(["wget", "-q", "-O-", "-T", "3", "http://hook.hook.svc:9090/readyz"])
+    );
+    assert!(of_kind(&render("hook", "--set tests.enabled=false"), "Pod").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn helm_test_passes_when_the_operator_answers_readyz_through_the_service_and_fails_when_not() {
+    with_temp_ns("chart-test", |client, ns| async move {
+        // A namespaced install: the operator is ready only once its watches, with the Role in
+        // this namespace alone, have synced.
+        let _release = install(&ns, "--set watchNamespace=$NS").await;
+        await_can_i(&ns, "watch nodehealths.nodehealth.io -n $NS", true).await;
+        let kubelet = TestPodKubelet::start(client.clone(), &ns);
+        let pod = format!("{ns}-test-readyz");
+        let url = format!("http://{ns}.{ns}.svc:8080/readyz");
+
+        // No operator behind the Service: the test pod fails, and so does `helm test`.
+        let out = run(&ns, r#"helm test "$NS" --namespace "$NS" --timeout 60s"#).await;
+        assert!(!out.status.success(), "{}", text(&out));
+        let runs = kubelet.runs();
+        assert_eq!(runs.len(), 1, "{runs:?}");
+        assert_eq!(
+            (runs[0].pod.as_str(), runs[0].url.as_str()),
+            (pod.as_str(), url.as_str())
+        );
+        assert_eq!(runs[0].phase, "Failed", "{runs:?}");
+        // A failed test pod is kept for `kubectl logs`.
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+        assert!(
+            pods.get_opt(&pod).await.unwrap().is_some(),
+            "the failed test pod is gone"
+        );
+
+        // The operator, with the chart's permissions, behind the Service.
+        let kc = impersonating_kubeconfig(&ns).await;
+        let op = Impersonated::start(kc, &ns);
+        let http = op.operator.http.clone();
+        eventually(WAIT, "the operator ready", || {
+            let http = http.clone();
+            async move {
+                match support::wait::get(&format!("http://{http}/readyz")).await? {
+                    (200, _) => Ok(()),
+                    (code, body) => Err(format!("{code} {body}")),
+                }
+            }
+        })
+        .await;
+        kubelet.route_to(Some(http));
+        let out = ok(&ns, r#"helm test "$NS" --namespace "$NS" --timeout 60s"#).await;
+        assert!(out.contains("Phase:          Succeeded"), "{out}");
+        let runs = kubelet.runs();
+        assert_eq!(runs.len(), 2, "{runs:?}");
+        assert_eq!(runs[1].url, url);
+        assert_eq!(runs[1].phase, "Succeeded", "{runs:?}");
+        // A passed test pod is deleted.
+        assert!(
+            pods.get_opt(&pod).await.unwrap().is_none(),
+            "the passed test pod is left over"
+        );
+    })
+    .await;
 }

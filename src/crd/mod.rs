@@ -430,7 +430,7 @@ mod tests {
         let on_disk = std::fs::read_to_string(path).unwrap_or_default();
         assert!(
             on_disk == generated,
-            "crds/nodehealth.io_nodehealths.yaml is stale: run `cargo run -- crd > crds/nodehealth.io_nodehealths.yaml`"
+            "crds/nodehealth.io_nodehealths.yaml is stale: run `cargo run -q --bin nodehealth -- crd > crds/nodehealth.io_nodehealths.yaml && cp crds/nodehealth.io_nodehealths.yaml charts/nodehealth-operator/files/`"
         );
     }
 

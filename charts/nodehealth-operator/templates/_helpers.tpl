@@ -28,12 +28,20 @@ app.kubernetes.io/name: {{ include "nodehealth-operator.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
-{{/* Standard labels of every resource. */}}
-{{- define "nodehealth-operator.labels" -}}
+{{/* Labels of every object the chart renders, whatever its part: the standard ones and commonLabels. */}}
+{{- define "nodehealth-operator.baseLabels" -}}
 helm.sh/chart: {{ include "nodehealth-operator.chart" . }}
 {{ include "nodehealth-operator.selectorLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Standard labels of every resource of the operator (the CRD is component `crd`, the helm test `test`). */}}
+{{- define "nodehealth-operator.labels" -}}
+{{ include "nodehealth-operator.baseLabels" . }}
 app.kubernetes.io/component: operator
 {{- end }}
 
