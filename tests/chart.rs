@@ -1453,3 +1453,62 @@ async fn helm_test_passes_when_the_operator_answers_readyz_through_the_service_a
     })
     .await;
 }
+
+/// What a user reads in `kubectl explain`, as the API server publishes the CRD: the fields'
+/// own documentation, today's names, no Rust or Go type docs.
+#[tokio::test(flavor = "multi_thread")]
+async fn kubectl_explain_documents_every_field_for_users() {
+    install_crd(&support::cluster::admin_client().await).await;
+    let explain = |path: &'static str| async move {
+        let out = run("explain", &format!("kubectl explain {path}")).await;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(text(&out))
+        }
+    };
+    // The server publishes a changed CRD's OpenAPI a moment after it is established.
+    let worst = eventually(WAIT, "the status published with its fields", || async {
+        let out = explain("nodehealths.status.worstStatus").await?;
+        if out.contains("The worst status among the selected pods") {
+            Ok(out)
+        } else {
+            Err(out)
+        }
+    })
+    .await;
+    assert!(worst.contains("FIELD:    worstStatus <string>"), "{worst}");
+    let time = explain("nodehealths.status.lastProbeTime").await.unwrap();
+    assert!(
+        time.contains("When the figures in `pods` were last refreshed"),
+        "{time}"
+    );
+    assert!(!time.contains("wrapper around time.Time"), "{time}");
+    let window = explain("nodehealths.spec.assessment.observedRateWindow").await.unwrap();
+    assert!(window.contains("How long the operator watches a ledger"), "{window}");
+    let spec = explain("nodehealths.spec --recursive").await.unwrap();
+    for now in [
+        "period",
+        "timeout",
+        "syncedDelay",
+        "startupGrace",
+        "minInterval",
+        "restartWindow",
+        "maxUnhealthy",
+    ] {
+        assert!(
+            spec.contains(&format!("{now}\t")) || spec.contains(&format!("{now} ")),
+            "{now} missing: {spec}"
+        );
+    }
+    for gone in ["periodSeconds", "maxUnhealthyPercent", "Seconds\t", "later"] {
+        assert!(!spec.contains(gone), "{gone} still documented: {spec}");
+    }
+    let path = explain("nodehealths.spec.probe.health.path").await.unwrap();
+    assert!(
+        path.contains("FIELD:    path <string>"),
+        "a typed field, not `<>`: {path}"
+    );
+    let top = explain("nodehealths").await.unwrap();
+    assert!(!top.contains("(later)"), "{top}");
+}

@@ -2,6 +2,7 @@
 //! set of validator pods in one namespace. The CRD YAML is generated from these types
 //! (`nodehealth crd`); every field's doc comment becomes its `kubectl explain` text.
 
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector, Time};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::CustomResource;
@@ -58,9 +59,6 @@ pub struct NodeHealthSpec {
     /// What to do about a validator that stays unhealthy: cordon its node, restart it. Absent
     /// or without actions: observe only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    // Not `nullable` in the schema (`with` the inner type): the 1.20 API server leaves nullable
-    // objects out of its OpenAPI, and `kubectl explain` showed `<>`. A `null` is pruned.
-    #[schemars(with = "RemediationSpec")]
     pub remediation: Option<RemediationSpec>,
 }
 
@@ -95,11 +93,9 @@ pub enum Scheme {
 pub struct ProbeSpec {
     /// The health endpoint. Omit it to judge by metrics alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "EndpointSpec")]
     pub health: Option<EndpointSpec>,
     /// The Prometheus metrics endpoint. Omit it to judge by the health endpoint alone (no health factor then).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "EndpointSpec")]
     pub metrics: Option<EndpointSpec>,
     /// How often each pod is probed, from `1s` to `1h`, e.g. `15s`.
     #[serde(default = "default_period")]
@@ -269,7 +265,9 @@ pub struct NodeHealthStatus {
     /// Selected pods that are healthy.
     #[serde(default)]
     pub healthy_pods: u32,
-    /// The worst status among the selected pods; absent when no pod is selected.
+    /// The worst status among the selected pods, from best to worst `Ready`, `Affected`,
+    /// `ShuttingDown`, `ShutDown`, `NotReady`, `Panicked` (`Ready` and `Affected` are healthy);
+    /// absent when no pod is selected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub worst_status: Option<PodStatus>,
     /// The lowest pod health factor (0.0 critically unhealthy to 1.0 healthy).
@@ -309,7 +307,9 @@ pub struct PodHealth {
     /// Node the pod runs on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
-    /// The pod's status.
+    /// The pod's status: `Ready`, `Affected` (healthy, with a non-fatal issue such as a health
+    /// factor below `degradedBelow`), `ShuttingDown`, `ShutDown`, `NotReady` (unreachable, out of
+    /// sync, or a factor below `unhealthyBelow`) or `Panicked`.
     pub status: PodStatus,
     /// Synced, Syncing, OutOfSync, Booting, Unreachable or Unknown.
     pub sync_state: SyncState,
@@ -354,7 +354,8 @@ pub struct PodHealth {
     pub reasons: Vec<String>,
 }
 
-/// A pod's status, from best to worst. `Ready` and `Affected` are healthy; the others are not.
+// A pod's status, from best to worst. Documented on the fields (a `///` here would replace the
+// description of an optional field in the published schema).
 #[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema)]
 pub enum PodStatus {
     /// Fully operational.
@@ -413,10 +414,21 @@ impl From<PodStatus> for Status {
     }
 }
 
-/// The CRD as YAML, as `nodehealth crd` prints it and `crds/` holds it.
-pub fn crd_yaml() -> Result<String, serde_yaml::Error> {
+/// The CRD as `nodehealth crd` prints it and `crds/` holds it.
+pub fn crd() -> CustomResourceDefinition {
     use kube::CustomResourceExt;
-    serde_yaml::to_string(&NodeHealth::crd())
+    let mut crd = NodeHealth::crd();
+    for v in &mut crd.spec.versions {
+        if let Some(s) = v.schema.as_mut().and_then(|s| s.open_api_v3_schema.as_mut()) {
+            schema::not_nullable(s);
+        }
+    }
+    crd
+}
+
+/// The CRD as YAML.
+pub fn crd_yaml() -> Result<String, serde_yaml::Error> {
+    serde_yaml::to_string(&crd())
 }
 
 #[cfg(test)]
@@ -439,12 +451,13 @@ mod tests {
     #[test]
     fn the_schema_reads_as_user_documentation_with_its_defaults() {
         use kube::CustomResourceExt;
-        let crd = serde_json::to_value(NodeHealth::crd()).unwrap();
+        let crd = serde_json::to_value(crd()).unwrap();
         let schema = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
         let text = schema.to_string();
         for leak in [
             "Ord",
             "wrapper around time.Time",
+            "nullable",
             "(later)",
             "Rust",
             "zksync vocabulary",
