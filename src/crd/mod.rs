@@ -450,7 +450,6 @@ mod tests {
     /// every default must be in the schema, where `kubectl explain` and editors see it.
     #[test]
     fn the_schema_reads_as_user_documentation_with_its_defaults() {
-        use kube::CustomResourceExt;
         let crd = serde_json::to_value(crd()).unwrap();
         let schema = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
         let text = schema.to_string();
