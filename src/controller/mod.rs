@@ -16,7 +16,7 @@ pub use act::evict_instance;
 pub use lease::{Election, Leadership};
 
 use pods::{ShardSelectors, shard_pods};
-use watches::{SyncGate, Watch, in_shard, nodehealth_relevance, pod_relevance};
+use watches::{PodChanges, SyncGate, Watch, in_shard, nodehealth_relevance};
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
@@ -181,9 +181,9 @@ pub async fn run(
     let selectors_for_mapper = selectors.clone();
     let pod_watch = shard_pods(pods_api, selectors.clone()).inspect(move |ev| pod_gate.seen(ev, Watch::Pods));
     // Every change reaches the store; only those that matter to a policy trigger a reconcile.
+    let mut changes = PodChanges::default();
     let pod_stream = reflector(pod_writer, pod_watch)
-        .touched_objects()
-        .predicate_filter(pod_relevance, PredicateConfig::default())
+        .try_filter_map(move |ev| std::future::ready(Ok(changes.pass(ev))))
         .default_backoff();
     let (nh_store, nh_writer) = reflector::store();
     let nh_gate = gate.clone();

@@ -1,6 +1,7 @@
 //! What the watches pass on: which changes of NodeHealths and pods are worth a reconcile, what
 //! is kept of a pod, which policies a pod concerns, and when both watches have listed everything.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -27,7 +28,7 @@ pub(super) fn nodehealth_relevance(nh: &DeserializeGuard<NodeHealth>) -> Option<
 /// What of a pod is worth a reconcile of the policies selecting it: where and whether it can
 /// be probed, and what remediation reads of it. Status conditions, restarts counts and the like
 /// change often and matter to nobody here.
-pub(super) fn pod_relevance(pod: &Pod) -> Option<u64> {
+fn pod_relevance(pod: &Pod) -> u64 {
     let meta = &pod.metadata;
     let status = pod.status.as_ref();
     let ports: Vec<(Option<&String>, i32)> = pod
@@ -37,7 +38,7 @@ pub(super) fn pod_relevance(pod: &Pod) -> Option<u64> {
         .flat_map(|c| c.ports.iter().flatten())
         .map(|p| (p.name.as_ref(), p.container_port))
         .collect();
-    Some(hash(&(
+    hash(&(
         &meta.uid,
         &meta.labels,
         meta.deletion_timestamp.is_some(),
@@ -48,7 +49,38 @@ pub(super) fn pod_relevance(pod: &Pod) -> Option<u64> {
         ports,
         status.and_then(|s| s.phase.as_ref()),
         status.and_then(|s| s.pod_ip.as_ref()),
-    )))
+    ))
+}
+
+/// The pod changes worth a reconcile of the policies selecting the pod: every deletion, and the
+/// changes of what [`pod_relevance`] hashes. (kube's `predicate_filter` would drop a deletion
+/// whose last state, Terminating, it had already passed on: a policy reconciled in between kept
+/// the terminating pod until its next period.)
+#[derive(Default)]
+pub(super) struct PodChanges {
+    seen: HashMap<String, u64>,
+}
+
+impl PodChanges {
+    pub(super) fn pass(&mut self, ev: watcher::Event<Pod>) -> Option<Pod> {
+        match ev {
+            watcher::Event::Apply(p) | watcher::Event::InitApply(p) => {
+                let h = pod_relevance(&p);
+                (self.seen.insert(p.meta().uid.clone().unwrap_or_default(), h) != Some(h)).then_some(p)
+            }
+            watcher::Event::Delete(p) => {
+                self.seen.remove(p.meta().uid.as_deref().unwrap_or_default());
+                Some(p)
+            }
+            // A relist starts afresh: pods deleted while the watch was down got no deletion
+            // event, and every pod listed again is worth a look.
+            watcher::Event::Init => {
+                self.seen.clear();
+                None
+            }
+            watcher::Event::InitDone => None,
+        }
+    }
 }
 
 fn hash(value: &impl std::hash::Hash) -> u64 {
@@ -166,6 +198,30 @@ mod tests {
                        "conditions": [{"type": "Ready", "status": "True", "reason": reason}]},
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn a_deletion_always_passes_even_after_its_terminating_state_did() {
+        let mut changes = PodChanges::default();
+        let mut terminating = pod("127.0.1.1", "a");
+        terminating.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            jiff::Timestamp::UNIX_EPOCH,
+        ));
+        assert!(changes.pass(watcher::Event::InitApply(pod("127.0.1.1", "a"))).is_some());
+        assert!(
+            changes.pass(watcher::Event::Apply(pod("127.0.1.1", "b"))).is_none(),
+            "a condition's reason"
+        );
+        assert!(changes.pass(watcher::Event::Apply(terminating.clone())).is_some());
+        assert!(
+            changes.pass(watcher::Event::Delete(terminating)).is_some(),
+            "the deletion itself"
+        );
+        assert!(
+            changes.pass(watcher::Event::Apply(pod("127.0.1.1", "a"))).is_some(),
+            "a pod of the same UID is new again"
+        );
+        assert!(changes.pass(watcher::Event::InitDone).is_none());
     }
 
     #[test]
