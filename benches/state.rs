@@ -18,7 +18,7 @@ use nodehealth::model::{Answer, Api, Scrape, Target};
 use nodehealth::schedule::{Plan, PodTarget, Schedule};
 use nodehealth::sim::Endpoint;
 use nodehealth::sim::network::Network;
-use nodehealth::sim::render::{Identity, reply};
+use nodehealth::sim::render::{Call, Identity, Reply};
 use nodehealth::sim::state::Validator;
 
 /// Bytes allocated and not yet freed.
@@ -85,17 +85,9 @@ fn main() {
     let mut now = start;
     for _ in 0..rounds {
         let snap = validator.snapshot(now, &network);
-        let health = Bytes::from(
-            reply(Profile::Radix, Endpoint::Health, &snap, &ids[&uid(0)])
-                .body
-                .collect(),
-        );
+        let health = Bytes::from(reply(Endpoint::Health, &snap, &ids[&uid(0)]).body.collect());
         for job in schedule.pop_due(now + PERIOD) {
-            let metrics = Bytes::from(
-                reply(Profile::Radix, Endpoint::Metrics, &snap, &ids[&job.uid])
-                    .body
-                    .collect(),
-            );
+            let metrics = Bytes::from(reply(Endpoint::Metrics, &snap, &ids[&job.uid]).body.collect());
             let answers = job
                 .target
                 .requests
@@ -129,4 +121,9 @@ fn main() {
         rounds as f64 * PERIOD,
         (filled - before) / PODS
     );
+}
+
+/// A Radix page (one per endpoint: the path is the simulator server's check).
+fn reply(endpoint: Endpoint, snap: &nodehealth::sim::state::Snapshot, id: &Identity) -> Reply {
+    nodehealth::sim::render::reply(Profile::Radix, endpoint, &Call::default(), snap, id).expect("a Radix page")
 }

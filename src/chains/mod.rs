@@ -6,7 +6,11 @@
 //! Adding a chain: a folder with `REQUESTS`, `DEFAULT_PORTS` and `read`, a variant of
 //! [`Profile`] wired in the three `match`es below, a simulator renderer and its fixtures.
 
+pub mod cometbft;
+pub mod ethereum;
 pub mod radix;
+pub mod solana;
+pub mod substrate;
 pub mod zksync;
 
 use crate::model::{Api, Observation, Reading, Request, Scrape};
@@ -21,6 +25,14 @@ pub enum Profile {
     Radix,
     /// zksync node: `GET /health` in the component model (20x healthy, 50x not).
     Zksync,
+    /// CometBFT node (Cosmos-SDK chains): RPC `GET /status` and `/net_info`, `cometbft_` metrics.
+    Cometbft,
+    /// Ethereum consensus (beacon) node: the Beacon API's `/eth/v1/node/{health,syncing,peer_count}`.
+    Ethereum,
+    /// Solana (Agave) node: RPC `GET /health` and JSON-RPC `getHealth`, `getSlot`.
+    Solana,
+    /// Substrate / Polkadot node: RPC `GET /health`, JSON-RPC `system_syncState`, `substrate_` metrics.
+    Substrate,
 }
 
 /// The default ports of a chain's two APIs.
@@ -36,6 +48,10 @@ impl Profile {
         match self {
             Profile::Radix => radix::REQUESTS,
             Profile::Zksync => zksync::REQUESTS,
+            Profile::Cometbft => cometbft::REQUESTS,
+            Profile::Ethereum => ethereum::REQUESTS,
+            Profile::Solana => solana::REQUESTS,
+            Profile::Substrate => substrate::REQUESTS,
         }
     }
 
@@ -43,6 +59,10 @@ impl Profile {
         match self {
             Profile::Radix => radix::DEFAULT_PORTS,
             Profile::Zksync => zksync::DEFAULT_PORTS,
+            Profile::Cometbft => cometbft::DEFAULT_PORTS,
+            Profile::Ethereum => ethereum::DEFAULT_PORTS,
+            Profile::Solana => solana::DEFAULT_PORTS,
+            Profile::Substrate => substrate::DEFAULT_PORTS,
         }
     }
 
@@ -55,6 +75,10 @@ impl Profile {
             Ok(match self {
                 Profile::Radix => radix::read(scrape),
                 Profile::Zksync => zksync::read(scrape),
+                Profile::Cometbft => cometbft::read(scrape),
+                Profile::Ethereum => ethereum::read(scrape),
+                Profile::Solana => solana::read(scrape),
+                Profile::Substrate => substrate::read(scrape),
             })
         };
         Observation { at: scrape.at, reading }

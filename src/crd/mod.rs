@@ -47,9 +47,12 @@ pub struct NodeHealthSpec {
     /// Selects the validator pods this policy watches, in the policy's own namespace. It must
     /// not be empty: an empty selector would select every pod of the namespace.
     pub selector: LabelSelector,
-    /// Which formats the validators speak: `radix` (`/system/health` and the node's `rn_*`
-    /// Prometheus metrics) or `zksync` (the component health model at `/health`). Sets the
-    /// default paths of the probes.
+    /// Which chain the validators run, and so which formats they speak: `radix`
+    /// (`/system/health` and the node's `rn_*` Prometheus metrics), `zksync` (the component
+    /// health model at `/health`), `cometbft` (RPC `/status`, `/net_info`), `ethereum` (the
+    /// Beacon API's `/eth/v1/node/*`), `solana` (RPC `/health`, `getHealth`, `getSlot`) or
+    /// `substrate` (RPC `/health`, `system_syncState`). Sets the requests and default paths of
+    /// the probes.
     pub profile: Profile,
     /// How each selected pod is probed. At least one of `health` and `metrics` must be set.
     pub probe: ProbeSpec,

@@ -9,5 +9,5 @@ pub mod verdict;
 
 pub use health::{AppHealth, ComponentHealth, Status, worst};
 pub use reading::{Counter, Observation, Position, Reading};
-pub use scrape::{Answer, Api, Fetched, ProbeFailure, Request, Scrape, TOO_MANY_OPEN_FILES, Target};
+pub use scrape::{Answer, Api, Fetched, Method, ProbeFailure, Request, Scrape, TOO_MANY_OPEN_FILES, Target};
 pub use verdict::{Figures, Network, PodVerdict, SyncState};

@@ -29,6 +29,35 @@ pub struct Request {
     /// The path, unless the policy sets its API's `path` (which replaces the path of the API's
     /// first request).
     pub path: &'static str,
+    pub method: Method,
+}
+
+impl Request {
+    /// A GET of `path`.
+    pub const fn get(api: Api, path: &'static str) -> Request {
+        Request {
+            api,
+            path,
+            method: Method::Get,
+        }
+    }
+
+    /// A JSON-RPC call: a POST of `body` (`application/json`) to `path`.
+    pub const fn post(api: Api, path: &'static str, body: &'static str) -> Request {
+        Request {
+            api,
+            path,
+            method: Method::Post(body),
+        }
+    }
+}
+
+/// How a request is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Method {
+    Get,
+    /// A POST of this JSON body (a JSON-RPC call).
+    Post(&'static str),
 }
 
 /// One HTTP answer: the status code and the body (bounded and decoded by the probe).
@@ -117,15 +146,21 @@ pub struct Target {
 }
 
 impl Target {
-    /// The chain's first request of each API given a URL (what `nodehealth probe` takes).
+    /// Every request of the chain to the APIs given a URL (what `nodehealth probe` takes): the
+    /// API's first request goes to the URL as given, the others to their own path on its host.
     pub fn from_urls(profile: crate::chains::Profile, health: Option<String>, metrics: Option<String>) -> Target {
-        let mut urls = [(Api::Health, health), (Api::Metrics, metrics)];
+        let urls = [(Api::Health, health), (Api::Metrics, metrics)];
+        let mut first = Vec::new();
         let requests = profile
             .requests()
             .iter()
             .filter_map(|r| {
-                let url = urls.iter_mut().find(|(api, _)| *api == r.api)?.1.take()?;
-                Some((*r, url))
+                let url = urls.iter().find(|(api, _)| *api == r.api)?.1.as_deref()?;
+                if first.contains(&r.api) {
+                    return Some((*r, format!("{}{}", origin(url), r.path)));
+                }
+                first.push(r.api);
+                Some((*r, url.to_owned()))
             })
             .collect();
         Target { requests }
@@ -137,5 +172,23 @@ impl Target {
             .iter()
             .find(|(r, _)| r.api == api)
             .map(|(_, u)| u.as_str())
+    }
+}
+
+/// `scheme://host:port` of a URL (everything before the path).
+fn origin(url: &str) -> &str {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    url[after_scheme..].find('/').map_or(url, |i| &url[..after_scheme + i])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_apis_later_requests_go_to_their_own_path_on_the_given_host() {
+        assert_eq!(origin("http://127.0.0.1:26657/status"), "http://127.0.0.1:26657");
+        assert_eq!(origin("https://[::1]:8545"), "https://[::1]:8545");
+        assert_eq!(origin("http://h/"), "http://h");
     }
 }

@@ -102,19 +102,33 @@ impl Idle {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// GETs `url`, reading at most `limit` bytes of (decoded) body, on a kept-alive connection
-    /// when `pooled` (kept again afterwards if the answer allows). The caller bounds the time.
-    pub async fn get(
+    /// GETs `url` (or POSTs `body`, a JSON-RPC call), reading at most `limit` bytes of
+    /// (decoded) body, on a kept-alive connection when `pooled` (kept again afterwards if the
+    /// answer allows). The caller bounds the time.
+    pub async fn fetch(
         &self,
         url: &Plain<'_>,
+        body: Option<&str>,
         limit: usize,
         pooled: bool,
         user_agent: &str,
     ) -> Result<(u16, Bytes), ProbeError> {
-        let request = format!(
-            "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: {user_agent}\r\nAccept: */*\r\nAccept-Encoding: gzip\r\n\r\n",
-            url.path, url.authority
-        );
+        let head = |method: &str| {
+            format!(
+                "{method} {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: {user_agent}\r\nAccept: */*\r\nAccept-Encoding: gzip\r\n",
+                url.path, url.authority
+            )
+        };
+        let request = match body {
+            None => head("GET") + "\r\n",
+            Some(b) => {
+                head("POST")
+                    + &format!(
+                        "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}",
+                        b.len()
+                    )
+            }
+        };
         if let Some(mut stream) = pooled.then(|| self.take(url.addr)).flatten() {
             match exchange(&mut stream, request.as_bytes(), limit).await {
                 Ok((answer, reusable)) => {
@@ -123,7 +137,8 @@ impl Idle {
                     }
                     return Ok(answer);
                 }
-                // The server closed it while idle: a GET is safely sent again, afresh.
+                // The server closed it while idle: sent again, afresh (a GET, or a JSON-RPC read,
+                // is safe to repeat).
                 Err(Failure::NoAnswer(_)) => {}
                 Err(Failure::Failed(e)) => return Err(e),
             }

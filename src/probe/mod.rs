@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::model::{Answer, Api, Fetched, ProbeFailure, Scrape, TOO_MANY_OPEN_FILES, Target};
+use crate::model::{Answer, Api, Fetched, Method, ProbeFailure, Scrape, TOO_MANY_OPEN_FILES, Target};
 
 /// Limits of one probe.
 #[derive(Debug, Clone)]
@@ -142,7 +142,7 @@ impl Prober {
     /// GETs `url` on a kept-alive connection, reading at most `limit` bytes of (decoded) body.
     /// Returns the status and body.
     pub async fn get(&self, url: &str, limit: usize) -> Result<(u16, Bytes), ProbeError> {
-        self.fetch(url, limit, self.config.timeout, true).await
+        self.fetch(url, Method::Get, limit, self.config.timeout, true).await
     }
 
     /// Connections kept alive now by the lean client (one socket each).
@@ -150,35 +150,48 @@ impl Prober {
         self.idle.len()
     }
 
-    /// As [`Prober::get`], with this request's own deadline, on a kept-alive connection or not.
+    /// As [`Prober::get`], with a method, this request's own deadline, on a kept-alive
+    /// connection or not.
     async fn fetch(
         &self,
         url: &str,
+        method: Method,
         limit: usize,
         timeout: Duration,
         pooled: bool,
     ) -> Result<(u16, Bytes), ProbeError> {
+        let body = match method {
+            Method::Get => None,
+            Method::Post(b) => Some(b),
+        };
         match http1::Plain::parse(url) {
-            Some(plain) => tokio::time::timeout(timeout, self.idle.get(&plain, limit, pooled, USER_AGENT))
+            Some(plain) => tokio::time::timeout(timeout, self.idle.fetch(&plain, body, limit, pooled, USER_AGENT))
                 .await
                 .unwrap_or(Err(ProbeError::Timeout(timeout))),
             None => {
                 let client = if pooled { &self.pooled } else { &self.fresh };
-                self.get_within(client, url, limit, timeout).await
+                self.fetch_within(client, url, body, limit, timeout).await
             }
         }
     }
 
-    /// As [`Prober::get`], with this client and this request's own deadline.
-    async fn get_within(
+    /// As [`Prober::fetch`], with this client.
+    async fn fetch_within(
         &self,
         client: &reqwest::Client,
         url: &str,
+        body: Option<&'static str>,
         limit: usize,
         timeout: Duration,
     ) -> Result<(u16, Bytes), ProbeError> {
-        let mut resp = client
-            .get(url)
+        let request = match body {
+            None => client.get(url),
+            Some(b) => client
+                .post(url)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(b),
+        };
+        let mut resp = request
             .timeout(timeout)
             .send()
             .await
@@ -229,7 +242,9 @@ impl Prober {
             let observe = &observe;
             async move {
                 let started = std::time::Instant::now();
-                let r = self.fetch(url, self.limit(request.api), timeout, pooled).await;
+                let r = self
+                    .fetch(url, request.method, self.limit(request.api), timeout, pooled)
+                    .await;
                 let kind = r.as_ref().err().map_or("ok", ProbeError::kind);
                 observe(request.api.field(), kind, started.elapsed().as_secs_f64());
                 let fetched: Fetched = r.map(|(code, body)| Answer { code, body }).map_err(|e| e.to_failure());

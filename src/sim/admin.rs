@@ -78,6 +78,7 @@ pub fn view(fleet: &Fleet, idx: usize) -> View {
     let (status, local_block, main_node_block) = match fleet.profile() {
         Profile::Radix => (snap.status.as_str(), None, None),
         Profile::Zksync => (app_status(&snap).as_str(), snap.local_block(), snap.main_node_block()),
+        _ => (snap.mode.name(), None, None),
     };
     View {
         ip: fleet.ip(idx),

@@ -25,6 +25,8 @@ pub enum Mode {
     Stalled,
     /// Pre-genesis: ledger gauges 0. A Radix node has not opened its metrics port yet.
     Booting,
+    /// Synced by its own ledger, but with no peer connected (chains that report peers say 0).
+    NoPeers,
     /// Synced, but `n` of its recent proposals were missed.
     MissingProposals { n: u64 },
     /// Synced, with the node's wall clock `seconds` ahead (negative: behind) of true time.
@@ -65,6 +67,7 @@ impl Mode {
             Mode::CatchingUp { .. } => "catching_up",
             Mode::Lagging { .. } => "lagging",
             Mode::Stalled => "stalled",
+            Mode::NoPeers => "no_peers",
             Mode::Booting => "booting",
             Mode::MissingProposals { .. } => "missing_proposals",
             Mode::ClockSkew { .. } => "clock_skew",
@@ -160,11 +163,12 @@ fn parse_action(name: &str, obj: &Map<String, Value>) -> Result<Action, String> 
             allow_fields(obj, name, &[])?;
             return Ok(Action::Restart);
         }
-        "synced" | "stalled" | "booting" | "unreachable" | "http500" | "malformed" => {
+        "synced" | "stalled" | "no_peers" | "booting" | "unreachable" | "http500" | "malformed" => {
             allow_fields(obj, name, &[])?;
             match name {
                 "synced" => Mode::Synced,
                 "stalled" => Mode::Stalled,
+                "no_peers" => Mode::NoPeers,
                 "booting" => Mode::Booting,
                 "unreachable" => Mode::Unreachable,
                 "http500" => Mode::Http500,
@@ -287,6 +291,7 @@ mod tests {
             },
             Mode::Lagging { behind_seconds: 120.0 },
             Mode::Stalled,
+            Mode::NoPeers,
             Mode::Booting,
             Mode::MissingProposals { n: 2 },
             Mode::ClockSkew { seconds: -7.5 },

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::server::conn::http1;
@@ -24,7 +25,7 @@ use tracing::{debug, warn};
 
 use crate::sim::mode::{Action, Change, Mode};
 use crate::sim::network::Network;
-use crate::sim::render::{self, Identity, Reply, splitmix64};
+use crate::sim::render::{self, Call, Identity, Reply, splitmix64};
 use crate::sim::state::{Snapshot, Validator};
 use crate::sim::{Endpoint, Profile, wall_now};
 
@@ -32,6 +33,8 @@ use crate::sim::{Endpoint, Profile, wall_now};
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// Idle time after which a connection is closed while waiting for a request (hyper's default,
 /// made explicit: it also bounds how long idle keep-alive connections hold descriptors).
+/// Largest JSON-RPC request body the simulator reads: a probe's call is under 100 bytes.
+const MAX_RPC_BODY: usize = 64 << 10;
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Spread of the validators' starting state versions, so their figures differ.
 const VERSION_SPREAD: u64 = 10_000;
@@ -309,21 +312,45 @@ async fn answer(
     endpoint: Endpoint,
     req: Request<Incoming>,
 ) -> Result<Response<axum::body::Body>, Infallible> {
-    let path = match endpoint {
-        Endpoint::Health => fleet.profile.default_health_path(),
-        Endpoint::Metrics => fleet.profile.default_metrics_path(),
-    };
-    if req.uri().path() != path {
-        return Ok(text(StatusCode::NOT_FOUND, "not found\n"));
+    let one_page = matches!(fleet.profile, Profile::Radix | Profile::Zksync);
+    if one_page {
+        let path = match endpoint {
+            Endpoint::Health => fleet.profile.default_health_path(),
+            Endpoint::Metrics => fleet.profile.default_metrics_path(),
+        };
+        if req.uri().path() != path {
+            return Ok(text(StatusCode::NOT_FOUND, "not found\n"));
+        }
     }
-    if req.method() != Method::GET && req.method() != Method::HEAD {
+    let post = req.method() == Method::POST && !one_page;
+    if req.method() != Method::GET && req.method() != Method::HEAD && !post {
         return Ok(text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"));
+    }
+    let mut call = Call {
+        path: req.uri().path().to_owned(),
+        rpc: None,
+    };
+    if post {
+        // A JSON-RPC call: its `method` says what is asked. Bounded: a probe's call is tiny.
+        let body = match Limited::new(req.into_body(), MAX_RPC_BODY).collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(_) => return Ok(text(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n")),
+        };
+        let method = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v.get("method")?.as_str().map(str::to_owned));
+        let Some(method) = method else {
+            return Ok(text(StatusCode::BAD_REQUEST, "not a JSON-RPC call\n"));
+        };
+        call.rpc = Some(method);
     }
     if let Mode::Slow { delay_ms } = fleet.mode(idx) {
         tokio::time::sleep(Duration::from_millis(delay_ms)).await;
     }
     let (snap, _) = fleet.snapshot(idx, wall_now());
-    let reply = render::reply(fleet.profile, endpoint, &snap, &Identity::for_ip(fleet.ip(idx)));
+    let Some(reply) = render::reply(fleet.profile, endpoint, &call, &snap, &Identity::for_ip(fleet.ip(idx))) else {
+        return Ok(text(StatusCode::NOT_FOUND, "not found\n"));
+    };
     debug!(ip = %fleet.ip(idx), ?endpoint, status = reply.status, "answered");
     Ok(response(reply))
 }

@@ -11,15 +11,9 @@ use super::{Ports, failed};
 use crate::model::{Answer, Api, Counter, Fetched, Reading, Request, Scrape, Status, SyncState};
 
 /// "the summarised health status is also exposed in the `/system/health` endpoint of the System API".
-pub const HEALTH: Request = Request {
-    api: Api::Health,
-    path: "/system/health",
-};
+pub const HEALTH: Request = Request::get(Api::Health, "/system/health");
 /// The node's Prometheus endpoint.
-pub const METRICS: Request = Request {
-    api: Api::Metrics,
-    path: "/prometheus/metrics",
-};
+pub const METRICS: Request = Request::get(Api::Metrics, "/prometheus/metrics");
 pub const REQUESTS: &[Request] = &[HEALTH, METRICS];
 /// babylon-node's `api.system.port` (3334) and `api.prometheus.port` (3335).
 pub const DEFAULT_PORTS: Ports = Ports {

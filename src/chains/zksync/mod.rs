@@ -11,15 +11,9 @@ use super::{Ports, failed};
 use crate::model::{Answer, Api, Reading, Request, Scrape, Status, SyncState};
 
 /// "exposed as an HTTP GET /health endpoint bound to a dedicated healthcheck port".
-pub const HEALTH: Request = Request {
-    api: Api::Health,
-    path: "/health",
-};
+pub const HEALTH: Request = Request::get(Api::Health, "/health");
 /// The node's Prometheus exporter.
-pub const METRICS: Request = Request {
-    api: Api::Metrics,
-    path: "/metrics",
-};
+pub const METRICS: Request = Request::get(Api::Metrics, "/metrics");
 pub const REQUESTS: &[Request] = &[HEALTH, METRICS];
 /// The external node's `EN_HEALTHCHECK_PORT` (3081) and `EN_PROMETHEUS_PORT` (3322).
 pub const DEFAULT_PORTS: Ports = Ports {

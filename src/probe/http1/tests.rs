@@ -125,7 +125,8 @@ async fn serve(answers: Vec<&'static str>, close_each: bool) -> (SocketAddr, Arc
 
 async fn get(idle: &Idle, addr: SocketAddr, pooled: bool) -> Result<(u16, Bytes), ProbeError> {
     let url = format!("http://{addr}/metrics");
-    idle.get(&Plain::parse(&url).unwrap(), 1 << 20, pooled, "test").await
+    idle.fetch(&Plain::parse(&url).unwrap(), None, 1 << 20, pooled, "test")
+        .await
 }
 
 #[tokio::test]
@@ -202,7 +203,7 @@ async fn endless_chunk_extensions_are_cut_off() {
     let idle = Idle::new(Duration::from_secs(90));
     let url = format!("http://{addr}/");
     let e = idle
-        .get(&Plain::parse(&url).unwrap(), 1 << 20, false, "test")
+        .fetch(&Plain::parse(&url).unwrap(), None, 1 << 20, false, "test")
         .await
         .unwrap_err();
     assert_eq!(e, ProbeError::BodyTooLarge(1 << 20));
@@ -220,4 +221,39 @@ proptest::proptest! {
         }
         proptest::prop_assert!(body.len() <= 256);
     }
+}
+
+#[tokio::test]
+async fn a_json_rpc_call_is_a_post_with_its_length_and_type() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (mut conn, _) = listener.accept().await.unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !seen.ends_with(b"}") {
+            let n = conn.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed before the body");
+            seen.extend_from_slice(&buf[..n]);
+        }
+        conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+            .await
+            .unwrap();
+        String::from_utf8(seen).unwrap()
+    });
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"getHealth"}"#;
+    let url = format!("http://{addr}/");
+    let idle = Idle::new(Duration::from_secs(90));
+    let answer = idle
+        .fetch(&Plain::parse(&url).unwrap(), Some(body), 1 << 20, false, "test")
+        .await;
+    assert_eq!(answer.unwrap(), (200, Bytes::from_static(b"{}")));
+    let request = server.await.unwrap();
+    assert!(request.starts_with("POST / HTTP/1.1\r\n"), "{request}");
+    assert!(request.contains("\r\nContent-Type: application/json\r\n"), "{request}");
+    assert!(
+        request.contains(&format!("\r\nContent-Length: {}\r\n", body.len())),
+        "{request}"
+    );
+    assert!(request.ends_with(&format!("\r\n\r\n{body}")), "{request}");
 }

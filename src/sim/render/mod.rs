@@ -1,8 +1,12 @@
 //! The bodies a probe reads, as pure functions of a validator's snapshot.
 
+mod cometbft;
+mod ethereum;
 mod java;
 mod padding;
 mod radix;
+mod solana;
+mod substrate;
 mod zksync;
 
 use std::net::Ipv4Addr;
@@ -25,6 +29,14 @@ pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4";
 pub const OPENMETRICS_TEXT: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 pub const JSON: &str = "application/json";
 pub const PLAIN: &str = "text/plain; charset=utf-8";
+
+/// What a request asks: its path and, for a JSON-RPC POST, the method it calls.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Call {
+    pub path: String,
+    /// The JSON-RPC `method` of a POST body.
+    pub rpc: Option<String>,
+}
 
 /// An HTTP answer.
 #[derive(Debug)]
@@ -117,8 +129,33 @@ pub fn splitmix64(x: u64) -> u64 {
 }
 
 /// The answer to a request on `endpoint`, given the validator's state (a `slow` validator's delay
-/// is the server's business; it answers like a synced one).
-pub fn reply(profile: Profile, endpoint: Endpoint, snap: &Snapshot, id: &Identity) -> Reply {
+/// is the server's business; it answers like a synced one); `None` for a request the node does
+/// not serve. Radix and zksync serve one path per endpoint, which the server checks.
+pub fn reply(profile: Profile, endpoint: Endpoint, call: &Call, snap: &Snapshot, id: &Identity) -> Option<Reply> {
+    let chain = match profile {
+        Profile::Radix | Profile::Zksync => None,
+        Profile::Cometbft => Some(cometbft::reply as ChainReply),
+        Profile::Ethereum => Some(ethereum::reply as ChainReply),
+        Profile::Solana => Some(solana::reply as ChainReply),
+        Profile::Substrate => Some(substrate::reply as ChainReply),
+    };
+    let Some(chain) = chain else {
+        return Some(fixed(profile, endpoint, snap, id));
+    };
+    // A request the node does not serve is a 404 whatever its mode.
+    let normal = chain(endpoint, call, snap, id)?;
+    Some(match snap.mode {
+        Mode::Http500 | Mode::Unreachable | Mode::Malformed | Mode::Oversized { .. } => {
+            fixed(profile, endpoint, snap, id)
+        }
+        _ => normal,
+    })
+}
+
+type ChainReply = fn(Endpoint, &Call, &Snapshot, &Identity) -> Option<Reply>;
+
+/// The answers of the modes every chain shares, and Radix's and zksync's one page per endpoint.
+fn fixed(profile: Profile, endpoint: Endpoint, snap: &Snapshot, id: &Identity) -> Reply {
     match snap.mode {
         Mode::Http500 => Reply {
             status: 500,
@@ -137,7 +174,7 @@ pub fn reply(profile: Profile, endpoint: Endpoint, snap: &Snapshot, id: &Identit
     }
 }
 
-/// The answer of a node that works, whatever its health.
+/// The answer of a Radix or zksync node that works, whatever its health.
 fn normal(profile: Profile, endpoint: Endpoint, snap: &Snapshot, id: &Identity) -> Reply {
     match (profile, endpoint) {
         (Profile::Radix, Endpoint::Health) => Reply {
@@ -162,6 +199,12 @@ fn normal(profile: Profile, endpoint: Endpoint, snap: &Snapshot, id: &Identity) 
             status: 200,
             content_type: OPENMETRICS_TEXT,
             body: Body::Full(zksync::metrics(snap).into_bytes()),
+        },
+        // Only Radix and zksync come here ([`reply`]).
+        (_, _) => Reply {
+            status: 404,
+            content_type: PLAIN,
+            body: Body::Full(b"not found\n".to_vec()),
         },
     }
 }

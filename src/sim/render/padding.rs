@@ -101,6 +101,15 @@ pub(super) fn oversized(profile: Profile, endpoint: Endpoint, snap: &Snapshot, i
                 Filler::Exposition,
             )
         }
+        // The JSON-RPC chains: a JSON object whose one string is the padding.
+        (_, Endpoint::Health) => (200, JSON, br#"{"padding":""#.to_vec(), br#""}"#.to_vec(), Filler::Json),
+        (_, Endpoint::Metrics) => (
+            200,
+            PROMETHEUS_TEXT,
+            pad_meta().into_bytes(),
+            Vec::new(),
+            Filler::Exposition,
+        ),
     };
     let remaining = (mb * MIB).saturating_sub((head.len() + tail.len()) as u64);
     let chunks = Chunks {
@@ -151,6 +160,9 @@ pub(super) fn malformed(profile: Profile, endpoint: Endpoint) -> Reply {
         }
         (Profile::Radix, Endpoint::Metrics) => (PROMETHEUS_TEXT, MALFORMED_EXPOSITION),
         (Profile::Zksync, Endpoint::Metrics) => (OPENMETRICS_TEXT, MALFORMED_EXPOSITION),
+        // The JSON-RPC chains: a JSON-RPC answer cut short.
+        (_, Endpoint::Health) => (JSON, br#"{"jsonrpc":"2.0","id":1,"result":{"sync_info":{"latest_blo"#),
+        (_, Endpoint::Metrics) => (PROMETHEUS_TEXT, MALFORMED_EXPOSITION),
     };
     Reply {
         status: 200,
