@@ -49,11 +49,9 @@ impl Fleet {
 
     /// Creates pod `validator-{i}` on node `i % nodes`, answering at simulator address `i`.
     pub async fn add_pod(&self, i: usize, nodes: usize) {
-        let (hp, mp) = if self.profile == "zksync" {
-            (3081, 3322)
-        } else {
-            (3334, 3335)
-        };
+        let profile: nodehealth::chains::Profile =
+            serde_json::from_value(serde_json::json!(self.profile)).expect("a profile name");
+        let (hp, mp) = (profile.default_health_port(), profile.default_metrics_port());
         self.kubelet
             .create_pod(ValidatorPod {
                 name: format!("validator-{i}"),

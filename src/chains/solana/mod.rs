@@ -10,10 +10,11 @@ pub const GET_HEALTH: Request = Request::post(Api::Health, "/", r#"{"jsonrpc":"2
 /// JSON-RPC `getSlot`: the head slot, for the progress watch.
 pub const GET_SLOT: Request = Request::post(Api::Health, "/", r#"{"jsonrpc":"2.0","id":1,"method":"getSlot"}"#);
 pub const REQUESTS: &[Request] = &[HEALTH, GET_HEALTH, GET_SLOT];
-/// The RPC port (`--rpc-port`, 8899). Agave exports no Prometheus page of its own.
+/// The RPC port (`--rpc-port`, 8899). Agave serves no Prometheus page and no request of this
+/// chain goes to `metrics`: 9100 is only where a node exporter beside it usually listens.
 pub const DEFAULT_PORTS: Ports = Ports {
     health: 8899,
-    metrics: 8899,
+    metrics: 9100,
 };
 
 /// Reads one scrape of a solana node.
