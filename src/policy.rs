@@ -160,6 +160,10 @@ pub fn validate(spec: &NodeHealthSpec) -> Result<Policy, InvalidSpec> {
         .transpose()
         .map_err(InvalidSpec::BadRemediation)?;
     let mut params = params(assessment)?;
+    params.max_height_lag = match assessment.max_height_lag.or(profile.default_max_height_lag()) {
+        Some(0) | None => None,
+        Some(n) => Some(f64::from(n)),
+    };
     params.failure_threshold = probe.failure_threshold;
     params.success_threshold = probe.success_threshold;
     Ok(Policy {
@@ -217,6 +221,7 @@ fn params(a: &AssessmentSpec) -> Result<Params, InvalidSpec> {
         min_progress_rate,
         max_progress_rate,
         max_block_lag,
+        max_height_lag: _,
         critical_missed_proposals,
         observed_rate_window,
         max_clock_skew,

@@ -27,6 +27,7 @@
 //!   span, says so (`verified: false`);
 //! - reasons are short plain words built from parsed figures, never raw response bodies.
 
+pub mod fleet;
 mod history;
 mod judge;
 mod params;

@@ -36,6 +36,8 @@ pub struct Params {
     /// accepts proposals: from 30 s in the past to 2 s in the future.
     pub proposal_timestamp_min_seconds: f64,
     pub proposal_timestamp_max_seconds: f64,
+    /// Blocks a pod may be behind its fleet's highest (`assess::fleet`); `None`: not judged.
+    pub max_height_lag: Option<f64>,
     /// Consecutive failed probes before a pod counts as unreachable (kubelet default: 3).
     pub failure_threshold: u32,
     /// Consecutive successful probes before an unreachable pod counts as reachable again (kubelet default: 1).
@@ -56,6 +58,7 @@ impl Default for Params {
             max_clock_skew_seconds: 5.0,
             proposal_timestamp_min_seconds: -30.0,
             proposal_timestamp_max_seconds: 2.0,
+            max_height_lag: None,
             failure_threshold: 3,
             success_threshold: 1,
         }

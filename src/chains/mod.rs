@@ -104,6 +104,26 @@ impl Profile {
     pub fn default_metrics_port(self) -> u16 {
         self.ports().metrics
     }
+
+    /// Blocks (slots) a pod may be behind its fleet's highest before it is OutOfSync, when the
+    /// policy does not say: about a minute of the chain's blocks, as `syncedDelay` allows.
+    pub fn default_max_height_lag(self) -> Option<u32> {
+        match self {
+            // Judged by ledger time: state versions count transactions, not blocks.
+            Profile::Radix => None,
+            // As `maxBlockLag`: ~1 s L2 blocks.
+            Profile::Zksync => Some(60),
+            // ~6 s blocks (CometBFT's default `timeout_commit` of 5 s plus the round).
+            Profile::Cometbft => Some(10),
+            // 12 s slots.
+            Profile::Ethereum => Some(5),
+            // 400 ms slots; above the node's own `--health-check-slot-distance` (128), so a node
+            // that says `ok` is never held behind its own word alone.
+            Profile::Solana => Some(150),
+            // 6 s blocks (Polkadot, Kusama's and most parachains' target).
+            Profile::Substrate => Some(10),
+        }
+    }
 }
 
 /// A request that failed: the reason every reader gives, `not_ready` when it was the only

@@ -15,8 +15,9 @@ use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 
 use super::{Context, Error, FIELD_MANAGER, act, finalize, key, lock, prober};
+use crate::assess::fleet;
 use crate::crd::{NodeHealth, NodeHealthStatus};
-use crate::model::{Network, Target};
+use crate::model::{Network, PodVerdict, Target};
 use crate::policy::{self, InvalidSpec, PodSkip, Policy};
 use crate::remediate::{Subject, release};
 use crate::schedule::{Plan, PodTarget};
@@ -74,6 +75,13 @@ async fn reconcile_one(obj: &Arc<DeserializeGuard<NodeHealth>>, ctx: &Arc<Contex
     if !leading {
         forget_deleted(ctx);
         return Ok(Action::requeue(policy.period));
+    }
+    if let Some(max_lag) = policy.params.max_height_lag {
+        let mut answered: Vec<(&str, &mut PodVerdict)> = outcomes
+            .iter_mut()
+            .filter_map(|o| Some((o.name.as_str(), o.result.as_mut().ok()?)))
+            .collect();
+        fleet::judge(&mut answered, max_lag);
     }
     // Before any action: a NodeHealth that may cordon must not go without uncordoning.
     let wanted = release::needs_finalizer(

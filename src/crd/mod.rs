@@ -166,6 +166,12 @@ pub struct AssessmentSpec {
     /// than the main node's), it is OutOfSync.
     #[serde(default = "default_max_block_lag")]
     pub max_block_lag: u32,
+    /// Blocks (slots) a pod may be behind the highest of its fleet (the pods of this policy that
+    /// answered and are not syncing) before it is OutOfSync, whatever it says of itself. Omitted:
+    /// the profile's default, about a minute of blocks (zksync 60, cometbft 10, ethereum 5,
+    /// solana 150, substrate 10; radix is judged by ledger time instead). `0`: not judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_height_lag: Option<u32>,
     /// Recent missed proposals that make a validator critically unhealthy (health factor 0).
     #[serde(default = "default_critical_missed_proposals")]
     #[schemars(range(min = 1.0))]
@@ -202,6 +208,7 @@ impl Default for AssessmentSpec {
             min_progress_rate: default_min_progress_rate(),
             max_progress_rate: default_max_progress_rate(),
             max_block_lag: default_max_block_lag(),
+            max_height_lag: None,
             critical_missed_proposals: default_critical_missed_proposals(),
             observed_rate_window: default_observed_rate_window(),
             max_clock_skew: default_max_clock_skew(),
@@ -485,6 +492,10 @@ mod tests {
         assert_eq!(missing, Vec::<String>::new(), "fields without a description");
         let assessment = &spec["properties"]["assessment"]["properties"];
         for (field, prop) in assessment.as_object().unwrap() {
+            // The one default that depends on the profile: documented in its description.
+            if field == "maxHeightLag" {
+                continue;
+            }
             assert!(
                 prop.get("default").is_some(),
                 "assessment.{field} has no default in the schema"

@@ -18,6 +18,8 @@ use crate::sim::status::NodeStatus;
 /// State versions (transactions) committed per network second: a simulator choice, in the order
 /// of Babylon mainnet's load (brief: "~10 per second while synced").
 pub const VERSIONS_PER_LEDGER_SECOND: f64 = 10.0;
+/// zkSync Era mainnet's launch (2023-03-24, Unix seconds): the simulated L2 chain's first block.
+pub const ZKSYNC_GENESIS_SECONDS: f64 = 1_679_616_000.0;
 /// Consensus rounds this validator leads per ledger second. Mainnet has ~100 validators and ~2
 /// rounds/s, so a real one leads a round every ~50 s; compressed so that tests see counters move.
 pub const OWN_ROUNDS_PER_LEDGER_SECOND: f64 = 1.0;
@@ -139,9 +141,11 @@ impl Snapshot {
         self.status == NodeStatus::BootingPreGenesis
     }
 
-    /// zksync view of the same ledger: one L2 block per network second. `None` before genesis.
+    /// zksync view of the same ledger: one L2 block per network second since the chain's genesis,
+    /// so nodes at the same point of the ledger are at the same block (as a real fleet's synced
+    /// nodes are), whatever their state versions. `None` before genesis.
     pub fn local_block(&self) -> Option<u64> {
-        (!self.is_booting()).then(|| (self.state_version / VERSIONS_PER_LEDGER_SECOND) as u64)
+        (!self.is_booting()).then(|| (self.proposer_ts - ZKSYNC_GENESIS_SECONDS).max(0.0) as u64)
     }
 
     /// Blocks between the node and the main node (rounded: both ends floor their versions).
