@@ -39,7 +39,7 @@ pub(super) fn pod_facts(pods: &[Arc<Pod>], outcomes: &[PodOutcome], all_pods: &[
                     v.sync_state == SyncState::OutOfSync,
                     format!(
                         "{} ({}){}",
-                        v.status,
+                        crate::crd::PodStatus::from(v.status),
                         v.sync_state,
                         v.reasons.first().map(|r| format!(": {r}")).unwrap_or_default()
                     ),

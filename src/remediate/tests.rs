@@ -54,7 +54,7 @@ fn pod(name: &str, node: &str, healthy: bool) -> PodFacts {
         syncing: false,
         verified: true,
         network: Network::Unknown,
-        why: "not_ready (Unreachable): connection refused".to_owned(), // read only when unhealthy
+        why: "NotReady (Unreachable): connection refused".to_owned(), // read only when unhealthy
     }
 }
 
@@ -243,7 +243,7 @@ fn ladder_cordons_at_5m_then_evicts_the_same_instance_at_10m() {
     assert_eq!(last.action, RemediationAction::Cordon);
     assert_eq!(last.result, ActionResult::Pending);
     assert_eq!(last.summary, "Cordon v-0 on n-0 at 2023-11-14T22:18:20Z");
-    assert!(last.reason.starts_with("unhealthy for 300s: not_ready (Unreachable)"));
+    assert!(last.reason.starts_with("unhealthy for 300s: NotReady (Unreachable)"));
     w.carry_out(&d.acts, Outcome::Done);
     w.quiet(6, 9);
     let d = w.decide(10 * M);
