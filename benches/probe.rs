@@ -79,7 +79,7 @@ fn main() {
             let mut healthy = 0u32;
             for _ in 0..TICKS {
                 for (scrape, history) in tick().await.iter().zip(&mut histories) {
-                    healthy += u32::from(assess(history, &Profile::Radix.read(scrape), &params).healthy);
+                    healthy += u32::from(assess(history, &Profile::Radix.read(scrape, &Default::default()), &params).healthy);
                 }
             }
             let ((user, sys), wall) = (thread_cpu(), wall0.elapsed());

@@ -56,6 +56,7 @@ fn main() {
     let validator = Validator::new(start - 3_600.0, 0.0, &network);
     let plan = Plan {
         profile: Profile::Radix,
+        read: Default::default(),
         params: Params::default(),
         period: PERIOD,
         timeout: 3.0,

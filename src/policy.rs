@@ -10,9 +10,9 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::core::Selector;
 
 use crate::assess::Params;
-use crate::chains::Profile;
+use crate::chains::{Profile, ReadOptions};
 use crate::crd::duration::within;
-use crate::crd::{AssessmentSpec, EndpointSpec, NodeHealthSpec, Scheme};
+use crate::crd::{AssessmentSpec, ChainSpec, EndpointSpec, NodeHealthSpec, Scheme};
 use crate::model::Api;
 use crate::model::Target;
 use crate::remediate::{self, RemediationPolicy};
@@ -43,6 +43,8 @@ pub enum InvalidSpec {
     BadProbeTiming(String),
     #[error("spec.remediation.{0}")]
     BadRemediation(String),
+    #[error("spec.chain.{0}")]
+    BadChain(String),
 }
 
 impl InvalidSpec {
@@ -58,6 +60,7 @@ impl InvalidSpec {
             InvalidSpec::BadThresholds(_) => "InvalidThresholds",
             InvalidSpec::BadProbeTiming(_) => "InvalidProbeTiming",
             InvalidSpec::BadRemediation(_) => "InvalidRemediation",
+            InvalidSpec::BadChain(_) => "InvalidChain",
         }
     }
 }
@@ -76,6 +79,8 @@ pub struct Endpoint {
 pub struct Policy {
     pub selector: Selector,
     pub profile: Profile,
+    /// What the chain's reader is told beyond the profile (`spec.chain`).
+    pub read: ReadOptions,
     pub health: Option<Endpoint>,
     pub metrics: Option<Endpoint>,
     pub params: Params,
@@ -132,6 +137,7 @@ pub fn validate(spec: &NodeHealthSpec) -> Result<Policy, InvalidSpec> {
     let NodeHealthSpec {
         selector,
         profile,
+        chain,
         probe,
         assessment,
         remediation,
@@ -169,12 +175,37 @@ pub fn validate(spec: &NodeHealthSpec) -> Result<Policy, InvalidSpec> {
     Ok(Policy {
         selector,
         profile: *profile,
+        read: read_options(chain)?,
         health,
         metrics,
         params,
         period,
         timeout,
         remediation,
+    })
+}
+
+/// `spec.chain`, checked: a metrics namespace as Prometheus names allow, a slot of 1 s to 1 min.
+fn read_options(chain: &ChainSpec) -> Result<ReadOptions, InvalidSpec> {
+    let bad = |m: String| InvalidSpec::BadChain(m);
+    if let Some(ns) = &chain.metrics_namespace {
+        let mut chars = ns.chars();
+        let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+        if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(bad(format!(
+                "metricsNamespace {ns:?} is not a Prometheus metric name prefix"
+            )));
+        }
+    }
+    let slot_seconds = chain
+        .slot_duration
+        .as_deref()
+        .map(|s| within("slotDuration", s, SECOND, MINUTE).map(|d| d.as_secs_f64()))
+        .transpose()
+        .map_err(bad)?;
+    Ok(ReadOptions {
+        metrics_namespace: chain.metrics_namespace.clone(),
+        slot_seconds,
     })
 }
 

@@ -14,13 +14,15 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
 use crate::assess::{History, Params, assess};
-use crate::chains::Profile;
+use crate::chains::{Profile, ReadOptions};
 use crate::model::{PodVerdict, Scrape, Target};
 
 /// How a NodeHealth's pods are probed and judged.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     pub profile: Profile,
+    /// What the chain's reader is told beyond the profile (`spec.chain`).
+    pub read: ReadOptions,
     pub params: Params,
     /// Seconds between two probes of a pod.
     pub period: f64,
@@ -240,7 +242,11 @@ impl Schedule {
             // Says nothing of the pod: its verdict stands, and it is probed again next period.
             Change::Figures
         } else {
-            let verdict = assess(&mut pod.history, &policy.plan.profile.read(scrape), &policy.plan.params);
+            let verdict = assess(
+                &mut pod.history,
+                &policy.plan.profile.read(scrape, &policy.plan.read),
+                &policy.plan.params,
+            );
             let change = match &pod.verdict {
                 Some(old) if same_verdict(old, &verdict) => Change::Figures,
                 _ => Change::Verdict,

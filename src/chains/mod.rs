@@ -35,6 +35,16 @@ pub enum Profile {
     Substrate,
 }
 
+/// What a policy tells the readers about its chain beyond the profile (`spec.chain`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReadOptions {
+    /// The namespace (prefix) of the node's Prometheus metrics, when it is not the chain's
+    /// default (CometBFT's `instrumentation.namespace`, `cometbft` by default).
+    pub metrics_namespace: Option<String>,
+    /// Seconds per slot, when the chain's slots are not the default length (Ethereum: 12).
+    pub slot_seconds: Option<f64>,
+}
+
 /// The default ports of a chain's two APIs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ports {
@@ -68,15 +78,15 @@ impl Profile {
 
     /// Reads one scrape. When nothing answered at all there is nothing to read: the failures'
     /// words are kept for the unreachable count.
-    pub fn read(self, scrape: &Scrape) -> Observation {
+    pub fn read(self, scrape: &Scrape, options: &ReadOptions) -> Observation {
         let reading = if scrape.no_answer() {
             Err(scrape.failure_message())
         } else {
             Ok(match self {
                 Profile::Radix => radix::read(scrape),
                 Profile::Zksync => zksync::read(scrape),
-                Profile::Cometbft => cometbft::read(scrape),
-                Profile::Ethereum => ethereum::read(scrape),
+                Profile::Cometbft => cometbft::read_with(scrape, options.metrics_namespace.as_deref()),
+                Profile::Ethereum => ethereum::read_with(scrape, options.slot_seconds),
                 Profile::Solana => solana::read(scrape),
                 Profile::Substrate => substrate::read(scrape),
             })

@@ -1,3 +1,5 @@
+use clap::ValueEnum;
+
 use super::*;
 use crate::model::{Fetched, ProbeFailure};
 
@@ -24,9 +26,9 @@ fn every_profile_names_its_requests_ports_and_paths() {
 
 #[test]
 fn nothing_answered_is_nothing_to_read() {
-    for p in [Profile::Radix, Profile::Zksync] {
+    for p in Profile::value_variants() {
         let answers = p.requests().iter().map(|r| (*r, refused())).collect();
-        let obs = p.read(&Scrape { at: 7.0, answers });
+        let obs = p.read(&Scrape { at: 7.0, answers }, &ReadOptions::default());
         assert_eq!(obs.at, 7.0);
         assert_eq!(obs.reading, Err("connection refused".to_owned()));
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 
 use crate::assess::{History, Params, assess};
-use crate::chains::Profile;
+use crate::chains::{Profile, ReadOptions};
 use crate::model::PodVerdict;
 use crate::model::Target;
 use crate::probe::{ProbeConfig, Prober};
@@ -20,9 +20,15 @@ pub struct ProbeArgs {
     /// Prometheus metrics URL (Radix: http://IP:3335/prometheus/metrics).
     #[arg(long, env = "NODEHEALTH_PROBE_METRICS")]
     pub metrics: Option<String>,
-    /// Which formats the node speaks.
+    /// Which chain the node runs, and so which formats it speaks.
     #[arg(long, env = "NODEHEALTH_PROBE_PROFILE", value_enum, default_value_t = Profile::Radix)]
     pub profile: Profile,
+    /// cometbft: the namespace of the node's metrics (`instrumentation.namespace`) [default: cometbft].
+    #[arg(long, env = "NODEHEALTH_PROBE_METRICS_NAMESPACE")]
+    pub metrics_namespace: Option<String>,
+    /// ethereum: seconds per slot [default: 12].
+    #[arg(long, env = "NODEHEALTH_PROBE_SLOT_SECONDS")]
+    pub slot_seconds: Option<f64>,
     /// Output format.
     #[arg(short = 'o', long = "output", env = "NODEHEALTH_PROBE_OUTPUT", value_enum, default_value_t = Output::Text)]
     pub output: Output,
@@ -48,10 +54,16 @@ pub async fn run(args: ProbeArgs) -> ExitCode {
         health,
         metrics,
         profile,
+        metrics_namespace,
+        slot_seconds,
         output,
         window,
         timeout,
     } = args;
+    let options = ReadOptions {
+        metrics_namespace,
+        slot_seconds,
+    };
     if health.is_none() && metrics.is_none() {
         eprintln!("error: give --health URL, --metrics URL, or both");
         return ExitCode::from(EXIT_NOTHING_PROBED);
@@ -84,11 +96,11 @@ pub async fn run(args: ProbeArgs) -> ExitCode {
         ..defaults
     };
     let mut history = History::new();
-    let mut obs = profile.read(&prober.scrape(&target, unix_now()).await);
+    let mut obs = profile.read(&prober.scrape(&target, unix_now()).await, &options);
     let mut verdict = assess(&mut history, &obs, &params);
     if window > 0.0 && obs.reading.is_ok() {
         tokio::time::sleep(Duration::from_secs_f64(window)).await;
-        obs = profile.read(&prober.scrape(&target, unix_now()).await);
+        obs = profile.read(&prober.scrape(&target, unix_now()).await, &options);
         verdict = assess(&mut history, &obs, &params);
     }
     match output {

@@ -241,6 +241,7 @@ fn latest_verdicts(
 ) -> Option<Vec<PodOutcome>> {
     let plan = Plan {
         profile: policy.profile,
+        read: policy.read.clone(),
         params: policy.params.clone(),
         period: policy.period.as_secs_f64(),
         timeout: policy.timeout.as_secs_f64(),

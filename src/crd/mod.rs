@@ -54,6 +54,9 @@ pub struct NodeHealthSpec {
     /// `substrate` (RPC `/health`, `system_syncState`). Sets the requests and default paths of
     /// the probes.
     pub profile: Profile,
+    /// What the chain's nodes need said beyond the profile: a metrics namespace, a slot length.
+    #[serde(default)]
+    pub chain: ChainSpec,
     /// How each selected pod is probed. At least one of `health` and `metrics` must be set.
     pub probe: ProbeSpec,
     /// Thresholds of the health rules; every field has the node's documented default.
@@ -63,6 +66,22 @@ pub struct NodeHealthSpec {
     /// or without actions: observe only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remediation: Option<RemediationSpec>,
+}
+
+/// Settings of the chain that its nodes' answers do not carry.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChainSpec {
+    /// cometbft: the namespace (prefix) of the node's Prometheus metrics, as set by
+    /// `instrumentation.namespace` in its `config.toml`. Omitted: `cometbft`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = "^[a-zA-Z_][a-zA-Z0-9_]*$"))]
+    pub metrics_namespace: Option<String>,
+    /// ethereum: the length of a slot, e.g. `12s` (mainnet's `SECONDS_PER_SLOT`); a node's
+    /// `sync_distance` in slots is that many times behind. Omitted: `12s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = duration::PATTERN))]
+    pub slot_duration: Option<String>,
 }
 
 /// How to reach one endpoint of a pod: always the pod's own IP, at a declared port.

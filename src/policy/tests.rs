@@ -99,6 +99,8 @@ fn invalid_specs_are_named() {
         (json!({"assessment": {"observedRateWindow": "5s"}}), "InvalidThresholds"),
         (json!({"assessment": {"syncedDelay": "1 minute"}}), "InvalidThresholds"),
         (json!({"remediation": {"restartWindow": "0s"}}), "InvalidRemediation"),
+        (json!({"chain": {"metricsNamespace": "9bad-name"}}), "InvalidChain"),
+        (json!({"chain": {"slotDuration": "2m"}}), "InvalidChain"),
     ];
     for (patch, reason) in cases {
         let mut v = radix();
@@ -133,6 +135,16 @@ fn durations_reach_the_rules_in_seconds() {
         Params::default(),
         "the schema's defaults are the rules' defaults"
     );
+}
+
+#[test]
+fn chain_settings_reach_the_reader() {
+    let mut v = radix();
+    v["chain"] = json!({"metricsNamespace": "gaia", "slotDuration": "6s"});
+    let p = validate(&spec(v)).unwrap();
+    assert_eq!(p.read.metrics_namespace.as_deref(), Some("gaia"));
+    assert_eq!(p.read.slot_seconds, Some(6.0));
+    assert_eq!(validate(&spec(radix())).unwrap().read, ReadOptions::default());
 }
 
 #[test]

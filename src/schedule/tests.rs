@@ -10,6 +10,7 @@ const T0: f64 = 1_763_798_400.0;
 fn plan(period: f64) -> Plan {
     Plan {
         profile: Profile::Zksync,
+        read: Default::default(),
         params: Params::default(),
         period,
         timeout: 3.0,

