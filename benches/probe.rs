@@ -52,6 +52,7 @@ fn main() {
                 Profile::Radix,
                 Some(format!("http://{ip}:3334/system/health")),
                 Some(format!("http://{ip}:3335/prometheus/metrics")),
+                None,
             )
         })
         .collect();

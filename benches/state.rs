@@ -71,6 +71,7 @@ fn main() {
                 Profile::Radix,
                 Some(format!("http://{}:3334/system/health", ip(i))),
                 Some(format!("http://{}:3335/prometheus/metrics", ip(i))),
+                None,
             ),
         })
         .collect();

@@ -83,6 +83,7 @@ pub struct Policy {
     pub read: ReadOptions,
     pub health: Option<Endpoint>,
     pub metrics: Option<Endpoint>,
+    pub execution: Option<Endpoint>,
     pub params: Params,
     pub period: Duration,
     pub timeout: Duration,
@@ -153,6 +154,7 @@ pub fn validate(spec: &NodeHealthSpec) -> Result<Policy, InvalidSpec> {
     }
     let health = endpoint(probe.health.as_ref(), "health")?;
     let metrics = endpoint(probe.metrics.as_ref(), "metrics")?;
+    let execution = endpoint(probe.execution.as_ref(), "execution")?;
     let period = within("period", &probe.period, SECOND, HOUR).map_err(InvalidSpec::BadProbeTiming)?;
     let timeout = within("timeout", &probe.timeout, SECOND, MINUTE).map_err(InvalidSpec::BadProbeTiming)?;
     if probe.failure_threshold == 0 || probe.success_threshold == 0 {
@@ -178,6 +180,7 @@ pub fn validate(spec: &NodeHealthSpec) -> Result<Policy, InvalidSpec> {
         read: read_options(chain)?,
         health,
         metrics,
+        execution,
         params,
         period,
         timeout,
@@ -363,6 +366,7 @@ impl Policy {
         match api {
             Api::Health => self.health.as_ref(),
             Api::Metrics => self.metrics.as_ref(),
+            Api::Execution => self.execution.as_ref(),
         }
     }
 }

@@ -63,6 +63,7 @@ async fn read(profile: Profile, base: &str, health: Option<&str>, metrics: Optio
         profile,
         health.map(|p| format!("{base}{p}")),
         metrics.map(|p| format!("{base}{p}")),
+        None,
     );
     let obs = profile.read(&prober(2000).scrape(&target, 0.0).await, &Default::default());
     obs.reading.expect("something answered")

@@ -20,6 +20,9 @@ pub struct ProbeArgs {
     /// Prometheus metrics URL (Radix: http://IP:3335/prometheus/metrics).
     #[arg(long, env = "NODEHEALTH_PROBE_METRICS")]
     pub metrics: Option<String>,
+    /// ethereum: the execution client's JSON-RPC URL (http://IP:8545/), asked `eth_syncing`.
+    #[arg(long, env = "NODEHEALTH_PROBE_EXECUTION")]
+    pub execution: Option<String>,
     /// Which chain the node runs, and so which formats it speaks.
     #[arg(long, env = "NODEHEALTH_PROBE_PROFILE", value_enum, default_value_t = Profile::Radix)]
     pub profile: Profile,
@@ -53,6 +56,7 @@ pub async fn run(args: ProbeArgs) -> ExitCode {
     let ProbeArgs {
         health,
         metrics,
+        execution,
         profile,
         metrics_namespace,
         slot_seconds,
@@ -83,7 +87,7 @@ pub async fn run(args: ProbeArgs) -> ExitCode {
             return ExitCode::from(EXIT_NOTHING_PROBED);
         }
     };
-    let target = Target::from_urls(profile, health, metrics);
+    let target = Target::from_urls(profile, health, metrics, execution);
     let defaults = Params::default();
     let params = Params {
         failure_threshold: 1,

@@ -119,6 +119,11 @@ pub struct ProbeSpec {
     /// The Prometheus metrics endpoint. Omit it to judge by the health endpoint alone (no health factor then).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics: Option<EndpointSpec>,
+    /// ethereum: the execution client's JSON-RPC (port 8545 by default; path `/`), asked
+    /// `eth_syncing`, when it runs in the same pod as the beacon node. Optional: when it does
+    /// not answer, the pod's row says so, but the pod is not unreachable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution: Option<EndpointSpec>,
     /// How often each pod is probed, from `1s` to `1h`, e.g. `15s`.
     #[serde(default = "default_period")]
     #[schemars(regex(pattern = duration::PATTERN))]

@@ -10,6 +10,9 @@ pub enum Api {
     Health,
     /// The node's Prometheus endpoint.
     Metrics,
+    /// A second process of the validator, beside the node (Ethereum: the execution client's
+    /// JSON-RPC). Optional: when it fails the reader says so, but the node is not unreachable.
+    Execution,
 }
 
 impl Api {
@@ -18,7 +21,13 @@ impl Api {
         match self {
             Api::Health => "health",
             Api::Metrics => "metrics",
+            Api::Execution => "execution",
         }
+    }
+
+    /// Whether the node counts as unreachable when only this API does not answer.
+    pub fn required(self) -> bool {
+        !matches!(self, Api::Execution)
     }
 }
 
@@ -120,9 +129,11 @@ impl Scrape {
             .any(|(_, f)| matches!(f, Err(e) if e.is_operators()))
     }
 
-    /// True when requests were made and none was answered at all.
+    /// True when requests were made to the node's own APIs and none was answered at all (an
+    /// optional API's answer or silence does not count: see [`Api::required`]).
     pub fn no_answer(&self) -> bool {
-        !self.answers.is_empty() && self.answers.iter().all(|(_, f)| matches!(f, Err(e) if e.no_answer))
+        let mut required = self.answers.iter().filter(|(r, _)| r.api.required()).peekable();
+        required.peek().is_some() && required.all(|(_, f)| matches!(f, Err(e) if e.no_answer))
     }
 
     /// The failures' words, each once: why nothing answered.
@@ -148,8 +159,17 @@ pub struct Target {
 impl Target {
     /// Every request of the chain to the APIs given a URL (what `nodehealth probe` takes): the
     /// API's first request goes to the URL as given, the others to their own path on its host.
-    pub fn from_urls(profile: crate::chains::Profile, health: Option<String>, metrics: Option<String>) -> Target {
-        let urls = [(Api::Health, health), (Api::Metrics, metrics)];
+    pub fn from_urls(
+        profile: crate::chains::Profile,
+        health: Option<String>,
+        metrics: Option<String>,
+        execution: Option<String>,
+    ) -> Target {
+        let urls = [
+            (Api::Health, health),
+            (Api::Metrics, metrics),
+            (Api::Execution, execution),
+        ];
         let mut first = Vec::new();
         let requests = profile
             .requests()
@@ -184,6 +204,34 @@ fn origin(url: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn failed(api: Api) -> (Request, Fetched) {
+        let f = ProbeFailure {
+            kind: "ConnectionRefused",
+            message: "connection refused".into(),
+            no_answer: true,
+        };
+        (Request::get(api, "/"), Err(f))
+    }
+
+    #[test]
+    fn only_the_nodes_own_apis_make_it_unreachable() {
+        let ok = (
+            Request::get(Api::Execution, "/"),
+            Ok(Answer {
+                code: 200,
+                body: Bytes::new(),
+            }),
+        );
+        let scrape = |answers| Scrape { at: 0.0, answers };
+        assert!(
+            scrape(vec![failed(Api::Health), ok.clone()]).no_answer(),
+            "an answering execution client"
+        );
+        assert!(!scrape(vec![ok.clone(), failed(Api::Execution)]).no_answer());
+        assert!(!scrape(vec![failed(Api::Health), (Request::get(Api::Metrics, "/"), ok.1)]).no_answer());
+        assert!(!scrape(vec![]).no_answer(), "nothing asked");
+    }
 
     #[test]
     fn an_apis_later_requests_go_to_their_own_path_on_the_given_host() {

@@ -216,7 +216,7 @@ impl Prober {
     /// The body cap of an API's answers.
     fn limit(&self, api: Api) -> usize {
         match api {
-            Api::Health => self.config.health_body_limit,
+            Api::Health | Api::Execution => self.config.health_body_limit,
             Api::Metrics => self.config.metrics_body_limit,
         }
     }

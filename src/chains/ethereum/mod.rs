@@ -1,6 +1,8 @@
 //! Ethereum consensus (beacon) nodes: the standard Beacon API's node endpoints and the client's
 //! Prometheus page.
 
+pub mod execution;
+
 use super::Ports;
 use crate::model::{Api, Reading, Request, Scrape};
 
