@@ -228,3 +228,19 @@ async fn ethereum_a_stalled_node_is_caught_and_recovers() {
     });
     a_stalled_node_is_caught_and_recovers("ethereum", spec, 120).await;
 }
+
+#[test]
+fn the_solana_and_ethereum_examples_are_valid_policies() {
+    for (file, profile) in [
+        ("examples/solana-validators.yaml", nodehealth::chains::Profile::Solana),
+        (
+            "examples/ethereum-validators.yaml",
+            nodehealth::chains::Profile::Ethereum,
+        ),
+    ] {
+        let text = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap();
+        let nh: NodeHealth = serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(nh.spec.profile, profile, "{file}");
+        nodehealth::policy::validate(&nh.spec).unwrap_or_else(|e| panic!("{file}: {e:?}"));
+    }
+}
