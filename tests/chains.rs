@@ -150,3 +150,97 @@ async fn timestamps_are_read_on_the_nodes_clock() {
     })
     .await;
 }
+
+/// Solana and Ethereum (chains-b): a fleet of three, one node stalls, then recovers. `spec` is the
+/// policy; `stall_wait` how long the chain's own signals need to show a frozen head.
+async fn a_stalled_node_is_caught_and_recovers(profile: &'static str, spec: serde_json::Value, stall_wait: u64) {
+    with_temp_ns(&format!("chain-{profile}"), |client, ns| async move {
+        install_crd(&client).await;
+        let fleet = Fleet::start(&client, &ns, 3, profile, 1).await;
+        let _op = Operator::start(&ns, &[]).await;
+        create_nodehealth(&client, &ns, "validators", spec).await;
+        let api: Api<NodeHealth> = Api::namespaced(client.clone(), &ns);
+        wait_for(&api, "validators", WAIT, "3/3 healthy", |nh| {
+            condition_is(nh, "Healthy", "True") && nh.status.as_ref().is_some_and(|s| s.ready == "3/3")
+        })
+        .await;
+
+        fleet.set_mode(1, json!({"mode": "stalled"})).await;
+        let stalled = std::time::Duration::from_secs(stall_wait);
+        let nh = wait_for(&api, "validators", stalled, "validator-1 caught stalled", |nh| {
+            pod_row(nh, "validator-1")
+                .is_some_and(|p| (p.status, p.sync_state) == (PodStatus::NotReady, SyncState::OutOfSync))
+        })
+        .await;
+        let row = pod_row(&nh, "validator-1").unwrap();
+        assert!(
+            row.reasons[0].contains("its block has not moved"),
+            "{profile}: {:?}",
+            row.reasons
+        );
+        assert!(condition_is(&nh, "Healthy", "False"), "{profile}");
+        assert!(
+            condition_is(&nh, "Ready", "True"),
+            "{profile}: a sick node does not make the policy un-Ready"
+        );
+        for other in ["validator-0", "validator-2"] {
+            let p = pod_row(&nh, other).unwrap();
+            assert_eq!(
+                (p.status, p.sync_state),
+                (PodStatus::Ready, SyncState::Synced),
+                "{profile}: {p:?}"
+            );
+        }
+
+        fleet.set_mode(1, json!({"mode": "synced"})).await;
+        wait_for(&api, "validators", WAIT, "recovered", |nh| {
+            condition_is(nh, "Healthy", "True")
+                && pod_row(nh, "validator-1")
+                    .is_some_and(|p| (p.status, p.sync_state) == (PodStatus::Ready, SyncState::Synced))
+        })
+        .await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn solana_a_stalled_node_is_caught_and_recovers() {
+    // Agave has only its RPC port. A stalled node says `ok` until it is 128 slots (51 s) behind
+    // the cluster, then `behind` at a frozen slot: allow that, and the watch, to pass.
+    let spec = json!({
+        "selector": {"matchLabels": {"app": "validator"}},
+        "profile": "solana",
+        "probe": {"health": {"port": "health"}, "period": "1s", "timeout": "1s"},
+        "assessment": {"observedRateWindow": "10s"}
+    });
+    a_stalled_node_is_caught_and_recovers("solana", spec, 120).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ethereum_a_stalled_node_is_caught_and_recovers() {
+    // 12 s slots: the watch spans at least one slot (a fifth of 60 s), and 2 slots behind the
+    // node's clock is out of sync once the head is seen not to move.
+    let spec = json!({
+        "selector": {"matchLabels": {"app": "validator"}},
+        "profile": "ethereum",
+        "probe": {"health": {"port": "health"}, "period": "1s", "timeout": "1s"},
+        "assessment": {"observedRateWindow": "60s", "maxBlockLag": 2}
+    });
+    a_stalled_node_is_caught_and_recovers("ethereum", spec, 120).await;
+}
+
+#[test]
+fn the_solana_and_ethereum_examples_are_valid_policies() {
+    for (file, profile) in [
+        ("examples/solana-validators.yaml", nodehealth::chains::Profile::Solana),
+        (
+            "examples/ethereum-validators.yaml",
+            nodehealth::chains::Profile::Ethereum,
+        ),
+    ] {
+        let text = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap();
+        let nh: NodeHealth = serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(nh.spec.profile, profile, "{file}");
+        nodehealth::policy::validate(&nh.spec).unwrap_or_else(|e| panic!("{file}: {e:?}"));
+    }
+}

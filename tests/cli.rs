@@ -95,3 +95,115 @@ async fn a_healthy_zksync_node_probed_on_both_endpoints_exits_0() {
         "{text}"
     );
 }
+
+/// `nodehealth probe --profile <chain> --health URL -o json`: the exit code and the verdict.
+fn probe_chain(profile: &str, url: &str, extra: &[&str]) -> (i32, Value) {
+    let out = Command::new(env!("CARGO_BIN_EXE_nodehealth"))
+        .args(["probe", "--profile", profile, "--health", url])
+        .args(["--timeout", "1", "-o", "json"])
+        .args(extra)
+        .output()
+        .expect("run nodehealth probe");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    (out.status.code().unwrap_or(-1), v)
+}
+
+/// The verdict's status, sync state and whether a reason starts with `reason`.
+fn says(v: &Value, status: &str, sync: &str, reason: &str) -> bool {
+    let reasons = v["reasons"].as_array().map(Vec::as_slice).unwrap_or_default();
+    v["status"] == status
+        && v["syncState"] == sync
+        && reasons
+            .iter()
+            .any(|r| r.as_str().is_some_and(|r| r.starts_with(reason)))
+}
+
+#[tokio::test]
+async fn solana_verdicts_on_the_simulator() {
+    let sim =
+        SimProcess::spawn_random_range(env!("CARGO_BIN_EXE_nodehealth-sim"), 4, &["--profile", "solana"], 5).unwrap();
+    let client = sim.client().unwrap();
+    let url = |i: usize| format!("http://{}:8899/health", sim.ip(i).unwrap());
+    let (code, v) = probe_chain("solana", &url(0), &[]);
+    assert_eq!(
+        (code, &v["status"], &v["syncState"]),
+        (0, &json!("ready"), &json!("Synced")),
+        "{v}"
+    );
+    assert_eq!(v["reasons"], json!([]), "{v}");
+
+    // An hour behind, replaying at 30× the cluster: "behind", and the gap closes.
+    let catching_up = json!({"mode": "catching_up", "rate": 30, "behind_seconds": 3600});
+    client.set_mode(sim.ip(1), catching_up.clone()).await.unwrap();
+    let (code, v) = probe_chain("solana", &url(1), &["--window", "2"]);
+    assert_eq!(code, 0, "{v}");
+    assert!(
+        says(&v, "affected", "Syncing", "node reports it is behind the cluster by"),
+        "{v}"
+    );
+
+    // No peer: the node cannot compare its slot with the cluster's.
+    client.set_mode(sim.ip(2), json!({"mode": "no_peers"})).await.unwrap();
+    let (code, v) = probe_chain("solana", &url(2), &[]);
+    assert_eq!(code, 1, "{v}");
+    assert!(says(&v, "not_ready", "Unknown", "node reports health unknown"), "{v}");
+
+    // Stalled far behind: the slot does not move while the cluster's does.
+    client.set_mode(sim.ip(3), catching_up).await.unwrap();
+    client.set_mode(sim.ip(3), json!({"mode": "stalled"})).await.unwrap();
+    let (code, v) = probe_chain("solana", &url(3), &["--window", "2"]);
+    assert_eq!(code, 1, "{v}");
+    assert!(says(&v, "not_ready", "OutOfSync", ""), "{v}");
+    assert!(
+        v["reasons"][0].as_str().unwrap().contains("its block has not moved"),
+        "{v}"
+    );
+
+    // The cluster halts: every slot stands, and a node that says ok at a frozen slot shows it.
+    client.set_network_halted(true).await.unwrap();
+    let (_, v) = probe_chain("solana", &url(0), &["--window", "2"]);
+    assert_eq!(
+        (&v["syncState"], &v["network"]),
+        (&json!("Synced"), &json!("Stalled")),
+        "{v}"
+    );
+}
+
+#[tokio::test]
+async fn ethereum_verdicts_on_the_simulator() {
+    let sim =
+        SimProcess::spawn_random_range(env!("CARGO_BIN_EXE_nodehealth-sim"), 4, &["--profile", "ethereum"], 5).unwrap();
+    let client = sim.client().unwrap();
+    let url = |i: usize| format!("http://{}:5052/eth/v1/node/health", sim.ip(i).unwrap());
+    let (code, v) = probe_chain("ethereum", &url(0), &[]);
+    assert_eq!(
+        (code, &v["status"], &v["syncState"]),
+        (0, &json!("ready"), &json!("Synced")),
+        "{v}"
+    );
+    assert_eq!(v["reasons"], json!([]), "{v}");
+
+    // Two scrapes more than a 12 s slot apart, so that the current slot moves between them.
+    // 300 slots behind, syncing at 30× the chain: 206, and the gap closes.
+    let catching_up = json!({"mode": "catching_up", "rate": 30, "behind_seconds": 3600});
+    client.set_mode(sim.ip(1), catching_up.clone()).await.unwrap();
+    let (code, v) = probe_chain("ethereum", &url(1), &["--window", "13"]);
+    assert_eq!(code, 0, "{v}");
+    assert!(says(&v, "affected", "Syncing", "beacon node answers HTTP 206"), "{v}");
+
+    client.set_mode(sim.ip(2), json!({"mode": "no_peers"})).await.unwrap();
+    let (code, v) = probe_chain("ethereum", &url(2), &[]);
+    assert_eq!(code, 0, "affected is not unhealthy: {v}");
+    assert!(says(&v, "affected", "Synced", "no peer connected"), "{v}");
+
+    client.set_mode(sim.ip(3), catching_up).await.unwrap();
+    client.set_mode(sim.ip(3), json!({"mode": "stalled"})).await.unwrap();
+    let (code, v) = probe_chain("ethereum", &url(3), &["--window", "13"]);
+    assert_eq!(code, 1, "{v}");
+    assert!(says(&v, "not_ready", "OutOfSync", ""), "{v}");
+    assert!(
+        v["reasons"][0].as_str().unwrap().contains("its block has not moved"),
+        "{v}"
+    );
+}
