@@ -163,6 +163,14 @@ async fn cometbft_verdicts_on_the_simulator() {
     assert_eq!((code, state(&v)), (0, (Some("affected"), Some("Synced"))), "{v}");
     assert!(has_reason(&v, "no peers connected"), "{v}");
 
+    client.set_mode(sim.ip(2), json!({"mode": "booting"})).await.unwrap();
+    let (code, v) = probe(2, &[]);
+    assert_eq!((code, state(&v)), (1, (Some("not_ready"), Some("Booting"))), "{v}");
+    client.set_mode(sim.ip(2), json!({"mode": "malformed"})).await.unwrap();
+    let (code, v) = probe(2, &[]);
+    assert_eq!((code, v["status"].as_str()), (1, Some("not_ready")), "{v}");
+    assert!(has_reason(&v, "probe failed: not JSON"), "{v}");
+
     stall_an_hour_behind(&client, sim.ip(3).unwrap()).await;
     let (code, v) = probe(3, &["--window", "2"]);
     assert_eq!((code, state(&v)), (1, (Some("not_ready"), Some("OutOfSync"))), "{v}");
@@ -194,6 +202,14 @@ async fn substrate_verdicts_on_the_simulator() {
     assert_eq!((code, state(&v)), (0, (Some("affected"), Some("Synced"))), "{v}");
     assert!(has_reason(&v, "no peers connected"), "{v}");
 
+    client.set_mode(sim.ip(2), json!({"mode": "booting"})).await.unwrap();
+    let (code, v) = probe(2, &[]);
+    assert_eq!((code, state(&v)), (1, (Some("not_ready"), Some("Booting"))), "{v}");
+    client.set_mode(sim.ip(2), json!({"mode": "malformed"})).await.unwrap();
+    let (code, v) = probe(2, &[]);
+    assert_eq!((code, v["status"].as_str()), (1, Some("not_ready")), "{v}");
+    assert!(has_reason(&v, "probe failed: not JSON"), "{v}");
+
     // Seven seconds apart: the peers' highest block moves at least once (6 s blocks), so the
     // network is seen live and the node alone is behind.
     stall_an_hour_behind(&client, sim.ip(3).unwrap()).await;
@@ -206,4 +222,12 @@ async fn substrate_verdicts_on_the_simulator() {
         ),
         "{v}"
     );
+    assert_eq!(v["network"], "Live", "the peers' head moved: {v}");
+
+    // The whole network halts: a synced node's head and its peers' stand still. Not its fault.
+    client.set_network_halted(true).await.unwrap();
+    let (code, v) = probe(0, &["--window", "7"]);
+    assert_eq!((code, state(&v)), (0, (Some("affected"), Some("Synced"))), "{v}");
+    assert_eq!(v["network"], "Stalled", "{v}");
+    assert!(has_reason(&v, "the network is not live"), "{v}");
 }
