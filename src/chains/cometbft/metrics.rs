@@ -12,7 +12,11 @@
 //! - `consensus_validator_missed_blocks`: "Total amount of blocks missed for the node, if it is a
 //!   validator" (grows: a counter whose growth is a warning);
 //! - `consensus_validator_last_signed_height`: "Last height signed by this validator if the node
-//!   is a validator".
+//!   is a validator";
+//! - `consensus_rounds`: "Number of rounds", the round of the height being decided. Rounds past
+//!   0 are rounds whose proposal did not gather +2/3 of the voting power in time: a height whose
+//!   round keeps growing is a network that does not commit (the issue's list does not name it;
+//!   it is what tells a halted network from a stalled node without any target height).
 
 use crate::exposition::{self, Limits};
 use crate::model::{Counter, Reading, Status, SyncState};
@@ -34,6 +38,7 @@ pub struct Page {
     pub peers: Option<f64>,
     pub missed_blocks: Option<f64>,
     pub last_signed_height: Option<f64>,
+    pub rounds: Option<f64>,
 }
 
 /// Parses the page's series under `namespace` (without the trailing `_`).
@@ -54,6 +59,7 @@ pub fn parse(body: &[u8], namespace: &str) -> Result<Page, String> {
                 "consensus_validator_last_signed_height" => {
                     page.last_signed_height = page.last_signed_height.or(v);
                 }
+                "consensus_rounds" => page.rounds = page.rounds.or(v),
                 "blocksync_syncing" => page.block_syncing = page.block_syncing.or(flag),
                 "statesync_syncing" => page.state_syncing = page.state_syncing.or(flag),
                 _ => {}
@@ -84,6 +90,9 @@ pub fn read(page: &Page, r: &mut Reading, only_word: bool) {
     if only_word && page.peers == Some(0.0) {
         r.worsen(Status::Affected, "no peers connected (p2p_peers is 0)".to_owned());
     }
+    // The round resets to 0 when a block commits: a drop between two scrapes is a new height,
+    // which `assess` does not count; only rounds that grow at one height are skipped.
+    r.skipped_rounds = page.rounds;
     if let Some(missed) = page.missed_blocks {
         r.counters.push(Counter {
             what: "blocks this validator missed signing",

@@ -239,3 +239,54 @@ fn the_metrics_page_under_its_namespace() {
     assert_eq!(r.status, Some(Status::Ready), "the RPC's word stands: {r:?}");
     assert!(r.reasons[0].starts_with("metrics probe failed"), "{r:?}");
 }
+
+#[test]
+fn rounds_that_grow_at_one_height_are_a_network_that_does_not_commit() {
+    let params = Params {
+        observed_rate_window_seconds: 20.0,
+        ..Params::default()
+    };
+    let with_round = |round: u32| {
+        format!(
+            "{}cometbft_consensus_rounds{{chain_id=\"cosmoshub-4\"}} {round}\n",
+            String::from_utf8_lossy(PAGE)
+        )
+    };
+    let verdicts = |rounds: [u32; 2]| {
+        let mut h = History::new();
+        let stale = SYNCED_BLOCK_TIME + 120.0;
+        rounds
+            .iter()
+            .zip([stale, stale + 10.0])
+            .map(|(round, at)| {
+                let s = scrape_at(
+                    at,
+                    Some(answer(200, SYNCED)),
+                    None,
+                    Some(answer(200, with_round(*round))),
+                );
+                assess(
+                    &mut h,
+                    &Observation {
+                        at,
+                        reading: Ok(read(&s)),
+                    },
+                    &params,
+                )
+            })
+            .last()
+            .unwrap()
+    };
+    // The height stands and its round went from 3 to 5: nobody commits.
+    let v = verdicts([3, 5]);
+    assert_eq!(v.network, crate::model::Network::Stalled, "{v:?}");
+    assert!(
+        v.reasons[0].starts_with("the network is not live: 2 consensus rounds"),
+        "{:?}",
+        v.reasons
+    );
+    // The height stands and no round fails: this node alone is stuck.
+    let v = verdicts([0, 0]);
+    assert_eq!(v.network, crate::model::Network::Unknown, "{v:?}");
+    assert_eq!((v.status, v.sync_state), (Status::NotReady, SyncState::OutOfSync));
+}

@@ -16,7 +16,7 @@ use super::radix::{Page, to_json_bytes};
 use super::{Body, Call, Identity, JSON, PROMETHEUS_TEXT, Reply, splitmix64};
 use crate::sim::Endpoint;
 use crate::sim::mode::Mode;
-use crate::sim::state::Snapshot;
+use crate::sim::state::{LEDGER_LAG_SECONDS, Snapshot};
 
 /// The simulated chain's genesis time, 2024-01-01T00:00:00Z: a simulator choice.
 pub const GENESIS: f64 = 1_704_067_200.0;
@@ -29,6 +29,9 @@ const CHAIN_ID: &str = "nodehealth-sim-1";
 const PEERS: u64 = 3;
 /// `validator_info.voting_power` of a validator in the set: a simulator choice.
 const VOTING_POWER: u64 = 10;
+/// Seconds a failed round lasts: CometBFT's default `timeout_propose` (3 s), `timeout_prevote`
+/// (1 s) and `timeout_precommit` (1 s), their per-round increments left out.
+pub const ROUND_SECONDS: f64 = 5.0;
 /// Go's zero `time.Time`, what `/status` shows for an empty block store.
 const GO_ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
@@ -84,6 +87,23 @@ pub fn block_time(h: u64) -> String {
 /// Whether the node is block syncing: behind by more than a block, in the catching-up mode.
 pub fn catching_up(snap: &Snapshot) -> bool {
     matches!(snap.mode, Mode::CatchingUp { .. }) && snap.behind > BLOCK_SECONDS
+}
+
+/// The round of the height being decided: 0 while blocks commit; while the network's head stands
+/// still (a halt), validators go round after round without +2/3, one every [`ROUND_SECONDS`].
+pub fn rounds(snap: &Snapshot) -> u64 {
+    if snap.is_booting() {
+        return 0;
+    }
+    // True time (the node's clock minus its skew) against the head's proposer timestamp, which
+    // trails true time by the commit lag while the network runs.
+    let head_age = snap.wallclock - snap.mode.clock_skew() - snap.target_proposer_ts - LEDGER_LAG_SECONDS;
+    let stuck = head_age - BLOCK_SECONDS;
+    if stuck <= 0.0 {
+        0
+    } else {
+        (stuck / ROUND_SECONDS) as u64
+    }
 }
 
 fn hash(seed: u64) -> String {
@@ -176,7 +196,7 @@ pub fn metrics(snap: &Snapshot, id: &Identity) -> String {
     } else {
         0
     };
-    let series: [(&str, &str, &str, f64); 8] = [
+    let series: [(&str, &str, &str, f64); 9] = [
         (
             "blocksync_syncing",
             "Whether or not a node is block syncing. 1 if yes, 0 if no.",
@@ -190,6 +210,7 @@ pub fn metrics(snap: &Snapshot, id: &Identity) -> String {
             &chain,
             h as f64,
         ),
+        ("consensus_rounds", "Number of rounds.", &chain, rounds(snap) as f64),
         (
             "consensus_validator_last_signed_height",
             "Last height signed by this validator if the node is a validator.",
