@@ -67,13 +67,16 @@ pub fn read_with_namespace(scrape: &Scrape, namespace: &str) -> Reading {
     r
 }
 
-/// The body of a 200; any other status is the failure (CometBFT's RPC answers 200 with a
-/// `result`, or an error code with a JSON-RPC `error`).
+/// The body of a 200; any other status is the failure. CometBFT's RPC answers 200 with a
+/// `result`, and a failed call over URI-over-HTTP with 500 and a JSON-RPC `error`
+/// (`WriteRPCResponseHTTPError`), whose message is kept.
 fn ok_body(a: &Answer) -> Result<&[u8], String> {
     if a.code == 200 {
-        Ok(&a.body)
-    } else {
-        Err(format!("HTTP {}", a.code))
+        return Ok(&a.body);
+    }
+    match rpc::result(&a.body) {
+        Err(e) if e.starts_with("JSON-RPC error") => Err(format!("HTTP {}: {e}", a.code)),
+        _ => Err(format!("HTTP {}", a.code)),
     }
 }
 

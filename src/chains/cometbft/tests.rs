@@ -190,6 +190,11 @@ fn bad_answers_say_why_and_never_panic() {
     }
     let r = scrape(Some(answer(503, "")), None, None);
     assert_eq!(r.reasons, vec!["status probe failed: HTTP 503".to_owned()]);
+    let r = scrape(Some(answer(500, RPC_ERROR)), None, None);
+    assert_eq!(
+        r.reasons,
+        vec!["status probe failed: HTTP 500: JSON-RPC error -32603: Internal error".to_owned()]
+    );
     let r = scrape(Some(refused()), Some(answer(200, NET_INFO_OK)), None);
     assert_eq!(r.status, Some(Status::NotReady));
 }
