@@ -244,3 +244,95 @@ fn the_solana_and_ethereum_examples_are_valid_policies() {
         nodehealth::policy::validate(&nh.spec).unwrap_or_else(|e| panic!("{file}: {e:?}"));
     }
 }
+
+mod cometbft_and_substrate {
+    //! CometBFT and Substrate fleets on the API server (their own module: other chains append
+    //! helpers of their own to this file).
+
+    use super::*;
+
+    /// A 3-validator fleet of `profile` under a policy probing every second with a 10 s window;
+    /// `assessment` is merged into the spec's.
+    async fn chain_fleet_stall_and_recovery(
+        prefix: &str,
+        profile: &'static str,
+        assessment: serde_json::Value,
+        why: &str,
+    ) {
+        let why = why.to_owned();
+        with_temp_ns(prefix, move |client, ns| async move {
+            install_crd(&client).await;
+            let fleet = Fleet::start(&client, &ns, 3, profile, 1).await;
+            let _op = Operator::start(&ns, &[]).await;
+            let mut spec = radix_spec();
+            spec["profile"] = json!(profile);
+            for (k, v) in assessment.as_object().into_iter().flatten() {
+                spec["assessment"][k] = v.clone();
+            }
+            create_nodehealth(&client, &ns, "validators", spec).await;
+            let api: Api<NodeHealth> = Api::namespaced(client.clone(), &ns);
+            wait_for(&api, "validators", WAIT, "3/3 healthy", |nh| {
+                condition_is(nh, "Healthy", "True") && nh.status.as_ref().is_some_and(|s| s.ready == "3/3")
+            })
+            .await;
+
+            // Frozen while it still calls itself synced: caught by watching its head.
+            fleet.set_mode(1, json!({"mode": "stalled"})).await;
+            let nh = wait_for(&api, "validators", WAIT, "validator-1 caught stalled", |nh| {
+                pod_row(nh, "validator-1")
+                    .is_some_and(|p| (p.status, p.sync_state) == (PodStatus::NotReady, SyncState::OutOfSync))
+            })
+            .await;
+            let row = pod_row(&nh, "validator-1").unwrap();
+            assert!(
+                row.reasons.iter().any(|r| r.contains(why.as_str())),
+                "{:?}",
+                row.reasons
+            );
+            assert!(condition_is(&nh, "Healthy", "False"));
+            assert!(
+                condition_is(&nh, "Ready", "True"),
+                "a sick node does not make the policy un-Ready"
+            );
+            for other in ["validator-0", "validator-2"] {
+                let p = pod_row(&nh, other).unwrap();
+                assert_eq!((p.status, p.sync_state), (PodStatus::Ready, SyncState::Synced), "{p:?}");
+            }
+
+            // Back in step: seen healthy again.
+            fleet.set_mode(1, json!({"mode": "synced"})).await;
+            wait_for(&api, "validators", WAIT, "recovered", |nh| {
+                condition_is(nh, "Healthy", "True")
+                    && pod_row(nh, "validator-1").is_some_and(|p| p.sync_state == SyncState::Synced)
+            })
+            .await;
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_stalled_cometbft_validator_is_caught_and_its_recovery_seen() {
+        // The head's block time read against the clock: stale past 20 s (instead of the 60 s
+        // default, so the test is short) with no progress over the window.
+        chain_fleet_stall_and_recovery(
+            "chain-cmt",
+            "cometbft",
+            json!({"syncedDelay": "20s"}),
+            "behind, progressing at 0.0× real time",
+        )
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_stalled_substrate_validator_is_caught_and_its_recovery_seen() {
+        // Heights only: the best block against the highest one peers announce, 3 blocks (18 s at
+        // Polkadot's 6 s blocks) instead of the 60-block default, so the test is short.
+        chain_fleet_stall_and_recovery(
+            "chain-sub",
+            "substrate",
+            json!({"maxBlockLag": 3}),
+            "blocks behind the highest block peers announce, its block has not moved",
+        )
+        .await;
+    }
+}

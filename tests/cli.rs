@@ -207,3 +207,146 @@ async fn ethereum_verdicts_on_the_simulator() {
         "{v}"
     );
 }
+
+mod cometbft_and_substrate {
+    //! CometBFT and Substrate nodes probed on the simulator (their own module: other chains append
+    //! helpers of their own to this file).
+
+    use super::*;
+
+    /// `nodehealth probe --profile <profile>` on `health` and `metrics` URLs: the exit code and the
+    /// JSON verdict.
+    fn probe_chain(profile: &str, health: String, metrics: String, extra: &[&str]) -> (i32, Value) {
+        let out = Command::new(env!("CARGO_BIN_EXE_nodehealth"))
+            .args([
+                "probe",
+                "--profile",
+                profile,
+                "--health",
+                &health,
+                "--metrics",
+                &metrics,
+            ])
+            .args(["--timeout", "1", "-o", "json"])
+            .args(extra)
+            .output()
+            .expect("run nodehealth probe");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+        (out.status.code().unwrap_or(-1), v)
+    }
+
+    fn state(v: &Value) -> (Option<&str>, Option<&str>) {
+        (v["status"].as_str(), v["syncState"].as_str())
+    }
+
+    fn has_reason(v: &Value, words: &str) -> bool {
+        v["reasons"]
+            .as_array()
+            .is_some_and(|rs| rs.iter().any(|r| r.as_str().is_some_and(|r| r.contains(words))))
+    }
+
+    /// Puts a simulated validator an hour behind, then freezes it there: a stalled node that still
+    /// calls itself synced.
+    async fn stall_an_hour_behind(client: &nodehealth::sim::SimClient, ip: std::net::Ipv4Addr) {
+        let behind = json!({"mode": "catching_up", "rate": 30, "behind_seconds": 3600});
+        client.set_mode(Some(ip), behind).await.unwrap();
+        client.set_mode(Some(ip), json!({"mode": "stalled"})).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn cometbft_verdicts_on_the_simulator() {
+        let args = ["--profile", "cometbft"];
+        let sim = SimProcess::spawn_random_range(env!("CARGO_BIN_EXE_nodehealth-sim"), 4, &args, 5).unwrap();
+        let client = sim.client().unwrap();
+        let probe = |i: usize, extra: &[&str]| {
+            let ip = sim.ip(i).unwrap();
+            let (health, metrics) = (
+                format!("http://{ip}:26657/status"),
+                format!("http://{ip}:26660/metrics"),
+            );
+            probe_chain("cometbft", health, metrics, extra)
+        };
+        let (code, v) = probe(0, &[]);
+        assert_eq!((code, state(&v)), (0, (Some("ready"), Some("Synced"))), "{v}");
+
+        let catching_up = json!({"mode": "catching_up", "rate": 50, "behind_seconds": 3600});
+        client.set_mode(sim.ip(1), catching_up).await.unwrap();
+        let (code, v) = probe(1, &["--window", "2"]);
+        assert_eq!((code, state(&v)), (0, (Some("affected"), Some("Syncing"))), "{v}");
+        assert!(has_reason(&v, "node reports catching_up"), "{v}");
+
+        client.set_mode(sim.ip(2), json!({"mode": "no_peers"})).await.unwrap();
+        let (code, v) = probe(2, &[]);
+        assert_eq!((code, state(&v)), (0, (Some("affected"), Some("Synced"))), "{v}");
+        assert!(has_reason(&v, "no peers connected"), "{v}");
+
+        client.set_mode(sim.ip(2), json!({"mode": "booting"})).await.unwrap();
+        let (code, v) = probe(2, &[]);
+        assert_eq!((code, state(&v)), (1, (Some("not_ready"), Some("Booting"))), "{v}");
+        client.set_mode(sim.ip(2), json!({"mode": "malformed"})).await.unwrap();
+        let (code, v) = probe(2, &[]);
+        assert_eq!((code, v["status"].as_str()), (1, Some("not_ready")), "{v}");
+        assert!(has_reason(&v, "probe failed: not JSON"), "{v}");
+
+        stall_an_hour_behind(&client, sim.ip(3).unwrap()).await;
+        let (code, v) = probe(3, &["--window", "2"]);
+        assert_eq!((code, state(&v)), (1, (Some("not_ready"), Some("OutOfSync"))), "{v}");
+        assert!(has_reason(&v, "behind, progressing at 0.0× real time"), "{v}");
+    }
+
+    #[tokio::test]
+    async fn substrate_verdicts_on_the_simulator() {
+        let args = ["--profile", "substrate"];
+        let sim = SimProcess::spawn_random_range(env!("CARGO_BIN_EXE_nodehealth-sim"), 4, &args, 5).unwrap();
+        let client = sim.client().unwrap();
+        let probe = |i: usize, extra: &[&str]| {
+            let ip = sim.ip(i).unwrap();
+            let (health, metrics) = (format!("http://{ip}:9944/health"), format!("http://{ip}:9615/metrics"));
+            probe_chain("substrate", health, metrics, extra)
+        };
+        let (code, v) = probe(0, &[]);
+        assert_eq!((code, state(&v)), (0, (Some("ready"), Some("Synced"))), "{v}");
+        assert!(v["reasons"].as_array().is_some_and(Vec::is_empty), "{v}");
+
+        let catching_up = json!({"mode": "catching_up", "rate": 5, "behind_seconds": 3600});
+        client.set_mode(sim.ip(1), catching_up).await.unwrap();
+        let (code, v) = probe(1, &["--window", "7"]);
+        assert_eq!((code, state(&v)), (0, (Some("affected"), Some("Syncing"))), "{v}");
+        assert!(has_reason(&v, "node reports isSyncing"), "{v}");
+
+        client.set_mode(sim.ip(2), json!({"mode": "no_peers"})).await.unwrap();
+        let (code, v) = probe(2, &[]);
+        assert_eq!((code, state(&v)), (0, (Some("affected"), Some("Synced"))), "{v}");
+        assert!(has_reason(&v, "no peers connected"), "{v}");
+
+        client.set_mode(sim.ip(2), json!({"mode": "booting"})).await.unwrap();
+        let (code, v) = probe(2, &[]);
+        assert_eq!((code, state(&v)), (1, (Some("not_ready"), Some("Booting"))), "{v}");
+        client.set_mode(sim.ip(2), json!({"mode": "malformed"})).await.unwrap();
+        let (code, v) = probe(2, &[]);
+        assert_eq!((code, v["status"].as_str()), (1, Some("not_ready")), "{v}");
+        assert!(has_reason(&v, "probe failed: not JSON"), "{v}");
+
+        // Seven seconds apart: the peers' highest block moves at least once (6 s blocks), so the
+        // network is seen live and the node alone is behind.
+        stall_an_hour_behind(&client, sim.ip(3).unwrap()).await;
+        let (code, v) = probe(3, &["--window", "7"]);
+        assert_eq!((code, state(&v)), (1, (Some("not_ready"), Some("OutOfSync"))), "{v}");
+        assert!(
+            has_reason(
+                &v,
+                "blocks behind the highest block peers announce, its block has not moved"
+            ),
+            "{v}"
+        );
+        assert_eq!(v["network"], "Live", "the peers' head moved: {v}");
+
+        // The whole network halts: a synced node's head and its peers' stand still. Not its fault.
+        client.set_network_halted(true).await.unwrap();
+        let (code, v) = probe(0, &["--window", "7"]);
+        assert_eq!((code, state(&v)), (0, (Some("affected"), Some("Synced"))), "{v}");
+        assert_eq!(v["network"], "Stalled", "{v}");
+        assert!(has_reason(&v, "the network is not live"), "{v}");
+    }
+}
