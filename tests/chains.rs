@@ -3,7 +3,8 @@
 
 mod support;
 
-use kube::api::Api;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, Patch, PatchParams};
 use nodehealth::crd::NodeHealth;
 use nodehealth::crd::PodStatus;
 use nodehealth::model::SyncState;
@@ -335,4 +336,64 @@ mod cometbft_and_substrate {
         )
         .await;
     }
+}
+
+/// Lag against the fleet: a CometBFT node that calls itself caught up (`catching_up: false`)
+/// while it trails the others by 20 blocks, its last block young enough for `syncedDelay`, is
+/// out of sync only by the fleet's reference; a policy over it alone has no reference.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_that_says_it_is_synced_behind_its_fleet_is_out_of_sync_by_the_reference() {
+    with_temp_ns("chain-fleet", |client, ns| async move {
+        install_crd(&client).await;
+        let fleet = Fleet::start(&client, &ns, 3, "cometbft", 1).await;
+        let _op = Operator::start(&ns, &[]).await;
+        let mut spec = radix_spec();
+        spec["profile"] = json!("cometbft");
+        // Time alone would not tell: its last block stays younger than this.
+        spec["assessment"]["syncedDelay"] = json!("10m");
+        create_nodehealth(&client, &ns, "validators", spec.clone()).await;
+        let api: Api<NodeHealth> = Api::namespaced(client.clone(), &ns);
+        wait_for(&api, "validators", WAIT, "3/3 healthy", |nh| {
+            condition_is(nh, "Healthy", "True") && nh.status.as_ref().is_some_and(|s| s.ready == "3/3")
+        })
+        .await;
+
+        // 120 s behind the head at ~6 s blocks: 20 blocks, over the default maxHeightLag of 10.
+        fleet
+            .set_mode(2, json!({"mode": "lagging", "behind_seconds": 120}))
+            .await;
+        let nh = wait_for(&api, "validators", WAIT, "validator-2 behind the fleet", |nh| {
+            pod_row(nh, "validator-2").is_some_and(|p| p.sync_state == SyncState::OutOfSync)
+        })
+        .await;
+        let row = pod_row(&nh, "validator-2").unwrap();
+        assert_eq!(row.status, PodStatus::NotReady);
+        assert!(
+            row.reasons[0].contains("blocks behind the fleet's highest (validator-"),
+            "{:?}",
+            row.reasons
+        );
+        assert!(condition_is(&nh, "Ready", "True"));
+
+        // A policy over validator-2 alone: no reference, and it says so.
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+        let label = json!({"metadata": {"labels": {"alone": "yes"}}});
+        pods.patch("validator-2", &PatchParams::default(), &Patch::Merge(&label))
+            .await
+            .unwrap();
+        let mut alone = spec.clone();
+        alone["selector"] = json!({"matchLabels": {"app": "validator", "alone": "yes"}});
+        create_nodehealth(&client, &ns, "alone", alone).await;
+        wait_for(&api, "alone", WAIT, "no fleet reference", |nh| {
+            pod_row(nh, "validator-2").is_some_and(|p| p.reasons.iter().any(|r| r.starts_with("no fleet reference")))
+        })
+        .await;
+
+        fleet.set_mode(2, json!({"mode": "synced"})).await;
+        wait_for(&api, "validators", WAIT, "back with the fleet", |nh| {
+            condition_is(nh, "Healthy", "True")
+        })
+        .await;
+    })
+    .await;
 }
