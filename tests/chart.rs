@@ -1495,6 +1495,10 @@ async fn kubectl_explain_documents_every_field_for_users() {
         "minInterval",
         "restartWindow",
         "maxUnhealthy",
+        "maxHeightLag",
+        "metricsNamespace",
+        "slotDuration",
+        "execution",
     ] {
         assert!(
             spec.contains(&format!("{now}\t")) || spec.contains(&format!("{now} ")),
