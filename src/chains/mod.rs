@@ -149,3 +149,29 @@ fn failed(r: &mut Reading, what: &str, message: &str, fatal: bool) {
 
 #[cfg(test)]
 mod tests;
+
+/// For the chains' tests: a pod watched over several scrapes, as the operator watches it.
+#[cfg(test)]
+pub(crate) struct Watched {
+    history: crate::assess::History,
+    params: crate::assess::Params,
+}
+
+#[cfg(test)]
+impl Watched {
+    pub(crate) fn new(params: crate::assess::Params) -> Self {
+        Watched {
+            history: crate::assess::History::new(),
+            params,
+        }
+    }
+
+    /// The verdict on `scrape` (taken at its `at`), read by `read`, after the scrapes before it.
+    pub(crate) fn see(&mut self, scrape: &Scrape, read: impl Fn(&Scrape) -> Reading) -> crate::model::PodVerdict {
+        let obs = Observation {
+            at: scrape.at,
+            reading: Ok(read(scrape)),
+        };
+        crate::assess::assess(&mut self.history, &obs, &self.params)
+    }
+}

@@ -1,6 +1,7 @@
 //! The CometBFT reader on bodies written by hand from CometBFT's RPC spec (`/status`,
 //! `/net_info` examples) and its metrics documentation: `tests/fixtures/cometbft/`.
 
+use crate::chains::Watched;
 use bytes::Bytes;
 
 use super::*;
@@ -258,7 +259,7 @@ fn rounds_that_grow_at_one_height_are_a_network_that_does_not_commit() {
         )
     };
     let verdicts = |rounds: [u32; 2]| {
-        let mut h = History::new();
+        let mut watched = Watched::new(params.clone());
         let stale = SYNCED_BLOCK_TIME + 120.0;
         rounds
             .iter()
@@ -270,14 +271,7 @@ fn rounds_that_grow_at_one_height_are_a_network_that_does_not_commit() {
                     None,
                     Some(answer(200, with_round(*round))),
                 );
-                assess(
-                    &mut h,
-                    &Observation {
-                        at,
-                        reading: Ok(read(&s)),
-                    },
-                    &params,
-                )
+                watched.see(&s, read)
             })
             .last()
             .unwrap()

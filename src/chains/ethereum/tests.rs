@@ -1,11 +1,12 @@
 //! The beacon node reader on answers written by hand from the Beacon API
 //! (`tests/fixtures/ethereum/`).
 
+use crate::chains::Watched;
 use bytes::Bytes;
 
 use super::*;
-use crate::assess::{History, Params, assess};
-use crate::model::{Answer, Observation, ProbeFailure};
+use crate::assess::Params;
+use crate::model::{Answer, ProbeFailure};
 
 macro_rules! fixture {
     ($name:literal) => {
@@ -151,7 +152,7 @@ fn a_stalled_node_is_out_of_sync_once_the_operator_watched_it() {
         max_block_lag: 5.0,
         ..Params::default()
     };
-    let mut history = History::new();
+    let mut watched = Watched::new(params);
     let mut verdict = None;
     for (at, syncing) in [
         (0.0, fixture!("stalled_1_syncing.json")),
@@ -159,11 +160,7 @@ fn a_stalled_node_is_out_of_sync_once_the_operator_watched_it() {
     ] {
         let mut s = scrape(code(200), ok(syncing), ok(fixture!("peer_count.json")));
         s.at = at;
-        let obs = Observation {
-            at,
-            reading: Ok(read(&s)),
-        };
-        verdict = Some(assess(&mut history, &obs, &params));
+        verdict = Some(watched.see(&s, read));
     }
     let v = verdict.unwrap();
     assert_eq!(

@@ -1,11 +1,12 @@
 //! The Solana reader on answers written by hand from Agave's documentation and sources
 //! (`tests/fixtures/solana/`).
 
+use crate::chains::Watched;
 use bytes::Bytes;
 
 use super::*;
-use crate::assess::{History, Params, assess};
-use crate::model::{Answer, Observation, ProbeFailure};
+use crate::assess::Params;
+use crate::model::{Answer, ProbeFailure};
 
 macro_rules! fixture {
     ($name:literal) => {
@@ -106,7 +107,7 @@ fn a_stalled_node_is_out_of_sync_once_the_operator_watched_it() {
         observed_rate_window_seconds: 120.0,
         ..Params::default()
     };
-    let mut history = History::new();
+    let mut watched = Watched::new(params);
     let mut verdict = None;
     for (at, get_health) in [
         (0.0, fixture!("stalled_1_get_health.json")),
@@ -118,11 +119,7 @@ fn a_stalled_node_is_out_of_sync_once_the_operator_watched_it() {
             ok(fixture!("stalled_get_slot.json")),
         );
         s.at = at;
-        let obs = Observation {
-            at,
-            reading: Ok(read(&s)),
-        };
-        verdict = Some(assess(&mut history, &obs, &params));
+        verdict = Some(watched.see(&s, read));
     }
     let v = verdict.unwrap();
     assert_eq!(

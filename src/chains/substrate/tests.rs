@@ -1,6 +1,7 @@
 //! The Substrate reader on bodies written by hand from polkadot-sdk's RPC (`system_health`,
 //! `system_syncState`, camelCase) and its metrics' names: `tests/fixtures/substrate/`.
 
+use crate::chains::Watched;
 use bytes::Bytes;
 
 use super::*;
@@ -97,8 +98,7 @@ fn is_syncing_is_the_nodes_word_and_the_gap_is_judged_by_its_progress() {
 #[test]
 fn a_stalled_head_is_caught_by_watching_it() {
     // The node says it is synced; its block stays while the peers' highest block moves on.
-    let params = Params::default();
-    let mut h = History::new();
+    let mut watched = Watched::new(Params::default());
     let state = |cur: u64, high: u64| {
         format!(
             r#"{{"jsonrpc":"2.0","result":{{"startingBlock":0,"currentBlock":{cur},"highestBlock":{high}}},"id":1}}"#
@@ -106,14 +106,7 @@ fn a_stalled_head_is_caught_by_watching_it() {
     };
     let mut obs = |at: f64, cur: u64, high: u64| {
         let s = scrape_at(at, [ok(SYNCED), None, Some(answer(200, state(cur, high))), None]);
-        assess(
-            &mut h,
-            &Observation {
-                at,
-                reading: Ok(read(&s)),
-            },
-            &params,
-        )
+        watched.see(&s, read)
     };
     let v = obs(0.0, 1000, 1000);
     assert_eq!((v.status, v.sync_state), (Status::Ready, SyncState::Synced), "{v:?}");
