@@ -120,7 +120,7 @@ impl std::fmt::Display for RemediationAction {
 /// resets a timer nor repeats an action.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-#[schemars(transform = super::no_defaults)]
+#[schemars(transform = super::schema::no_defaults)]
 pub struct RemediationStatus {
     /// Pods with an open incident or recent restarts, oldest incident first.
     #[serde(default)]
@@ -146,7 +146,7 @@ pub struct RemediationStatus {
 /// One pod's incident and restart record.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-#[schemars(transform = super::no_defaults)]
+#[schemars(transform = super::schema::no_defaults)]
 pub struct PodRemediation {
     /// Pod name (a recreated pod keeps its record: it is the same validator).
     pub name: String,
