@@ -8,6 +8,7 @@
 
 pub mod cometbft;
 pub mod ethereum;
+mod jsonrpc;
 pub mod radix;
 pub mod solana;
 pub mod substrate;

@@ -12,6 +12,8 @@
 
 use serde_json::Value;
 
+use crate::chains::jsonrpc::{self, echo};
+
 /// What `/status`'s `sync_info` and `validator_info` say.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Status {
@@ -32,18 +34,7 @@ const EARLIEST_BLOCK_TIME: i64 = 1_230_768_000;
 
 /// The `result` object of a CometBFT RPC answer, wrapped or not.
 pub fn result(body: &[u8]) -> Result<Value, String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON ({e})"))?;
-    if let Some(err) = v.get("error").filter(|e| !e.is_null()) {
-        let msg = err.get("message").and_then(Value::as_str).unwrap_or("no message");
-        let code = err.get("code").and_then(Value::as_i64).unwrap_or_default();
-        return Err(format!("JSON-RPC error {code}: {}", bounded(msg)));
-    }
-    match v.get("result") {
-        Some(r) if r.is_object() => Ok(r.clone()),
-        Some(_) => Err("`result` is not an object".to_owned()),
-        None if v.is_object() => Ok(v),
-        None => Err("not a JSON object".to_owned()),
-    }
+    jsonrpc::object_result(body)
 }
 
 /// Reads `/status`.
@@ -87,7 +78,7 @@ pub fn decimal(obj: &Value, field: &str) -> Result<Option<u64>, String> {
         Some(Value::String(s)) => s
             .parse::<u64>()
             .map(Some)
-            .map_err(|_| format!("`{field}` is not a decimal count: {:?}", bounded(s))),
+            .map_err(|_| format!("`{field}` is not a decimal count: {:?}", echo(s))),
         Some(Value::Number(n)) => n
             .as_u64()
             .map(Some)
@@ -98,23 +89,11 @@ pub fn decimal(obj: &Value, field: &str) -> Result<Option<u64>, String> {
 
 /// An RFC 3339 time with up to nanoseconds; `None` for Go's zero time.
 fn block_time(s: &str) -> Result<Option<f64>, String> {
-    let t: jiff::Timestamp = s.parse().map_err(|_| {
-        format!(
-            "`sync_info.latest_block_time` is not an RFC 3339 time: {:?}",
-            bounded(s)
-        )
-    })?;
+    let t: jiff::Timestamp = s
+        .parse()
+        .map_err(|_| format!("`sync_info.latest_block_time` is not an RFC 3339 time: {:?}", echo(s)))?;
     if t.as_second() < EARLIEST_BLOCK_TIME {
         return Ok(None);
     }
     Ok(Some(t.as_second() as f64 + f64::from(t.subsec_nanosecond()) / 1e9))
-}
-
-/// At most 64 characters of a node's text, for a reason.
-fn bounded(s: &str) -> String {
-    const MAX: usize = 64;
-    match s.char_indices().nth(MAX) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_owned(),
-    }
 }

@@ -4,6 +4,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::chains::jsonrpc;
+
 /// `GET /eth/v1/node/syncing`'s `data`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Syncing {
@@ -42,14 +44,7 @@ pub fn connected_peers(body: &[u8]) -> Result<u64, String> {
 
 /// The `data` object of a Beacon API answer.
 fn data(body: &[u8]) -> Result<Map<String, Value>, String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| {
-        format!(
-            "not JSON ({:?} error at line {} column {})",
-            e.classify(),
-            e.line(),
-            e.column()
-        )
-    })?;
+    let v = jsonrpc::json(body)?;
     match v {
         Value::Object(mut obj) => match obj.remove("data") {
             Some(Value::Object(data)) => Ok(data),

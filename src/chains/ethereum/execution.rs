@@ -5,6 +5,7 @@
 
 use serde_json::Value;
 
+use crate::chains::jsonrpc::{self, Answer};
 use crate::model::{Api, Fetched, Reading, Request, Status};
 
 /// `eth_syncing` on the execution client's JSON-RPC.
@@ -24,23 +25,16 @@ pub fn read(fetched: Option<&Fetched>, r: &mut Reading) {
         }
         Some(Ok(a)) => a,
     };
-    let body: Value = match serde_json::from_slice(&answer.body) {
-        Ok(v) => v,
-        Err(e) => {
-            return r
-                .reasons
-                .push(format!("execution client's eth_syncing answer is not JSON ({e})"));
-        }
-    };
-    if let Some(err) = body.get("error") {
-        return r.reasons.push(format!("execution client's eth_syncing failed: {err}"));
-    }
-    match body.get("result") {
-        Some(Value::Bool(false)) => {}
-        Some(Value::Object(sync)) => syncing(sync, r),
-        _ => r
+    match jsonrpc::envelope(&answer.body) {
+        Err(e) => r.reasons.push(format!("execution client's eth_syncing answer: {e}")),
+        Ok(Answer::Error { code, message, .. }) => r.reasons.push(format!(
+            "execution client's eth_syncing failed: JSON-RPC error {code}: {message}"
+        )),
+        Ok(Answer::Result(Value::Bool(false))) => {}
+        Ok(Answer::Result(Value::Object(sync))) => syncing(&sync, r),
+        Ok(Answer::Result(_)) => r
             .reasons
-            .push("execution client's eth_syncing answer has no `result`".to_owned()),
+            .push("execution client's eth_syncing result is neither false nor an object".to_owned()),
     }
 }
 
@@ -144,6 +138,7 @@ mod tests {
         );
         assert!(read_one(answer("{\"result\":")).reasons[0].contains("not JSON"));
         assert!(read_one(answer(r#"{"result":{"currentBlock":"12"}}"#)).reasons[0].contains("lacks"));
+        assert!(read_one(answer(r#"{"id":1}"#)).reasons[0].contains("neither result nor error"));
         let mut r = Reading::default();
         read(None, &mut r);
         assert!(r.reasons.is_empty(), "not configured: nothing to say");

@@ -10,6 +10,8 @@
 
 use serde_json::Value;
 
+use crate::chains::jsonrpc;
+
 /// `system_health`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Health {
@@ -57,19 +59,7 @@ pub fn parse_sync_state(body: &[u8]) -> Result<SyncState, String> {
 /// (e.g. `-32601` "Method not found" when the RPC methods are `--rpc-methods safe`-restricted)
 /// is the failure.
 fn result(body: &[u8]) -> Result<Value, String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON ({e})"))?;
-    if let Some(err) = v.get("error").filter(|e| !e.is_null()) {
-        let msg = err.get("message").and_then(Value::as_str).unwrap_or("no message");
-        let code = err.get("code").and_then(Value::as_i64).unwrap_or_default();
-        let msg: String = msg.chars().take(64).collect();
-        return Err(format!("JSON-RPC error {code}: {msg}"));
-    }
-    let inner = v.get("result").unwrap_or(&v);
-    if inner.is_object() {
-        Ok(inner.clone())
-    } else {
-        Err("not a JSON object".to_owned())
-    }
+    jsonrpc::object_result(body)
 }
 
 /// A block number or peer count: a non-negative JSON integer.
