@@ -274,8 +274,6 @@ mod tests {
 
     use super::*;
     use crate::exposition::parse_all;
-    use crate::sim::network::Network;
-    use crate::sim::state::Validator;
 
     /// After the simulated genesis, so heights are past 0.
     const T0: f64 = GENESIS + 86_400.0;
@@ -284,12 +282,8 @@ mod tests {
         Identity::for_ip(Ipv4Addr::new(127, 0, 1, 1))
     }
 
-    /// The validator `after` seconds past entering `mode` (synced for an hour before).
     fn snap_after(mode: Mode, after: f64) -> Snapshot {
-        let net = Network::new(T0 - 3600.0);
-        let mut v = Validator::new(T0 - 3600.0, 0.0, &net);
-        v.set_mode(mode, T0, &net);
-        v.snapshot(T0 + after, &net)
+        crate::sim::render::snapshot_after(T0, mode, after)
     }
 
     fn get(endpoint: Endpoint, path: &str, rpc: Option<&str>, snap: &Snapshot) -> Option<Value> {
@@ -393,8 +387,8 @@ mod tests {
 
     #[test]
     fn a_halted_network_freezes_the_head() {
-        let mut net = Network::new(T0 - 3600.0);
-        let v = Validator::new(T0 - 3600.0, 0.0, &net);
+        let mut net = crate::sim::network::Network::new(T0 - 3600.0);
+        let v = crate::sim::state::Validator::new(T0 - 3600.0, 0.0, &net);
         net.set_halted(true, T0);
         let (a, b) = (v.snapshot(T0 + 1.0, &net), v.snapshot(T0 + 120.0, &net));
         assert_eq!(

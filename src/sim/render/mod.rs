@@ -209,5 +209,15 @@ fn normal(profile: Profile, endpoint: Endpoint, snap: &Snapshot, id: &Identity) 
     }
 }
 
+/// For the renderers' tests: a validator synced for an hour up to `t0`, in `mode` from `t0`,
+/// seen `after` seconds later.
+#[cfg(test)]
+pub(crate) fn snapshot_after(t0: f64, mode: Mode, after: f64) -> Snapshot {
+    let net = crate::sim::network::Network::new(t0 - 3600.0);
+    let mut v = crate::sim::state::Validator::new(t0 - 3600.0, 0.0, &net);
+    v.set_mode(mode, t0, &net);
+    v.snapshot(t0 + after, &net)
+}
+
 #[cfg(test)]
 mod tests;

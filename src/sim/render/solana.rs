@@ -124,16 +124,11 @@ fn rpc(mut answer: Value) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::network::Network;
-    use crate::sim::state::Validator;
 
     const T0: f64 = 1_763_798_400.0;
 
     fn snap_at(mode: Mode, after: f64) -> Snapshot {
-        let net = Network::new(T0);
-        let mut v = Validator::new(T0, 0.0, &net);
-        v.set_mode(mode, T0 + 1.0, &net);
-        v.snapshot(T0 + 1.0 + after, &net)
+        crate::sim::render::snapshot_after(T0, mode, after)
     }
 
     fn call(path: &str, rpc: Option<&str>) -> Call {

@@ -168,17 +168,12 @@ mod tests {
 
     use super::*;
     use crate::exposition::parse_all;
-    use crate::sim::network::Network;
     use crate::sim::render::Identity;
-    use crate::sim::state::Validator;
 
     const T0: f64 = GENESIS + 86_400.0;
 
     fn snap_after(mode: Mode, after: f64) -> Snapshot {
-        let net = Network::new(T0 - 3600.0);
-        let mut v = Validator::new(T0 - 3600.0, 0.0, &net);
-        v.set_mode(mode, T0, &net);
-        v.snapshot(T0 + after, &net)
+        crate::sim::render::snapshot_after(T0, mode, after)
     }
 
     fn call(snap: &Snapshot, path: &str, rpc: Option<&str>) -> Reply {
