@@ -65,6 +65,8 @@ pub(super) fn pod_facts(pods: &[Arc<Pod>], outcomes: &[PodOutcome], all_pods: &[
                     .annotations()
                     .get(remediate::SKIP_ANNOTATION)
                     .is_some_and(|v| v == "true"),
+                // Set by the caller, which knows the other policies.
+                remediated_by: None,
                 healthy,
                 stalled,
                 syncing: o.result.as_ref().is_ok_and(|v| v.sync_state == SyncState::Syncing),

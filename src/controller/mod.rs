@@ -5,6 +5,7 @@
 //! `NodeHealth` whose JSON cannot be read is reported and skipped without blocking the others.
 
 mod act;
+mod claims;
 mod finalize;
 mod lease;
 mod pods;
@@ -117,6 +118,8 @@ pub struct Context {
     pub prober: Prober,
     pub pods: Store<Pod>,
     pub nodehealths: Store<DeserializeGuard<NodeHealth>>,
+    /// Which NodeHealth remediates which pods, over every shard.
+    claims: Arc<claims::Claims>,
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
     pub health: Arc<OperatorHealth>,
@@ -189,7 +192,11 @@ pub async fn run(
     let nh_gate = gate.clone();
     // Only this shard's NodeHealths reach the store: the others are another replica's.
     let shard = settings.shard;
+    // Every shard's NodeHealths feed the overlap index before the filter.
+    let claims = Arc::new(claims::Claims::default());
+    let claims_seen = claims.clone();
     let nh_watch = watcher(nodehealths, watcher::Config::default())
+        .inspect(move |ev| claims_seen.seen(ev))
         .try_filter(move |ev| std::future::ready(in_shard(ev, shard)))
         .inspect(move |ev| nh_gate.seen(ev, Watch::NodeHealths));
     // A status write comes back as an event: only the spec (generation) and the annotations
@@ -226,6 +233,7 @@ pub async fn run(
         prober,
         pods: pod_store.clone(),
         nodehealths: nh_store.clone(),
+        claims,
         metrics,
         health: health.clone(),
         probe_slots: Arc::new(Semaphore::new(settings.max_concurrent_probes.max(1))),

@@ -17,7 +17,7 @@ use serde_json::json;
 use super::{Context, Error, FIELD_MANAGER, act, finalize, key, lock, prober};
 use crate::assess::fleet;
 use crate::crd::{NodeHealth, NodeHealthStatus};
-use crate::model::{Network, PodVerdict, Target};
+use crate::model::{ComponentHealth, Network, PodVerdict, Status as ModelStatus, Target};
 use crate::policy::{self, InvalidSpec, PodSkip, Policy};
 use crate::remediate::{Subject, release};
 use crate::schedule::{Plan, PodTarget};
@@ -202,7 +202,17 @@ fn remediation_facts(
         .into_iter()
         .filter(|p| p.namespace() == nh.namespace())
         .collect();
-    act::pod_facts(pods, outcomes, &ns_pods)
+    let mut facts = act::pod_facts(pods, outcomes, &ns_pods);
+    let ns = nh.namespace().unwrap_or_default();
+    let me = format!("{ns}/{}", nh.name_any());
+    let elsewhere: std::collections::HashMap<String, String> = pods
+        .iter()
+        .filter_map(|p| Some((p.name_any(), ctx.claims.owner(&ns, p.labels()).filter(|o| *o != me)?)))
+        .collect();
+    for f in &mut facts {
+        f.remediated_by = elsewhere.get(&f.name).cloned();
+    }
+    facts
 }
 
 /// The object an event about `subject` regards.
@@ -331,11 +341,17 @@ async fn write_status(ctx: &Context, nh: &NodeHealth, k: &str, desired: &NodeHea
     match api.patch_status(&nh.name_any(), &pp, &Patch::Apply(&patch)).await {
         Ok(_) => {
             ctx.metrics.observe_status_write("ok");
+            ctx.health.recovered("kube_api");
             lock(&ctx.written).insert(k.to_owned(), desired.clone());
             Ok(())
         }
         Err(e) => {
             ctx.metrics.observe_status_write("error");
+            let details = json!({"write": "status", "nodehealth": k, "error": e.to_string()});
+            ctx.health.set(
+                "kube_api",
+                ComponentHealth::new(ModelStatus::Affected).with_details(details),
+            );
             Err(Error::WriteStatus(e))
         }
     }

@@ -161,7 +161,8 @@ impl SyncGate {
                 self.health
                     .set("kube_api", ComponentHealth::new(Status::Affected).with_details(details));
             }
-            Ok(_) => {}
+            // The watch delivers again.
+            Ok(_) => self.health.recovered("kube_api"),
         }
     }
 }

@@ -141,6 +141,21 @@ pub struct RemediationStatus {
     /// Whether these records were made in dry run (switching dryRun starts them afresh).
     #[serde(default)]
     pub dry_run: bool,
+    /// Selected pods that an older NodeHealth with remediation also selects: that one
+    /// remediates them, this one only observes them. Empty when nothing overlaps.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overlaps: Vec<Overlap>,
+}
+
+/// A selected pod that another NodeHealth remediates.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Overlap {
+    /// The pod.
+    pub pod: String,
+    /// The NodeHealth (`namespace/name`) that remediates it: the oldest with remediation that
+    /// selects it.
+    pub remediated_by: String,
 }
 
 /// One pod's incident and restart record.

@@ -27,6 +27,11 @@ pub(super) fn pod_block_message(b: Block, pod: &PodFacts, rec: &PodRemediation, 
             rec.restarts.len(),
             show(p.restart_window)
         ),
+        Block::Overlap => format!(
+            "NodeHealth {} remediates it (the oldest NodeHealth with remediation that selects it): this one only \
+             observes it",
+            pod.remediated_by.as_deref().unwrap_or("(another)")
+        ),
         _ => format!("{} is blocked", pod.name),
     }
 }
@@ -40,9 +45,37 @@ pub(super) fn verdict(type_: &'static str, status: &'static str, reason: &'stati
     }
 }
 
-pub(super) fn allowed(block: Option<(Block, String)>, st: &RemediationStatus) -> Verdict {
+pub(super) fn allowed(block: Option<(Block, String)>, st: &RemediationStatus, selected: usize) -> Verdict {
+    let owners = || {
+        let mut by: Vec<&str> = st.overlaps.iter().map(|o| o.remediated_by.as_str()).collect();
+        by.sort_unstable();
+        by.dedup();
+        by.join(", ")
+    };
     match block {
         Some((b, msg)) => verdict("RemediationAllowed", "False", b.reason(), msg),
+        // Every pod is another policy's: this one cannot act at all.
+        None if selected > 0 && st.overlaps.len() == selected => verdict(
+            "RemediationAllowed",
+            "False",
+            Block::Overlap.reason(),
+            format!(
+                "every selected pod is remediated by an older NodeHealth ({}): this one only observes",
+                owners()
+            ),
+        ),
+        None if !st.overlaps.is_empty() => verdict(
+            "RemediationAllowed",
+            "True",
+            "Allowed",
+            format!(
+                "no gate blocks remediation ({} actions so far); {} of {selected} pods are remediated by an older \
+                 NodeHealth ({})",
+                st.actions_taken,
+                st.overlaps.len(),
+                owners()
+            ),
+        ),
         None => verdict(
             "RemediationAllowed",
             "True",

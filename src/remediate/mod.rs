@@ -15,6 +15,8 @@
 //!    about its progress), a restart of a validator still catching up (`StillSyncing`), a
 //!    restart while an instance of the same validator is terminating, a second action within
 //!    `minInterval`, a restart beyond the restart budget: that step waits.
+//!    First of these: a pod that an older NodeHealth with remediation also selects is that
+//!    one's to remediate (`Overlap`, see [`overlap`]): this one never acts on it.
 //!
 //! Every action is recorded in status as `Pending` before it is carried out (write-ahead), so
 //! an operator killed mid-action finishes it after a restart instead of deciding it again;
@@ -23,6 +25,7 @@
 mod conditions;
 mod decide;
 mod outcome;
+pub mod overlap;
 mod pending;
 pub mod policy;
 mod records;
@@ -64,6 +67,8 @@ pub struct PodFacts {
     pub sibling_terminating: bool,
     /// Annotated `nodehealth.io/skip-remediation: "true"`.
     pub skip: bool,
+    /// Another NodeHealth (`namespace/name`) remediates this pod (see [`overlap`]).
+    pub remediated_by: Option<String>,
     pub healthy: bool,
     /// Its ledger is behind and not catching up (`OutOfSync`).
     pub stalled: bool,
@@ -140,6 +145,7 @@ pub enum Block {
     WaitingForTermination,
     StillSyncing,
     Unverified,
+    Overlap,
 }
 
 impl Block {
@@ -156,6 +162,7 @@ impl Block {
             Block::WaitingForTermination => "WaitingForTermination",
             Block::StillSyncing => "StillSyncing",
             Block::Unverified => "Unverified",
+            Block::Overlap => "Overlap",
         }
     }
 

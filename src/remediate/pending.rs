@@ -43,7 +43,7 @@ pub(super) fn finish_pending(input: &Inputs<'_>, policy_block: Option<&(Block, S
         (false, None) => {
             d.acts.extend(redo);
             d.conditions = vec![
-                allowed(None, &d.status),
+                allowed(None, &d.status, input.pods.len()),
                 verdict(
                     "Remediating",
                     "True",

@@ -49,6 +49,7 @@ fn pod(name: &str, node: &str, healthy: bool) -> PodFacts {
         terminating: false,
         sibling_terminating: false,
         skip: false,
+        remediated_by: None,
         healthy,
         stalled: false,
         syncing: false,
@@ -794,6 +795,7 @@ fn records_stay_bounded_when_thousands_are_down_but_action_memory_is_kept() {
             terminating: false,
             sibling_terminating: false,
             skip: false,
+            remediated_by: None,
             healthy: false,
             stalled: false,
             syncing: false,
@@ -864,4 +866,91 @@ fn records_stay_written_while_asked_for_or_a_node_is_still_cordoned() {
         keeps_records(false, &records),
         "the cordon's release must stay on record"
     );
+}
+
+#[test]
+fn a_pod_an_older_policy_remediates_is_only_observed_and_the_overlap_is_told_once() {
+    let mut w = World::new(
+        policy(only("Cordon")),
+        vec![pod("v-0", "n-0", false), pod("v-1", "n-1", true)],
+    );
+    w.pod("v-0").remediated_by = Some("ns/older".into());
+    let d = w.round(0);
+    assert_eq!(events(&d.notices), ["Overlap"]);
+    assert!(d.notices[0].note.contains("v-0 (by ns/older)"), "{}", d.notices[0].note);
+    assert_eq!(w.status().overlaps.len(), 1);
+    let d = w.round(600);
+    assert!(d.acts.is_empty(), "never acts on another policy's pod: {:?}", d.acts);
+    assert_eq!(w.record("v-0").blocked.as_deref(), Some("Overlap"));
+    assert_eq!(
+        events(&d.notices),
+        ["RemediationSkipped"],
+        "the overlap itself is not told again"
+    );
+    assert!(
+        d.notices[0].note.contains("NodeHealth ns/older remediates it"),
+        "{}",
+        d.notices[0].note
+    );
+    let v = d.conditions.iter().find(|v| v.type_ == "RemediationAllowed").unwrap();
+    assert_eq!((v.status, v.reason), ("True", "Allowed"), "v-1 is still this one's");
+    assert!(
+        v.message
+            .contains("1 of 2 pods are remediated by an older NodeHealth (ns/older)"),
+        "{}",
+        v.message
+    );
+
+    // Every pod another's: remediation is not allowed at all, and says why.
+    w.pod("v-1").remediated_by = Some("ns/older".into());
+    let d = w.round(660);
+    assert_eq!(allowed(&d), ("False", "Overlap"));
+    assert_eq!(events(&d.notices), ["Overlap"], "the list changed");
+
+    // The older policy is gone: this one takes over the incident it kept tracking.
+    w.pod("v-0").remediated_by = None;
+    w.pod("v-1").remediated_by = None;
+    let d = w.round(720);
+    assert_eq!(d.acts, [cordon("n-0", "v-0")]);
+    assert!(w.status().overlaps.is_empty());
+}
+
+#[test]
+fn pods_another_policy_remediates_still_count_in_this_ones_gates() {
+    // 2 of 3 out of sync, both remediated elsewhere: the network looks stalled to this policy
+    // too, so it does not act on its own pod.
+    let mut pods = fleet(3, 3);
+    for f in &mut pods {
+        f.stalled = true;
+    }
+    let mut w = World::new(policy(only("RestartPod")), pods);
+    w.pod("v-0").remediated_by = Some("ns/older".into());
+    w.pod("v-1").remediated_by = Some("ns/older".into());
+    let d = w.round(600);
+    assert!(d.acts.is_empty());
+    assert_eq!(allowed(&d), ("False", "NetworkStalled"));
+}
+
+#[test]
+fn a_cordon_whose_answer_was_lost_is_recorded_and_released_never_repeated() {
+    let mut w = World::one(only("Cordon"));
+    w.round(0);
+    let d = w.decide(300);
+    assert_eq!(d.acts, [cordon("node-a", "v-0")]);
+    // The server cordoned the node; the operator heard an error.
+    w.set_node("node-a", true, Some(OWNER));
+    w.carry_out(&d.acts, Outcome::Failed("connection reset".into()));
+    assert!(w.status().cordoned_nodes.is_empty(), "it believes nothing happened");
+    let d = w.round(301 + 300);
+    assert!(d.acts.is_empty(), "never cordoned twice: {:?}", d.acts);
+    assert_eq!(w.status().cordoned_nodes.len(), 1, "the cordon is on record now");
+    assert!(
+        events(&d.notices).contains(&"CordonRecorded".to_owned()),
+        "{:?}",
+        events(&d.notices)
+    );
+    w.set_healthy("v-0", true);
+    w.round(700);
+    let d = w.round(900);
+    assert_eq!(d.acts, [uncordon("node-a")], "released like any other");
 }

@@ -115,6 +115,11 @@ impl Operator {
         Operator { child, http }
     }
 
+    /// Whether the process still runs (it recovered by itself, nobody restarted it).
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Sends SIGKILL and waits: the process gets no chance to clean up.
     pub fn kill(&mut self) {
         // A paused process dies of SIGKILL too.
