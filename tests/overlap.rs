@@ -9,9 +9,8 @@ use kube::api::{Api, DeleteParams};
 use serde_json::json;
 use support::cluster::with_temp_ns;
 use support::fleet::{WAIT, create_nodehealth};
-use support::scene::{
-    Scene, cordoned, count_events, event_with, out_of_sync, pod_uid, reason_is, remediation, spec_with,
-};
+use support::private::{carried, shared_audit_log};
+use support::scene::{Scene, cordoned, event_with, out_of_sync, pod_uid, reason_is, remediation, spec_with};
 use support::wait::wait_for;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -70,7 +69,11 @@ async fn of_two_policies_over_the_same_validators_only_the_older_acts_and_the_ot
                 "node-{i}"
             );
         }
-        assert_eq!(count_events(&client, &ns, "PodEvicted").await, 1);
+        assert_eq!(
+            carried(&shared_audit_log().await, &ns).evictions,
+            ["validator-1"],
+            "by the server's record"
+        );
         assert_eq!(remediation(&api.get("validators-too").await.unwrap()).actions_taken, 0);
 
         // The older policy goes: the other now remediates its pods, and says no overlap.

@@ -149,7 +149,10 @@ fn outcome_of(act: &Act, result: Result<(), kube::Error>) -> Outcome {
         Err(kube::Error::Api(s)) if matches!(act, Act::Evict { .. }) && (s.code == 404 || s.code == 409) => {
             Outcome::AlreadyGone
         }
-        Err(e) => Outcome::Failed(e.to_string()),
+        // A refusal is an answer: the server did not act.
+        Err(kube::Error::Api(s)) if s.code < 500 => Outcome::Failed(s.message.clone()),
+        // A server error or no answer at all: it may have acted before the answer was lost.
+        Err(e) => Outcome::Unknown(e.to_string()),
     }
 }
 

@@ -309,10 +309,12 @@ fn error_policy(obj: Arc<DeserializeGuard<NodeHealth>>, err: &Error, ctx: Arc<Co
     }
 }
 
-/// Exponential backoff from 5 s to 5 min, with up to 20% jitter so retries of many objects spread out.
+/// Exponential backoff from 5 s to 1 min, with up to 20% jitter so retries of many objects spread
+/// out. Capped at a minute so that, once the API server is back, a verdict reaches status within
+/// about a minute (a longer cap left status stale for minutes after a short outage).
 fn backoff(consecutive: u32, name: &str) -> Duration {
     const BASE: Duration = Duration::from_secs(5);
-    const MAX: Duration = Duration::from_secs(300);
+    const MAX: Duration = Duration::from_secs(60);
     let exp = BASE
         .saturating_mul(1u32 << consecutive.saturating_sub(1).min(6))
         .min(MAX);
@@ -344,7 +346,7 @@ mod tests {
         );
         let late = backoff(50, "a");
         assert!(
-            late >= Duration::from_secs(300) && late <= Duration::from_secs(360),
+            late >= Duration::from_secs(60) && late <= Duration::from_secs(72),
             "{late:?}"
         );
     }

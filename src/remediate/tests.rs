@@ -954,3 +954,39 @@ fn a_cordon_whose_answer_was_lost_is_recorded_and_released_never_repeated() {
     let d = w.round(900);
     assert_eq!(d.acts, [uncordon("node-a")], "released like any other");
 }
+
+#[test]
+fn an_eviction_whose_answer_was_lost_stays_pending_and_is_counted_once_it_shows() {
+    let mut w = World::one(only("RestartPod"));
+    w.round(0);
+    let d = w.decide(300);
+    assert_eq!(d.acts, [evict("v-0", "v-0-uid-1")]);
+    // The server evicted it; the operator heard a 500.
+    let p = w.pod("v-0");
+    (p.uid, p.started) = ("v-0-uid-2".into(), Some(at(300)));
+    let done = [(d.acts[0].clone(), Outcome::Unknown("500 Internal Server Error".into()))];
+    let notices = record_outcomes(w.status.as_mut().unwrap(), &done, at(300));
+    assert_eq!(events(&notices), ["RemediationUnconfirmed"]);
+    assert_eq!(w.last().result, ActionResult::Pending, "not known either way");
+    assert_eq!(w.record("v-0").restarts.len(), 1, "the restart still counts");
+    // Next round: the instance is gone, so it happened; nothing is evicted again.
+    let d = w.round(301);
+    assert!(d.acts.is_empty(), "{:?}", d.acts);
+    assert_eq!(w.last().result, ActionResult::Succeeded);
+    assert_eq!(w.record("v-0").restarts.len(), 1);
+}
+
+#[test]
+fn an_eviction_with_no_answer_that_did_not_happen_is_asked_again_for_the_same_instance() {
+    let mut w = World::one(only("RestartPod"));
+    w.round(0);
+    let d = w.decide(300);
+    let done = [(d.acts[0].clone(), Outcome::Unknown("connection reset".into()))];
+    record_outcomes(w.status.as_mut().unwrap(), &done, at(300));
+    let d = w.decide(301);
+    assert_eq!(
+        d.acts,
+        [evict("v-0", "v-0-uid-1")],
+        "the same UID: never its replacement"
+    );
+}

@@ -31,6 +31,8 @@ pub struct Seen {
     pub path: String,
     pub code: u16,
     pub injected: bool,
+    /// The request's body (evictions carry their UID precondition there).
+    pub body: Bytes,
 }
 
 #[derive(Default)]
@@ -152,29 +154,31 @@ async fn forward(State(state): State<Shared>, req: Request) -> Response {
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
+    let headers = req.headers().clone();
+    let query = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned();
+    let body = axum::body::to_bytes(req.into_body(), 64 << 20)
+        .await
+        .unwrap_or_default();
     let record = |code: u16, injected: bool| {
         faults.lock().unwrap().seen.push(Seen {
             method: method.clone(),
             path: path.clone(),
             code,
             injected,
+            body: body.clone(),
         });
     };
     if let Some((code, false)) = injected {
         record(code, true);
         return status_response(code);
     }
-    let url = format!("{upstream}{}", req.uri().path_and_query().map_or("/", |p| p.as_str()));
-    let mut out = client.request(method.clone(), url);
-    for (k, v) in req.headers() {
+    let mut out = client.request(method.clone(), format!("{upstream}{query}"));
+    for (k, v) in &headers {
         if k != http::header::HOST {
             out = out.header(k, v);
         }
     }
-    let body = axum::body::to_bytes(req.into_body(), 64 << 20)
-        .await
-        .unwrap_or_default();
-    let answer = match out.body(body).send().await {
+    let answer = match out.body(body.clone()).send().await {
         Ok(a) => a,
         Err(e) => {
             record(502, false);

@@ -90,8 +90,9 @@ pub async fn shared_audit_log() -> PathBuf {
 /// What the API server carried out of nodehealth's actions in a namespace, by its audit log.
 #[derive(Debug, Default)]
 pub struct Carried {
-    /// Evictions the server accepted: (pod, the UID precondition).
-    pub evictions: Vec<(String, Option<String>)>,
+    /// Evictions the server accepted, by pod name (the 1.20 server's audit leaves the
+    /// Eviction's body out, so its UID precondition is checked at the proxy instead).
+    pub evictions: Vec<String>,
     /// Node writes that set `unschedulable: true`, by node.
     pub cordons: Vec<String>,
     /// Node writes that cleared it.
@@ -113,12 +114,7 @@ pub fn carried(log: &Path, ns: &str) -> Carried {
         let obj = &e["objectRef"];
         let name = obj["name"].as_str().unwrap_or_default().to_owned();
         match (obj["resource"].as_str(), obj["subresource"].as_str()) {
-            (Some("pods"), Some("eviction")) if obj["namespace"] == ns => {
-                let uid = e["requestObject"]["deleteOptions"]["preconditions"]["uid"]
-                    .as_str()
-                    .map(str::to_owned);
-                out.evictions.push((name, uid));
-            }
+            (Some("pods"), Some("eviction")) if obj["namespace"] == ns => out.evictions.push(name),
             (Some("nodes"), None) if name.starts_with(&format!("{ns}-node-")) => {
                 let Some(cordon) = unschedulable(&e["requestObject"]) else {
                     continue;
