@@ -76,6 +76,11 @@ impl InvalidSpec {
             InvalidSpec::BadHeader(_) => "InvalidHeader",
         }
     }
+
+    /// About a file the operator reads (a CA or token file), which may change without the spec.
+    pub fn about_files(&self) -> bool {
+        matches!(self, InvalidSpec::BadCaFile(_) | InvalidSpec::BadBearerTokenFile(_))
+    }
 }
 
 /// One endpoint to probe on every selected pod.

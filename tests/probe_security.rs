@@ -240,8 +240,17 @@ async fn a_missing_then_wrong_ca_file_says_why_without_a_crash_and_the_right_one
         assert!(condition_is(&nh, "Ready", "False"));
 
         // Another CA's certificate: the policy runs, every pod says its certificate is not trusted.
+        let mounted = Instant::now();
         files.replace("ca.crt", &Ca::new("someone else's CA").pem);
-        wait_for(
+        wait_for(&api, "validators", WAIT, "Ready again once the file is there", |nh| {
+            condition_is(nh, "Ready", "True")
+        })
+        .await;
+        eprintln!(
+            "figure: Ready {:.1} s after the CA file appeared",
+            mounted.elapsed().as_secs_f64()
+        );
+        let nh = wait_for(
             &api,
             "validators",
             WAIT,
@@ -249,6 +258,7 @@ async fn a_missing_then_wrong_ca_file_says_why_without_a_crash_and_the_right_one
             |nh| condition_is(nh, "Ready", "True") && all_unreachable_because(nh, "TLS certificate not trusted"),
         )
         .await;
+        eprintln!("reason: {}", pod_row(&nh, "validator-0").unwrap().reasons.join("; "));
         still_ready(&op).await;
 
         // The right CA, written over the file as kubelet updates a ConfigMap: read at once.
@@ -275,6 +285,7 @@ async fn a_missing_then_wrong_ca_file_says_why_without_a_crash_and_the_right_one
         )
         .await;
         let reason = pod_row(&nh, "validator-0").unwrap().reasons.join("; ");
+        eprintln!("reason: {reason}");
         assert!(
             reason.contains(SERVICE_NAME) && reason.contains("serverName"),
             "{reason}"
@@ -581,7 +592,7 @@ async fn https_to_an_ipv6_pod_ip_is_verified_for_that_ip() {
     assert_eq!((ok.answers[0].0.api, answer.code), (Endpoint::Health, 200));
     let refused = scrape("other.crt").await;
     let failure = refused.answers[0].1.as_ref().unwrap_err();
-    assert_eq!(failure.kind, "Tls");
+    assert_eq!(failure.kind, "Tls", "{}", failure.message);
     assert!(
         failure.message.contains("TLS certificate not trusted"),
         "{}",

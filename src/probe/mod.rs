@@ -352,24 +352,25 @@ fn classify(e: &reqwest::Error, timeout: Duration) -> ProbeError {
     }
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(s) = source {
-        if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            if io.raw_os_error() == Some(EMFILE) {
-                return ProbeError::TooManyOpenFiles;
-            }
-            match io.kind() {
-                std::io::ErrorKind::ConnectionRefused => return ProbeError::ConnectionRefused,
-                std::io::ErrorKind::TimedOut => return ProbeError::Timeout(timeout),
-                _ => {}
-            }
-            // The TLS error travels inside an io::Error, whose `source()` skips it.
-            if let Some(tls) = io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
-                return ProbeError::Tls(tls::handshake_words(tls));
-            }
-        }
         if let Some(tls) = s.downcast_ref::<rustls::Error>() {
             return ProbeError::Tls(tls::handshake_words(tls));
         }
-        source = s.source();
+        source = match s.downcast_ref::<std::io::Error>() {
+            Some(io) => {
+                if io.raw_os_error() == Some(EMFILE) {
+                    return ProbeError::TooManyOpenFiles;
+                }
+                match io.kind() {
+                    std::io::ErrorKind::ConnectionRefused => return ProbeError::ConnectionRefused,
+                    std::io::ErrorKind::TimedOut => return ProbeError::Timeout(timeout),
+                    _ => {}
+                }
+                // An io::Error's `source()` skips the error it wraps (the TLS error travels in
+                // two of them): look into it instead.
+                io.get_ref().map(|e| e as &(dyn std::error::Error + 'static))
+            }
+            None => s.source(),
+        };
     }
     if e.is_builder() {
         ProbeError::InvalidUrl
