@@ -599,3 +599,83 @@ async fn https_to_an_ipv6_pod_ip_is_verified_for_that_ip() {
         failure.message
     );
 }
+
+/// `nodehealth probe` with the policy's settings as flags: the CA file, a server name, a header,
+/// a token; a CA that did not sign the certificate, or a file it cannot read, is said in words.
+#[tokio::test(flavor = "multi_thread")]
+async fn nodehealth_probe_takes_the_ca_file_server_name_token_and_headers_as_flags() {
+    let files = Files::new("tls-cli");
+    let ca = Ca::new("validators CA");
+    files.replace("ca.crt", &ca.pem);
+    files.replace("other.crt", &Ca::new("other CA").pem);
+    files.replace("token", "cli-token\n");
+    let accepted = files.path_str("token");
+    let sim = SimProcess::spawn_random_range_with(
+        SIM,
+        1,
+        |first| {
+            let (cert, key) = ca.issue(&[IpAddr::V4(first)]);
+            files.replace("tls.crt", &cert);
+            files.replace("tls.key", &key);
+            [
+                "--tls-cert-file",
+                &files.path_str("tls.crt"),
+                "--tls-key-file",
+                &files.path_str("tls.key"),
+                "--bearer-tokens-file",
+                &accepted,
+                "--record-requests",
+            ]
+            .map(str::to_owned)
+            .to_vec()
+        },
+        5,
+    )
+    .expect("simulator starts");
+    let ip = sim.ip(0).unwrap();
+    let probe = |extra: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_nodehealth"))
+            .args(["probe", "--health", &format!("https://{ip}:3334/system/health")])
+            .args(["--metrics", &format!("https://{ip}:3335/prometheus/metrics")])
+            .args(["--timeout", "2"])
+            .args(extra)
+            .output()
+            .expect("run nodehealth probe");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+        (out.status.code().unwrap_or(-1), text)
+    };
+    let (ca_file, token) = (files.path_str("ca.crt"), files.path_str("token"));
+    let (code, out) = probe(&[
+        "--ca-file",
+        &ca_file,
+        "--server-name",
+        SERVICE_NAME,
+        "--bearer-token-file",
+        &token,
+        "-H",
+        "X-Tenant: validators",
+    ]);
+    assert_eq!(code, 0, "a healthy node, verified and let in: {out}");
+    let headers = sim.client().unwrap().last_request(IpAddr::V4(ip)).await.unwrap();
+    assert!(
+        headers.contains(&("x-tenant".to_owned(), "validators".to_owned())),
+        "{headers:?}"
+    );
+    assert!(
+        headers.contains(&("authorization".to_owned(), "Bearer cli-token".to_owned())),
+        "{headers:?}"
+    );
+
+    let other = files.path_str("other.crt");
+    let (code, out) = probe(&["--ca-file", &other, "--bearer-token-file", &token]);
+    assert_eq!(code, 2, "nothing could be read: {out}");
+    assert!(out.contains("TLS certificate not trusted"), "{out}");
+    let (code, out) = probe(&["--ca-file", &files.path_str("missing.crt")]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("missing.crt") && out.contains("cannot be read"), "{out}");
+    let (code, out) = probe(&["--insecure-skip-verify", "--bearer-token-file", &token, "-H", "Host: x"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("--header: Host"), "{out}");
+    let (code, out) = probe(&["--insecure-skip-verify", "--bearer-token-file", &token]);
+    assert_eq!(code, 0, "not verified, let in: {out}");
+}
