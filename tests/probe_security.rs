@@ -7,7 +7,6 @@
 mod support;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -17,82 +16,15 @@ use nodehealth::crd::{NodeHealth, PodStatus};
 use nodehealth::model::{Access, Api as Endpoint, Target, Tls, Verify};
 use nodehealth::probe::{ProbeConfig, Prober};
 use nodehealth::sim::SimProcess;
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType};
 use serde_json::{Value, json};
-use support::cluster::{unique_suffix, with_temp_ns};
+use support::cluster::with_temp_ns;
 use support::fleet::{Fleet, WAIT, condition, condition_is, create_nodehealth, pod_row, radix_spec};
 use support::kubelet::{Kubelet, ValidatorPod};
 use support::operator::{Operator, install_crd};
+use support::pki::{Ca, Files, SERVICE_NAME};
 use support::wait::{eventually, get, metric, wait_for};
 
 const SIM: &str = env!("CARGO_BIN_EXE_nodehealth-sim");
-/// The DNS name the test certificates carry besides the validators' IPs.
-const SERVICE_NAME: &str = "validators.test";
-
-/// A directory of this test's files (CA, keys, tokens), removed when dropped.
-struct Files(PathBuf);
-
-impl Files {
-    fn new(test: &str) -> Files {
-        let dir = std::env::temp_dir().join(format!("nodehealth-{test}-{}", unique_suffix()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Files(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
-    fn path_str(&self, name: &str) -> String {
-        self.path(name).to_string_lossy().into_owned()
-    }
-
-    /// Writes a file as kubelet updates a mounted volume: a new file renamed over the old one.
-    fn replace(&self, name: &str, content: &str) {
-        let tmp = self.path(&format!(".{name}.tmp"));
-        std::fs::write(&tmp, content).unwrap();
-        std::fs::rename(&tmp, self.path(name)).unwrap();
-    }
-}
-
-impl Drop for Files {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A test CA.
-struct Ca {
-    issuer: Issuer<'static, KeyPair>,
-    pem: String,
-}
-
-impl Ca {
-    fn new(name: &str) -> Ca {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let pem = params.self_signed(&key).unwrap().pem();
-        Ca {
-            issuer: Issuer::new(params, key),
-            pem,
-        }
-    }
-
-    /// A server certificate for these IPs and [`SERVICE_NAME`]: (certificate, key) in PEM.
-    fn issue(&self, ips: &[IpAddr]) -> (String, String) {
-        let mut params = CertificateParams::new(vec![SERVICE_NAME.to_owned()]).unwrap();
-        params.distinguished_name.push(DnType::CommonName, "validator");
-        params
-            .subject_alt_names
-            .extend(ips.iter().map(|ip| SanType::IpAddress(*ip)));
-        let key = KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &self.issuer).unwrap();
-        (cert.pem(), key.serialize_pem())
-    }
-}
 
 /// `count` Radix validators serving HTTPS with a certificate of `ca` for their IPs (and `::1`),
 /// as pods of `ns`; `extra` simulator arguments.

@@ -10,6 +10,7 @@ pub mod fleet;
 pub mod ha;
 pub mod kubelet;
 pub mod operator;
+pub mod pki;
 pub mod proxy;
 pub mod scene;
 pub mod wait;
