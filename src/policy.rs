@@ -3,6 +3,7 @@
 //! Pure. The API server of this project's tests (1.20) ignores CEL rules and some schema
 //! checks, so everything the schema says is checked again here and reported in status.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
@@ -13,8 +14,7 @@ use crate::assess::Params;
 use crate::chains::{Profile, ReadOptions};
 use crate::crd::duration::within;
 use crate::crd::{AssessmentSpec, ChainSpec, EndpointSpec, NodeHealthSpec, Scheme};
-use crate::model::Api;
-use crate::model::Target;
+use crate::model::{Access, Api, Target};
 use crate::remediate::{self, RemediationPolicy};
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -45,6 +45,15 @@ pub enum InvalidSpec {
     BadRemediation(String),
     #[error("spec.chain.{0}")]
     BadChain(String),
+    #[error("spec.probe.tls: {0}")]
+    BadTls(String),
+    /// The CA file cannot be read or holds no usable certificate (found by the probe shell).
+    #[error("spec.probe.tls.caFile {0}")]
+    BadCaFile(String),
+    #[error("spec.probe.bearerTokenFile {0}")]
+    BadBearerTokenFile(String),
+    #[error("spec.probe.headers: {0}")]
+    BadHeader(String),
 }
 
 impl InvalidSpec {
@@ -61,7 +70,16 @@ impl InvalidSpec {
             InvalidSpec::BadProbeTiming(_) => "InvalidProbeTiming",
             InvalidSpec::BadRemediation(_) => "InvalidRemediation",
             InvalidSpec::BadChain(_) => "InvalidChain",
+            InvalidSpec::BadTls(_) => "InvalidTLS",
+            InvalidSpec::BadCaFile(_) => "InvalidCAFile",
+            InvalidSpec::BadBearerTokenFile(_) => "InvalidBearerTokenFile",
+            InvalidSpec::BadHeader(_) => "InvalidHeader",
         }
+    }
+
+    /// About a file the operator reads (a CA or token file), which may change without the spec.
+    pub fn about_files(&self) -> bool {
+        matches!(self, InvalidSpec::BadCaFile(_) | InvalidSpec::BadBearerTokenFile(_))
     }
 }
 
@@ -87,6 +105,8 @@ pub struct Policy {
     pub params: Params,
     pub period: Duration,
     pub timeout: Duration,
+    /// What every request carries: TLS trust, token, headers (shared by every pod's target).
+    pub access: Arc<Access>,
     /// Absent: observe only.
     pub remediation: Option<RemediationPolicy>,
 }
@@ -162,6 +182,7 @@ pub fn validate(spec: &NodeHealthSpec) -> Result<Policy, InvalidSpec> {
             "failureThreshold and successThreshold must be at least 1".into(),
         ));
     }
+    let access = Arc::new(access::access(probe, https([&health, &metrics, &execution]))?);
     let remediation = remediation
         .as_ref()
         .map(remediate::validate)
@@ -184,8 +205,14 @@ pub fn validate(spec: &NodeHealthSpec) -> Result<Policy, InvalidSpec> {
         params,
         period,
         timeout,
+        access,
         remediation,
     })
+}
+
+/// Whether any of these endpoints speaks HTTPS.
+fn https(endpoints: [&Option<Endpoint>; 3]) -> bool {
+    endpoints.into_iter().flatten().any(|e| e.scheme == Scheme::Https)
 }
 
 /// `spec.chain`, checked: a metrics namespace as Prometheus names allow, a slot of 1 s to 1 min.
@@ -319,6 +346,16 @@ fn params(a: &AssessmentSpec) -> Result<Params, InvalidSpec> {
 }
 
 impl Policy {
+    /// Whether any endpoint speaks HTTPS (and so the policy's TLS trust is used).
+    pub fn uses_https(&self) -> bool {
+        https([&self.health, &self.metrics, &self.execution])
+    }
+
+    /// Whether HTTPS certificates go unverified (`insecureSkipVerify: true`).
+    pub fn skips_verification(&self) -> bool {
+        self.uses_https() && self.access.tls.verify == crate::model::Verify::Skip
+    }
+
     /// Where to probe this pod, resolving named ports as the kubelet does.
     pub fn target(&self, pod: &Pod) -> Result<Target, PodSkip> {
         let status = pod.status.as_ref();
@@ -358,7 +395,10 @@ impl Policy {
             overridden.push(request.api);
             requests.push((request, format!("{scheme}://{host}:{port}{path}")));
         }
-        Ok(Target { requests })
+        Ok(Target {
+            requests,
+            access: Arc::clone(&self.access),
+        })
     }
 
     /// The policy's endpoint of an API, when it probes that API.
@@ -405,5 +445,6 @@ fn resolve_port(pod: &Pod, port: &IntOrString) -> Result<u16, PodSkip> {
     }
 }
 
+pub mod access;
 #[cfg(test)]
 mod tests;

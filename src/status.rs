@@ -129,6 +129,19 @@ pub fn hold_unverified(outcomes: &mut [PodOutcome], previous: Option<&NodeHealth
     }
 }
 
+/// Says in the Ready condition that HTTPS certificates are not verified
+/// (`insecureSkipVerify: true`), so that an enforced policy is never read as a verified one.
+pub fn say_unverified_tls(desired: &mut NodeHealthStatus) {
+    let ready = desired
+        .conditions
+        .iter_mut()
+        .find(|c| c.type_ == "Ready" && c.status == "True");
+    if let Some(c) = ready {
+        c.message
+            .push_str("; HTTPS certificates are NOT verified (spec.probe.tls.insecureSkipVerify: true)");
+    }
+}
+
 /// The status after a sweep of a valid policy.
 pub fn swept(
     generation: Option<i64>,

@@ -1340,6 +1340,61 @@ fn deployments_and_pods_take_annotations_labels_and_spread_constraints() {
     assert!(d["spec"]["template"]["metadata"].get("annotations").is_none());
 }
 
+/// `probe.tls.caFile` and `probe.bearerTokenFile` name files in the operator's container: the
+/// chart mounts a ConfigMap and a Secret there, and grants nothing more for it (the operator
+/// reads files, not the API's ConfigMaps or Secrets).
+#[test]
+fn a_ca_configmap_and_a_token_secret_are_mounted_into_the_operator_without_a_new_grant() {
+    let volumes = "--set extraVolumes[0].name=validator-ca \
+         --set extraVolumes[0].configMap.name=validator-ca \
+         --set extraVolumes[1].name=validator-token \
+         --set extraVolumes[1].secret.secretName=validator-token \
+         --set extraVolumeMounts[0].name=validator-ca \
+         --set extraVolumeMounts[0].mountPath=/etc/nodehealth/validator-ca \
+         --set extraVolumeMounts[0].readOnly=true \
+         --set extraVolumeMounts[1].name=validator-token \
+         --set extraVolumeMounts[1].mountPath=/etc/nodehealth/validator-token \
+         --set extraVolumeMounts[1].readOnly=true";
+    let objects = render("vol", &format!("{volumes} --set sharding.shards=2"));
+    let deployments = of_kind(&objects, "Deployment");
+    assert_eq!(deployments.len(), 2);
+    for (name, d) in &deployments {
+        let pod = &d["spec"]["template"]["spec"];
+        assert_eq!(
+            pod["volumes"][0]["configMap"]["name"], "validator-ca",
+            "{name}: {pod:#}"
+        );
+        assert_eq!(pod["volumes"][1]["secret"]["secretName"], "validator-token", "{name}");
+        let mounts = &pod["containers"][0]["volumeMounts"];
+        assert_eq!(
+            mounts[0]["mountPath"], "/etc/nodehealth/validator-ca",
+            "{name}: {mounts:#}"
+        );
+        assert_eq!(mounts[1]["name"], "validator-token", "{name}");
+        assert_eq!(mounts[1]["readOnly"], true, "{name}");
+    }
+    let d = &of_kind(&render("vol", ""), "Deployment")["vol"];
+    let pod = &d["spec"]["template"]["spec"];
+    assert!(
+        pod.get("volumes").is_none() && pod["containers"][0].get("volumeMounts").is_none(),
+        "{pod:#}"
+    );
+    assert_eq!(
+        rendered_grants("vol", volumes),
+        rendered_grants("vol", ""),
+        "no grant comes with a volume"
+    );
+    for bad in [
+        "extraVolumeMounts[0].name=ca,extraVolumeMounts[0].mountPath=relative/ca",
+        "extraVolumeMounts[0].mountPath=/etc/ca",
+        "extraVolumes[0].configMap.name=ca",
+        "extraVolumes=x",
+    ] {
+        let out = sh("lint", &format!(r#"helm lint --strict "$CHART" --set '{bad}'"#));
+        assert!(!out.status.success(), "helm lint accepted --set {bad}: {}", text(&out));
+    }
+}
+
 #[test]
 fn the_helm_test_pod_asks_readyz_through_the_service() {
     let objects = render("hook", "");

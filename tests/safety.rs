@@ -226,7 +226,7 @@ async fn a_pod_without_the_policys_port_is_a_mistake_not_an_unhealthy_validator(
             .create_pod(ValidatorPod {
                 name: "validator-9".into(),
                 node: node2.clone(),
-                ip: fleet.ip(0),
+                ip: fleet.ip(0).into(),
                 labels: [("app".to_owned(), "validator".to_owned())].into(),
                 ports: vec![("rpc".into(), 3334)],
                 started_seconds_ago: 3600,

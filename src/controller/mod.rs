@@ -293,6 +293,8 @@ const VERDICT_QUEUE: usize = 1024;
 /// Invalid or unreadable objects wait for a change; transient failures back off with jitter.
 fn error_policy(obj: Arc<DeserializeGuard<NodeHealth>>, err: &Error, ctx: Arc<Context>) -> Action {
     match err {
+        // A file is mounted, or fixed, without any change to the object: look again.
+        Error::InvalidSpec(e) if e.about_files() => Action::requeue(FILE_RECHECK),
         Error::InvalidSpec(_) | Error::Unreadable(_) => Action::await_change(),
         // As a standby it keeps probing; should it lead again, it is reconciled at once.
         Error::NotLeader => Action::requeue(Duration::from_secs(5)),
@@ -308,6 +310,10 @@ fn error_policy(obj: Arc<DeserializeGuard<NodeHealth>>, err: &Error, ctx: Arc<Co
         }
     }
 }
+
+/// How often a policy stalled on a CA or token file it cannot read looks at the file again: a
+/// stat each time, and well within the minute kubelet may take to update a mounted volume.
+const FILE_RECHECK: Duration = Duration::from_secs(10);
 
 /// Exponential backoff from 5 s to 1 min, with up to 20% jitter so retries of many objects spread
 /// out. Capped at a minute so that, once the API server is back, a verdict reaches status within

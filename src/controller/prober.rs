@@ -87,7 +87,8 @@ async fn run(ctx: Arc<Context>, trigger: Trigger, shutdown: impl std::future::Fu
 /// Records a probe and, when a verdict changed, asks for its NodeHealth to be reconciled.
 fn finish(ctx: &Context, trigger: &Trigger, job: &Job, scrape: &Scrape, started: f64) {
     ctx.metrics.observe_probe_lateness(unix_now() - job.due);
-    let failed = scrape.operator_failed();
+    // An unreadable CA or token file is the policy's to report (it stalls), not the prober's.
+    let failed = scrape.out_of_files();
     if ctx.out_of_files.swap(failed, Ordering::AcqRel) != failed {
         // Said once per change, not per probe.
         let health = if failed {

@@ -57,6 +57,11 @@ async fn reconcile_one(obj: &Arc<DeserializeGuard<NodeHealth>>, ctx: &Arc<Contex
         Ok(p) => p,
         Err(e) => return stall(ctx, nh, &k, &reference, previous.as_ref(), e, now).await,
     };
+    // The files it names (CA, token) are the operator's: one it cannot read is the spec's error,
+    // reported as such, and no pod is judged by probes that could not be made.
+    if let Err(e) = ctx.prober.check(&policy.access, policy.uses_https()) {
+        return stall(ctx, nh, &k, &reference, previous.as_ref(), e.invalid_spec(), now).await;
+    }
     // A standby probes (so that it takes over with warm histories) but writes nothing.
     let leading = ctx.leadership.is_leader();
     if leading && previous.as_ref().is_some_and(|p| p.observed_generation != generation) {
@@ -103,6 +108,9 @@ async fn reconcile_one(obj: &Arc<DeserializeGuard<NodeHealth>>, ctx: &Arc<Contex
             ctx.settings.max_status_pods,
         ),
     );
+    if policy.skips_verification() {
+        status::say_unverified_tls(&mut desired);
+    }
     let plan = act::plan(ctx, nh, &k, &policy, &facts, previous.as_ref(), &mut desired, now).await?;
     let events = status::pod_events(previous.as_ref(), &desired);
     // Write-ahead: an action is in status as pending before it is carried out.

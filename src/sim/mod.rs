@@ -9,10 +9,13 @@
 //!   format cannot be wrong on both sides);
 //! - [`render`]: the bodies a probe reads (Radix or zksync shaped), pure;
 //! - [`server`]: the per-validator listeners and the fleet they share;
+//! - [`access`]: what the validators demand of a probe when a test asks (HTTPS, a token) and
+//!   the headers they keep;
 //! - [`admin`]: the JSON admin API that switches modes and halts the network;
 //! - [`client`]: [`SimClient`] and [`SimProcess`], for tests and harnesses;
 //! - [`cli`] and [`run`]: the binary's command line and main loop.
 
+pub mod access;
 pub mod admin;
 pub mod cli;
 pub mod client;

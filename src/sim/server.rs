@@ -6,7 +6,7 @@
 //! every connection before the admin request returns.
 
 use std::convert::Infallible;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -18,11 +18,13 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::{debug, warn};
 
+use crate::sim::access::{self, Serving};
 use crate::sim::mode::{Action, Change, Mode};
 use crate::sim::network::Network;
 use crate::sim::render::{self, Call, Identity, Reply, splitmix64};
@@ -64,6 +66,8 @@ struct Slot {
     validator: Mutex<Validator>,
     /// By [`Endpoint::index`]: the running accept loop of each open port.
     listeners: Mutex<[Option<Listener>; 2]>,
+    /// The headers of the last request answered, with `Serving::record_requests`.
+    last_request: Mutex<Option<Vec<(String, String)>>>,
 }
 
 /// All simulated validators of this process.
@@ -77,6 +81,7 @@ pub struct Fleet {
     network: RwLock<Network>,
     /// Serializes admin changes, so binding and unbinding never interleave.
     admin: tokio::sync::Mutex<()>,
+    serving: Serving,
 }
 
 /// A poisoned lock only means another thread panicked mid-request; the state it guards is plain
@@ -102,6 +107,7 @@ impl Fleet {
                 Slot {
                     validator: Mutex::new(Validator::new(now, offset as f64, &network)),
                     listeners: Mutex::new([None, None]),
+                    last_request: Mutex::new(None),
                 }
             })
             .collect();
@@ -113,7 +119,13 @@ impl Fleet {
             slots,
             network: RwLock::new(network),
             admin: tokio::sync::Mutex::new(()),
+            serving: Serving::default(),
         }
+    }
+
+    /// The same fleet, letting probes in as `serving` says (HTTPS, a token, `::1`).
+    pub fn with_serving(self, serving: Serving) -> Fleet {
+        Fleet { serving, ..self }
     }
 
     pub fn profile(&self) -> Profile {
@@ -135,6 +147,22 @@ impl Fleet {
     pub fn index_of(&self, ip: Ipv4Addr) -> Option<usize> {
         let idx = u32::from(ip).checked_sub(self.first_ip)? as usize;
         (idx < self.slots.len()).then_some(idx)
+    }
+
+    /// The validator answering at `ip`: its IPv4 address, or `::1` for the first one when it
+    /// listens there too.
+    pub fn find(&self, ip: IpAddr) -> Option<usize> {
+        match ip {
+            IpAddr::V4(v4) => self.index_of(v4),
+            IpAddr::V6(v6) => {
+                (v6 == Ipv6Addr::LOCALHOST && self.serving.ipv6_loopback && !self.is_empty()).then_some(0)
+            }
+        }
+    }
+
+    /// The headers of validator `idx`'s last request, when requests are recorded.
+    pub fn last_request(&self, idx: usize) -> Option<Vec<(String, String)>> {
+        lock(&self.slots[idx].last_request).clone()
     }
 
     pub fn mode(&self, idx: usize) -> Mode {
@@ -239,13 +267,16 @@ impl Fleet {
             Endpoint::Health => self.health_port,
             Endpoint::Metrics => self.metrics_port,
         };
-        let listener = bind(SocketAddr::new(IpAddr::V4(self.ip(idx)), port)).await?;
-        Ok(self.spawn_accept(listener, idx, endpoint))
+        let mut listeners = vec![bind(SocketAddr::new(IpAddr::V4(self.ip(idx)), port)).await?];
+        if idx == 0 && self.serving.ipv6_loopback {
+            listeners.push(bind(SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), port)).await?);
+        }
+        Ok(self.spawn_accept(listeners, idx, endpoint))
     }
 
-    fn spawn_accept(self: &Arc<Self>, listener: TcpListener, idx: usize, endpoint: Endpoint) -> Listener {
+    fn spawn_accept(self: &Arc<Self>, listeners: Vec<TcpListener>, idx: usize, endpoint: Endpoint) -> Listener {
         let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(accept_loop(listener, stopped, Arc::clone(self), idx, endpoint));
+        let task = tokio::spawn(accept_loop(listeners, stopped, Arc::clone(self), idx, endpoint));
         Listener { stop, task }
     }
 }
@@ -265,8 +296,20 @@ async fn stop(listener: Listener) {
     }
 }
 
+/// The next connection on any of `listeners` (one, or an address's two: IPv4 and `::1`).
+async fn accept_any(listeners: &[TcpListener]) -> std::io::Result<(TcpStream, SocketAddr)> {
+    match listeners {
+        [one] => one.accept().await,
+        many => {
+            futures::future::select_all(many.iter().map(|l| Box::pin(l.accept())))
+                .await
+                .0
+        }
+    }
+}
+
 async fn accept_loop(
-    listener: TcpListener,
+    listeners: Vec<TcpListener>,
     mut stopped: oneshot::Receiver<()>,
     fleet: Arc<Fleet>,
     idx: usize,
@@ -278,7 +321,7 @@ async fn accept_loop(
             biased;
             _ = &mut stopped => break,
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            accepted = listener.accept() => match accepted {
+            accepted = accept_any(&listeners) => match accepted {
                 Ok((stream, _)) => {
                     connections.spawn(serve_connection(stream, Arc::clone(&fleet), idx, endpoint));
                 }
@@ -289,13 +332,29 @@ async fn accept_loop(
             },
         }
     }
-    drop(listener);
+    drop(listeners);
     connections.shutdown().await;
 }
 
 async fn serve_connection(stream: TcpStream, fleet: Arc<Fleet>, idx: usize, endpoint: Endpoint) {
     // Nagle would add up to 40 ms to small answers and make `slow` timings fuzzy.
     let _ = stream.set_nodelay(true);
+    let Some(tls) = fleet.serving.tls.clone() else {
+        return serve_http(stream, fleet, idx, endpoint).await;
+    };
+    let handshake = tokio_rustls::TlsAcceptor::from(tls).accept(stream);
+    match tokio::time::timeout(HEADER_READ_TIMEOUT, handshake).await {
+        Ok(Ok(stream)) => serve_http(stream, fleet, idx, endpoint).await,
+        // A client that refused the certificate ends here: what a real node would see too.
+        Ok(Err(e)) => debug!(error = %e, "TLS handshake failed"),
+        Err(_) => debug!("TLS handshake timed out"),
+    }
+}
+
+async fn serve_http<S>(stream: S, fleet: Arc<Fleet>, idx: usize, endpoint: Endpoint)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let service = service_fn(move |req| answer(Arc::clone(&fleet), idx, endpoint, req));
     let mut builder = http1::Builder::new();
     builder
@@ -312,6 +371,18 @@ async fn answer(
     endpoint: Endpoint,
     req: Request<Incoming>,
 ) -> Result<Response<axum::body::Body>, Infallible> {
+    if fleet.serving.record_requests {
+        *lock(&fleet.slots[idx].last_request) = Some(access::recorded(req.headers()));
+    }
+    if !access::authorized(req.headers(), fleet.serving.bearer_tokens_file.as_deref()) {
+        let mut resp = text(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized: a valid bearer token is required\n",
+        );
+        resp.headers_mut()
+            .insert(hyper::header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return Ok(resp);
+    }
     let one_page = matches!(fleet.profile, Profile::Radix | Profile::Zksync);
     if one_page {
         let path = match endpoint {

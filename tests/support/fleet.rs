@@ -30,6 +30,13 @@ impl Fleet {
             5,
         )
         .expect("simulator starts");
+        Fleet::on(client, ns, sim, profile, nodes).await
+    }
+
+    /// Pods `validator-0..` for every validator of a running simulator of this profile, on its
+    /// profile's default ports.
+    pub async fn on(client: &Client, ns: &str, sim: SimProcess, profile: &'static str, nodes: usize) -> Fleet {
+        let count = sim.started.validators;
         let kubelet = Kubelet::start(client.clone(), ns, Some(sim.client().unwrap()));
         for n in 0..nodes {
             kubelet.create_node(&format!("{ns}-node-{n}")).await;
@@ -56,7 +63,7 @@ impl Fleet {
             .create_pod(ValidatorPod {
                 name: format!("validator-{i}"),
                 node: format!("{}-node-{}", self.ns, i % nodes.max(1)),
-                ip: self.ip(i),
+                ip: self.ip(i).into(),
                 labels: [("app".to_owned(), "validator".to_owned())].into(),
                 ports: vec![("health".into(), hp), ("metrics".into(), mp)],
                 started_seconds_ago: 3600,

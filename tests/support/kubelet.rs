@@ -4,7 +4,7 @@
 //! validator pod under the same name with a new UID and a fresh simulator state.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
@@ -23,7 +23,8 @@ use super::cluster::TEST_NS_LABEL;
 pub struct ValidatorPod {
     pub name: String,
     pub node: String,
-    pub ip: Ipv4Addr,
+    /// The pod's IP: the simulator's address of its validator (`::1` for an IPv6 pod).
+    pub ip: IpAddr,
     pub labels: BTreeMap<String, String>,
     /// Named container ports, e.g. `("health", 3334)`.
     pub ports: Vec<(String, u16)>,
@@ -157,8 +158,10 @@ async fn run(client: Client, ns: String, templates: Arc<Mutex<HashMap<String, Va
                 let name = pod.metadata.name.clone().unwrap_or_default();
                 let template = templates.lock().unwrap().get(&name).cloned();
                 if let Some(vp) = template {
-                    if let Some(sim) = &sim {
-                        let _ = sim.restart(Some(vp.ip)).await;
+                    // The simulator is told by IPv4 address; its `::1` validator is not
+                    // restarted (no test recreates an IPv6 pod).
+                    if let (Some(sim), IpAddr::V4(ip)) = (&sim, vp.ip) {
+                        let _ = sim.restart(Some(ip)).await;
                     }
                     // The new instance starts now.
                     let fresh = ValidatorPod {
