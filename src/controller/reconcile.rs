@@ -92,7 +92,7 @@ async fn reconcile_one(obj: &Arc<DeserializeGuard<NodeHealth>>, ctx: &Arc<Contex
     finalize::keep(ctx, nh, wanted).await?;
     status::hold_unverified(&mut outcomes, previous.as_ref());
     set_gauges(ctx, nh, &outcomes);
-    let facts = remediation_facts(ctx, nh, &policy, previous.as_ref(), &pods, &outcomes);
+    let facts = remediation_facts(&policy, previous.as_ref(), &pods, &outcomes);
     let mut desired = handled(
         ctx,
         status::swept(
@@ -186,8 +186,6 @@ fn set_gauges(ctx: &Context, nh: &NodeHealth, outcomes: &[PodOutcome]) {
 
 /// Remediation's view of the pods, only for policies that have (or had) remediation.
 fn remediation_facts(
-    ctx: &Context,
-    nh: &NodeHealth,
     policy: &Policy,
     previous: Option<&NodeHealthStatus>,
     pods: &[Arc<Pod>],
@@ -196,13 +194,7 @@ fn remediation_facts(
     if policy.remediation.is_none() && previous.is_none_or(|p| p.remediation.is_none()) {
         return Vec::new();
     }
-    let ns_pods: Vec<Arc<Pod>> = ctx
-        .pods
-        .state()
-        .into_iter()
-        .filter(|p| p.namespace() == nh.namespace())
-        .collect();
-    act::pod_facts(pods, outcomes, &ns_pods)
+    act::pod_facts(pods, outcomes)
 }
 
 /// The object an event about `subject` regards.
