@@ -10,6 +10,7 @@ pub mod fleet;
 pub mod ha;
 pub mod kubelet;
 pub mod operator;
+pub mod owners;
 pub mod proxy;
 pub mod scene;
 pub mod wait;
