@@ -346,9 +346,9 @@ async fn pending_ip_less_and_terminating_pods_do_not_count_towards_max_unhealthy
 #[tokio::test(flavor = "multi_thread")]
 async fn a_container_restarted_in_place_gets_its_startup_grace_again() {
     with_temp_ns("guard-grace", |client, ns| async move {
-        // Both pods started an hour ago: long past a startupGrace of 20 s.
+        // Both pods started an hour ago: long past a startupGrace of 30 s.
         let Scene { fleet, op: _op, api } =
-            Scene::start(&client, &ns, 2, &[], restart_at_once(json!({"startupGrace": "20s"}))).await;
+            Scene::start(&client, &ns, 2, &[], restart_at_once(json!({"startupGrace": "30s"}))).await;
         let uid = pod_uid(&client, &ns, "validator-1").await;
         // Its container crashed and the kubelet restarted it in place (same pod, same UID).
         let restarted = fleet.kubelet.restart_container("validator-1").await;
@@ -357,7 +357,7 @@ async fn a_container_restarted_in_place_gets_its_startup_grace_again() {
             blocked(nh, "validator-1", "StartupGrace")
         })
         .await;
-        event_with(&client, &ns, "RemediationSkipped", "startupGrace (20s)").await;
+        event_with(&client, &ns, "RemediationSkipped", "startupGrace (30s)").await;
         assert_eq!(pod_uid(&client, &ns, "validator-1").await, uid);
 
         replaced(&client, &ns, "validator-1", &uid).await;
@@ -365,7 +365,7 @@ async fn a_container_restarted_in_place_gets_its_startup_grace_again() {
         let last = remediation(&nh).last_remediation.expect("the restart recorded");
         let waited = last.time.0.duration_since(restarted);
         assert!(
-            waited >= jiff::SignedDuration::from_secs(20),
+            waited >= jiff::SignedDuration::from_secs(30),
             "restarted {waited:?} after its container's restart, within its grace"
         );
     })

@@ -9,7 +9,10 @@ use crate::crd::{PodRemediation, RemediationStatus};
 pub(super) fn pod_block_message(b: Block, pod: &PodFacts, rec: &PodRemediation, p: &RemediationPolicy) -> String {
     match b {
         Block::SkipAnnotation => format!("the pod is annotated {}=true", super::SKIP_ANNOTATION),
-        Block::StartupGrace => format!("the pod started less than startupGrace ({}) ago", show(p.startup_grace)),
+        Block::StartupGrace => format!(
+            "the pod's containers last (re)started less than startupGrace ({}) ago",
+            show(p.startup_grace)
+        ),
         Block::Unverified => "its verdict rests on what the node says of its progress: the operator has not \
                               watched it long enough to check"
             .to_owned(),
