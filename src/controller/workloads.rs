@@ -45,13 +45,17 @@ pub(super) fn replicasets(
 pub(super) fn instances(pods: &[Arc<Pod>], replicasets: &ReplicaSets, label_key: Option<&str>) -> Vec<Instance> {
     pods.iter()
         .map(|pod| {
-            let rs = controller(pod).filter(|o| o.kind == "ReplicaSet").and_then(|o| {
-                let ns = pod.metadata.namespace.as_deref().unwrap_or_default();
-                let rs = replicasets.get(&ObjectRef::new(&o.name).within(ns))?;
-                // Another ReplicaSet of the same name is not the pod's.
-                (rs.metadata.uid.as_deref() == Some(o.uid.as_str())).then_some(rs)
-            });
-            let above = rs.as_ref().map(|rs| owner_of(rs.metadata.owner_references.as_ref()));
+            let rs = controller(&pod.metadata.owner_references)
+                .filter(|o| o.kind == "ReplicaSet")
+                .and_then(|o| {
+                    let ns = pod.metadata.namespace.as_deref().unwrap_or_default();
+                    let rs = replicasets.get(&ObjectRef::new(&o.name).within(ns))?;
+                    // Another ReplicaSet of the same name is not the pod's.
+                    (rs.metadata.uid.as_deref() == Some(o.uid.as_str())).then_some(rs)
+                });
+            let above = rs
+                .as_ref()
+                .map(|rs| controller(&rs.metadata.owner_references).map(owner));
             instance(pod, above.as_ref().map(Option::as_ref), label_key)
         })
         .collect()
@@ -69,10 +73,7 @@ fn instance(pod: &Pod, replicaset_owner: Option<Option<&Owner>>, label_key: Opti
             template_hash: labels.and_then(|l| l.get(TEMPLATE_HASH_LABEL)).map(String::as_str),
         },
     };
-    let owner = controller(pod).map(|o| Owner {
-        kind: o.kind.clone(),
-        name: o.name.clone(),
-    });
+    let owner = controller(&meta.owner_references).map(owner);
     let status = pod.status.as_ref();
     let phase = status.and_then(|s| s.phase.as_deref());
     Instance {
@@ -111,19 +112,16 @@ pub(super) fn latest_start(pod: &Pod) -> Option<Timestamp> {
     pod_start.into_iter().chain(containers).max()
 }
 
-fn controller(pod: &Pod) -> Option<&OwnerReference> {
-    pod.metadata
-        .owner_references
-        .as_ref()?
-        .iter()
-        .find(|o| o.controller == Some(true))
+/// The controlling owner among `ownerReferences` (`controller: true`; there is at most one).
+fn controller(refs: &Option<Vec<OwnerReference>>) -> Option<&OwnerReference> {
+    refs.as_ref()?.iter().find(|o| o.controller == Some(true))
 }
 
-fn owner_of(refs: Option<&Vec<OwnerReference>>) -> Option<Owner> {
-    refs?.iter().find(|o| o.controller == Some(true)).map(|o| Owner {
+fn owner(o: &OwnerReference) -> Owner {
+    Owner {
         kind: o.kind.clone(),
         name: o.name.clone(),
-    })
+    }
 }
 
 #[cfg(test)]
