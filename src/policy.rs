@@ -114,8 +114,10 @@ pub struct Policy {
 /// Why a selected pod is not probed this round.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PodSkip {
-    /// Not Running, or being deleted.
+    /// Not Running: its phase.
     NotRunning(String),
+    /// Being deleted.
+    Terminating,
     /// Running but without an IP yet.
     NoIp,
     /// The named port is not declared by any container of the pod (while other selected pods
@@ -139,6 +141,7 @@ impl std::fmt::Display for PodSkip {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             PodSkip::NotRunning(phase) => write!(f, "pod is {phase}, not probed"),
+            PodSkip::Terminating => f.write_str("pod is Terminating, not probed"),
             PodSkip::NoIp => f.write_str("pod has no IP yet"),
             PodSkip::PortNotDeclared { port, declared } => write!(
                 f,
@@ -363,7 +366,7 @@ impl Policy {
             .and_then(|s| s.phase.clone())
             .unwrap_or_else(|| "Pending".to_owned());
         if pod.metadata.deletion_timestamp.is_some() {
-            return Err(PodSkip::NotRunning("Terminating".to_owned()));
+            return Err(PodSkip::Terminating);
         }
         if phase != "Running" {
             return Err(PodSkip::NotRunning(phase));

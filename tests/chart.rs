@@ -1128,6 +1128,10 @@ const WATCHED: &[(&str, &str, &str)] = &[
 /// With remediation, where the pods are: a restart is an eviction (controller/act.rs evict_instance).
 const EVICTIONS: &[(&str, &str, &str)] = &[("", "pods/eviction", "create")];
 
+/// With remediation, where the pods are: the ReplicaSets' owners for the singleton guard
+/// (controller/workloads.rs: a metadata-only watcher lists, then watches; never get).
+const REPLICASETS: &[(&str, &str, &str)] = &[("apps", "replicasets", "list"), ("apps", "replicasets", "watch")];
+
 /// With remediation, cluster-scoped: nodes read one by one (node_facts, uncordon) and cordoned
 /// or uncordoned by a patch (patch_node, uncordon); never listed nor watched.
 const NODES: &[(&str, &str, &str)] = &[("", "nodes", "get"), ("", "nodes", "patch")];
@@ -1230,7 +1234,7 @@ fn the_chart_grants_exactly_the_allow_list() {
         (
             "--set rbac.remediation=true",
             [
-                grants(cluster, &[WATCHED, EVICTIONS, NODES]),
+                grants(cluster, &[WATCHED, EVICTIONS, REPLICASETS, NODES]),
                 grants(&release, &[LEASES]),
             ]
             .concat(),
@@ -1243,7 +1247,7 @@ fn the_chart_grants_exactly_the_allow_list() {
             "--set watchNamespace=validators --set rbac.remediation=true",
             [
                 grants(cluster, &[NODES]),
-                grants(watched, &[WATCHED, EVICTIONS]),
+                grants(watched, &[WATCHED, EVICTIONS, REPLICASETS]),
                 grants("Role default", &[NODE_EVENTS]),
                 grants(&release, &[LEASES]),
             ]
@@ -1254,7 +1258,7 @@ fn the_chart_grants_exactly_the_allow_list() {
             "--set watchNamespace=default --set rbac.remediation=true",
             [
                 grants(cluster, &[NODES]),
-                grants("Role default", &[WATCHED, EVICTIONS]),
+                grants("Role default", &[WATCHED, EVICTIONS, REPLICASETS]),
                 grants(&release, &[LEASES]),
             ]
             .concat(),

@@ -12,6 +12,7 @@ mod pods;
 mod prober;
 mod reconcile;
 mod watches;
+mod workloads;
 
 pub use act::evict_instance;
 pub use lease::{Election, Leadership};
@@ -25,8 +26,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
-use kube::core::DeserializeGuard;
+use kube::core::{DeserializeGuard, PartialObjectMeta};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, Store, reflector};
@@ -117,6 +119,8 @@ pub struct Context {
     pub acting: Client,
     pub prober: Prober,
     pub pods: Store<Pod>,
+    /// The ReplicaSets' owners, for the singleton guard (watched only with remediation on).
+    replicasets: workloads::ReplicaSets,
     pub nodehealths: Store<DeserializeGuard<NodeHealth>>,
     /// Which NodeHealth remediates which pods, over every shard.
     claims: Arc<claims::Claims>,
@@ -215,6 +219,18 @@ pub async fn run(
         .applied_objects()
         .predicate_filter(nodehealth_relevance, PredicateConfig::default())
         .default_backoff();
+    // With remediation, the ReplicaSets' owners for the singleton guard: only a store, it
+    // triggers nothing. Without, no permission to watch them is granted, and none is needed.
+    let (rs_store, rs_writer) = reflector::store();
+    let rs_gate = gate.clone();
+    let replicasets = settings.remediation.then(|| {
+        let api: Api<PartialObjectMeta<ReplicaSet>> = match &settings.namespace {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        };
+        let watch = workloads::replicasets(api, rs_writer).inspect(move |ev| rs_gate.seen(ev, Watch::ReplicaSets));
+        tokio::spawn(watch.for_each(|_| std::future::ready(())))
+    });
     let controller = Controller::for_stream(nh_stream, nh_store.clone());
     let reporter = Reporter {
         controller: FIELD_MANAGER.to_owned(),
@@ -232,6 +248,7 @@ pub async fn run(
         acting,
         prober,
         pods: pod_store.clone(),
+        replicasets: rs_store,
         nodehealths: nh_store.clone(),
         claims,
         metrics,
@@ -284,6 +301,9 @@ pub async fn run(
     }
     let _ = stop_probes.send(());
     let _ = probing.await;
+    if let Some(task) = replicasets {
+        task.abort();
+    }
     Ok(())
 }
 

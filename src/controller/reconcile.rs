@@ -204,13 +204,7 @@ fn remediation_facts(
     if policy.remediation.is_none() && previous.is_none_or(|p| p.remediation.is_none()) {
         return Vec::new();
     }
-    let ns_pods: Vec<Arc<Pod>> = ctx
-        .pods
-        .state()
-        .into_iter()
-        .filter(|p| p.namespace() == nh.namespace())
-        .collect();
-    let mut facts = act::pod_facts(pods, outcomes, &ns_pods);
+    let mut facts = act::pod_facts(pods, outcomes);
     let ns = nh.namespace().unwrap_or_default();
     let me = format!("{ns}/{}", nh.name_any());
     let elsewhere: std::collections::HashMap<String, String> = pods

@@ -2,12 +2,12 @@
 //! ladder step taken, cordons we no longer need released.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use super::conditions::{allowed, pod_block_message, remediating};
+use super::conditions::{allowed, guard_block, pod_block_message, remediating};
+use super::instances::{unsettled, within_grace};
 use super::pending::finish_pending;
 use super::records::{release_cordons, since, sort_records, track_incidents};
 use super::{Act, Block, Decision, Inputs, NodeFacts, Notice, PodFacts, RemediationPolicy, Subject};
@@ -224,9 +224,14 @@ fn gate(
         return Some(block.clone());
     }
     let p = input.policy;
-    let young = pod
-        .started
-        .is_none_or(|s| Duration::try_from(input.now.duration_since(s)).unwrap_or(Duration::ZERO) < p.startup_grace);
+    let young = within_grace(pod.started, p.startup_grace, input.now);
+    let other = action
+        .restarts()
+        .then(|| {
+            let key = p.instance_label.as_deref();
+            unsettled(&pod.uid, input.instances, key, p.startup_grace, input.now)
+        })
+        .flatten();
     let b = if pod.remediated_by.is_some() {
         Block::Overlap
     } else if pod.skip {
@@ -237,8 +242,8 @@ fn gate(
         Block::Unverified
     } else if action.restarts() && pod.syncing {
         Block::StillSyncing
-    } else if action.restarts() && (pod.terminating || pod.sibling_terminating) {
-        Block::WaitingForTermination
+    } else if let Some(other) = &other {
+        return Some(guard_block(other));
     } else if gates.acted || gates.rate_limited {
         Block::RateLimited
     } else if action.restarts() && rec.restarts.len() as u32 >= p.max_restarts_per_pod {

@@ -7,6 +7,7 @@ use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde_json::{Value, json};
 
+use super::instances::Workload;
 use super::*;
 use crate::crd::{ActionResult, CordonedNode, PodRemediation, RemediationAction, RemediationRecord};
 use crate::model::Network;
@@ -46,8 +47,6 @@ fn pod(name: &str, node: &str, healthy: bool) -> PodFacts {
         uid: format!("{name}-uid-1"),
         node: Some(node.to_owned()),
         started: Some(at(-86_400)),
-        terminating: false,
-        sibling_terminating: false,
         skip: false,
         remediated_by: None,
         healthy,
@@ -56,6 +55,34 @@ fn pod(name: &str, node: &str, healthy: bool) -> PodFacts {
         verified: true,
         network: Network::Unknown,
         why: "NotReady (Unreachable): connection refused".to_owned(), // read only when unhealthy
+    }
+}
+
+/// A probed pod as a Ready instance of a validator of its own.
+fn settled(p: &PodFacts) -> Instance {
+    Instance {
+        name: p.name.clone(),
+        uid: p.uid.clone(),
+        label: None,
+        workload: Workload::Pod(p.name.clone()),
+        terminating: false,
+        finished: false,
+        ready: true,
+        started: p.started,
+    }
+}
+
+/// Another instance of `v-0`'s validator (an earlier or a second copy), started a day ago.
+fn other_v0(terminating: bool, ready: bool) -> Instance {
+    Instance {
+        name: "v-0-other".into(),
+        uid: "v-0-other-uid".into(),
+        label: None,
+        workload: Workload::Pod("v-0".into()),
+        terminating,
+        finished: false,
+        ready,
+        started: Some(at(-86_400)),
     }
 }
 
@@ -112,6 +139,8 @@ struct World {
     status: Option<RemediationStatus>,
     paused: bool,
     now: Timestamp,
+    /// Instances besides the probed pods (each of which is a settled instance of its own).
+    others: Vec<Instance>,
 }
 
 impl World {
@@ -127,6 +156,7 @@ impl World {
             status,
             paused: false,
             now,
+            others: Vec::new(),
         }
     }
 
@@ -163,11 +193,14 @@ impl World {
     /// One round `secs` after the first; its acts are left to the caller.
     fn decide(&mut self, secs: i64) -> Decision {
         self.now = at(secs);
+        let mut instances: Vec<Instance> = self.pods.iter().map(settled).collect();
+        instances.extend(self.others.iter().cloned());
         let d = decide(&Inputs {
             policy: &self.policy,
             owner: OWNER,
             paused: self.paused,
             pods: &self.pods,
+            instances: &instances,
             nodes: &self.nodes,
             previous: self.status.as_ref(),
             now: self.now,
@@ -370,12 +403,16 @@ fn a_pending_eviction_that_went_through_is_settled_not_repeated() {
     for replaced in [false, true] {
         let mut w = World::one(only("RestartPod"));
         w.until_5m();
-        // The eviction landed before the operator stopped: that instance is terminating, or
-        // already replaced. Never evict the replacement.
+        // The eviction landed before the operator stopped: that instance is terminating (not
+        // probed, so no verdict on it), or already replaced. Never evict the replacement.
         if replaced {
             w.pod("v-0").uid = "v-0-uid-2".into();
         } else {
-            w.pod("v-0").terminating = true;
+            let gone = w.pods.remove(0);
+            w.others.push(Instance {
+                terminating: true,
+                ..settled(&gone)
+            });
         }
         let d = w.decide(6 * M);
         assert_eq!(d.acts, []);
@@ -648,19 +685,52 @@ fn the_skip_annotation_exempts_only_that_pod() {
 }
 
 #[test]
-fn a_restart_waits_while_an_instance_is_terminating_but_a_cordon_does_not() {
-    for sibling in [false, true] {
+fn a_restart_waits_while_another_instance_is_terminating_or_starting_but_a_cordon_does_not() {
+    for (terminating, ready, reason) in [
+        (true, true, "WaitingForTermination"),
+        (false, false, "InstanceStarting"),
+    ] {
         let mut w = World::one(json!({}));
-        let p = w.pod("v-0");
-        (p.terminating, p.sibling_terminating) = (!sibling, sibling);
+        w.others.push(other_v0(terminating, ready));
         w.cordon_at_5m();
         w.quiet(6, 9);
         let d = w.round(10 * M);
-        assert_eq!((d.acts.len(), d.blocked), (0, vec!["WaitingForTermination"]));
-        let p = w.pod("v-0");
-        (p.terminating, p.sibling_terminating) = (false, false);
+        assert_eq!((d.acts.len(), d.blocked.clone()), (0, vec![reason]));
+        assert_eq!(d.notices[0].action, reason);
+        let doing = if terminating { "terminating" } else { "starting" };
+        assert!(
+            d.notices[0].note.contains(&format!(
+                "another instance of this validator, v-0-other (same pod v-0), is still {doing}"
+            )),
+            "{}",
+            d.notices[0].note
+        );
+        assert_eq!(w.record("v-0").blocked.as_deref(), Some(reason));
+        assert_eq!(
+            allowed(&d),
+            ("True", "Allowed"),
+            "one validator's guard does not stop the rest"
+        );
+        w.others.clear();
         assert_eq!(w.round(11 * M).acts, [evict("v-0", "v-0-uid-1")]);
     }
+}
+
+#[test]
+fn a_pending_restart_is_abandoned_when_another_instance_began_starting_meanwhile() {
+    let mut w = World::one(only("RestartPod"));
+    w.until_5m(); // recorded as Pending; the operator stopped before evicting
+    w.others.push(other_v0(false, false));
+    let d = w.decide(6 * M);
+    assert_eq!(d.acts, []);
+    assert_eq!(w.last().result, ActionResult::Abandoned);
+    assert!(
+        d.notices
+            .iter()
+            .any(|n| n.action == "Abandon" && n.note.contains("v-0-other (same pod v-0), is still starting"))
+    );
+    assert!(w.record("v-0").restarts.is_empty(), "the eviction never happened");
+    assert_eq!(w.round(7 * M).blocked, ["InstanceStarting"]);
 }
 
 #[test]
@@ -792,8 +862,6 @@ fn records_stay_bounded_when_thousands_are_down_but_action_memory_is_kept() {
             uid: format!("u-{i}"),
             node: Some("node-a".into()),
             started: Some(jiff::Timestamp::UNIX_EPOCH),
-            terminating: false,
-            sibling_terminating: false,
             skip: false,
             remediated_by: None,
             healthy: false,
@@ -821,6 +889,7 @@ fn records_stay_bounded_when_thousands_are_down_but_action_memory_is_kept() {
         owner: "ns/nh",
         paused: false,
         pods: &pods,
+        instances: &pods.iter().map(settled).collect::<Vec<_>>(),
         nodes: &nodes,
         previous: Some(&previous),
         now,

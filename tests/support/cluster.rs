@@ -163,6 +163,20 @@ async fn cleanup(client: &Client, ns: &str) {
             .await;
     }
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    // Pods a test held Terminating with a finalizer: nobody else would let them go.
+    for held in pods
+        .list(&ListParams::default())
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default()
+    {
+        if held.metadata.finalizers.as_ref().is_some_and(|f| !f.is_empty()) {
+            let strip = json!({"metadata": {"finalizers": null}});
+            let _ = pods
+                .patch(&held.name_any(), &PatchParams::default(), &Patch::Merge(&strip))
+                .await;
+        }
+    }
     let _ = pods
         .delete_collection(&DeleteParams::default().grace_period(0), &ListParams::default())
         .await;

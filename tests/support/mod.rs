@@ -11,6 +11,7 @@ pub mod fleet;
 pub mod ha;
 pub mod kubelet;
 pub mod operator;
+pub mod owners;
 pub mod pki;
 pub mod private;
 pub mod proxy;
