@@ -45,6 +45,11 @@ pub(super) fn finish_pending(input: &Inputs<'_>, policy_block: Option<&(Block, S
             input.now,
         )
     };
+    // Another instance of this validator is starting or terminating: the recorded one may be
+    // gone already.
+    let replaced = redo
+        .iter()
+        .any(|a| matches!(a, Act::Evict { uid, .. } if guard(uid).is_some()));
     let stop = policy_block
         .map(|(_, why)| why.clone())
         .or_else(|| input.policy.dry_run.then(|| "the policy is in dry run now".to_owned()))
@@ -57,7 +62,7 @@ pub(super) fn finish_pending(input: &Inputs<'_>, policy_block: Option<&(Block, S
         });
     match (redo.is_empty(), stop) {
         (true, _) => set_result(&mut d.status, ActionResult::Succeeded),
-        (false, Some(why)) => abandon(d, &last, evicted, &why),
+        (false, Some(why)) => abandon(d, &last, evicted, replaced, &why),
         (false, None) => {
             d.acts.extend(redo);
             d.conditions = vec![
@@ -102,7 +107,7 @@ fn set_result(st: &mut RemediationStatus, result: ActionResult) {
 
 /// Abandons `last` as if it had never been decided: its step (and its restart, unless the
 /// eviction landed) is taken back.
-fn abandon(d: &mut Decision, last: &RemediationRecord, evicted: bool, why: &str) {
+fn abandon(d: &mut Decision, last: &RemediationRecord, evicted: bool, replaced: bool, why: &str) {
     let st = &mut d.status;
     set_result(st, ActionResult::Abandoned);
     // It was no action: the one before it passed minInterval when this one
@@ -111,7 +116,12 @@ fn abandon(d: &mut Decision, last: &RemediationRecord, evicted: bool, why: &str)
     st.actions_taken = st.actions_taken.saturating_sub(1);
     if let Some(r) = st.pods.iter_mut().find(|r| r.name == last.pod) {
         r.step = r.step.saturating_sub(1);
-        if last.action.restarts() && !evicted {
+        // A restart stays counted in the budget unless the instance is known to be there
+        // still, alone: the view may lag (a list after a watch gap), and a replacement that
+        // started meanwhile is itself a sign that the eviction went through. Counting a restart
+        // that did not happen only makes the budget stricter; forgetting one that did would
+        // let it be exceeded.
+        if last.action.restarts() && !evicted && !replaced {
             r.restarts.pop();
         }
     }

@@ -729,7 +729,9 @@ fn a_pending_restart_is_abandoned_when_another_instance_began_starting_meanwhile
             .iter()
             .any(|n| n.action == "Abandon" && n.note.contains("v-0-other (same pod v-0), is still starting"))
     );
-    assert!(w.record("v-0").restarts.is_empty(), "the eviction never happened");
+    // Whether the eviction went through cannot be told (a replacement starting is a sign it
+    // did): the restart stays counted, so the budget can only be stricter, never exceeded.
+    assert_eq!(w.record("v-0").restarts.len(), 1);
     assert_eq!(w.round(7 * M).blocked, ["InstanceStarting"]);
 }
 
