@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 use std::io::Read;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -48,6 +49,38 @@ impl<'a> Plain<'a> {
             .or_else(|| authority.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 80)))?;
         let plain = path.bytes().all(|b| b.is_ascii_graphic() && b != b'#');
         plain.then_some(Plain { addr, authority, path })
+    }
+}
+
+/// How far a request has got, for the words of its timeout: the caller bounds the time, and
+/// reads this once the timed-out request is dropped.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Bytes of the answer received so far (head and raw body).
+    received: AtomicUsize,
+    /// Set once the answer's head is complete.
+    in_body: AtomicBool,
+}
+
+impl Progress {
+    fn add(&self, n: usize) {
+        self.received.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The error of a request stopped after `after`: nothing came back, or the answer trickled.
+    pub fn timed_out(&self, after: Duration) -> ProbeError {
+        match self.received.load(Ordering::Relaxed) {
+            0 => ProbeError::Timeout(after),
+            received => ProbeError::Trickle {
+                part: if self.in_body.load(Ordering::Relaxed) {
+                    "body"
+                } else {
+                    "answer headers"
+                },
+                after,
+                received,
+            },
+        }
     }
 }
 
@@ -104,7 +137,7 @@ impl Idle {
 
     /// GETs `url` (or POSTs `body`, a JSON-RPC call), reading at most `limit` bytes of
     /// (decoded) body, on a kept-alive connection when `pooled` (kept again afterwards if the
-    /// answer allows). The caller bounds the time.
+    /// answer allows). The caller bounds the time; `progress` tells it how far the answer got.
     pub async fn fetch(
         &self,
         url: &Plain<'_>,
@@ -112,6 +145,7 @@ impl Idle {
         limit: usize,
         pooled: bool,
         user_agent: &str,
+        progress: &Progress,
     ) -> Result<(u16, Bytes), ProbeError> {
         let head = |method: &str| {
             format!(
@@ -130,7 +164,7 @@ impl Idle {
             }
         };
         if let Some(mut stream) = pooled.then(|| self.take(url.addr)).flatten() {
-            match exchange(&mut stream, request.as_bytes(), limit).await {
+            match exchange(&mut stream, request.as_bytes(), limit, progress).await {
                 Ok((answer, reusable)) => {
                     if reusable {
                         self.put(url.addr, stream);
@@ -144,7 +178,7 @@ impl Idle {
             }
         }
         let mut stream = connect(url.addr).await?;
-        match exchange(&mut stream, request.as_bytes(), limit).await {
+        match exchange(&mut stream, request.as_bytes(), limit, progress).await {
             Ok((answer, reusable)) => {
                 if pooled && reusable {
                     self.put(url.addr, stream);
@@ -197,11 +231,16 @@ struct Head {
 }
 
 /// One request and its answer; the answer and whether the connection may be used again.
-async fn exchange(stream: &mut TcpStream, request: &[u8], limit: usize) -> Result<((u16, Bytes), bool), Failure> {
+async fn exchange(
+    stream: &mut TcpStream,
+    request: &[u8],
+    limit: usize,
+    progress: &Progress,
+) -> Result<((u16, Bytes), bool), Failure> {
     stream.write_all(request).await.map_err(Failure::NoAnswer)?;
     let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let head = loop {
-        let read = read_more(stream, &mut buf, READ_CHUNK).await.map_err(|e| {
+        let read = read_more(stream, &mut buf, READ_CHUNK, progress).await.map_err(|e| {
             if buf.is_empty() {
                 Failure::NoAnswer(e)
             } else {
@@ -222,10 +261,13 @@ async fn exchange(stream: &mut TcpStream, request: &[u8], limit: usize) -> Resul
             return Err(Failure::Failed(body_error("answer headers larger than 64 KiB")));
         }
     };
+    progress.in_body.store(true, Ordering::Relaxed);
     if (300..400).contains(&head.code) {
         return Err(Failure::Failed(ProbeError::Redirect(head.code)));
     }
-    let (body, clean_end) = read_body(stream, buf, &head, limit).await.map_err(Failure::Failed)?;
+    let (body, clean_end) = read_body(stream, buf, &head, limit, progress)
+        .await
+        .map_err(Failure::Failed)?;
     let body = if head.gzip {
         gunzip(&body, limit).map_err(Failure::Failed)?
     } else {
@@ -236,9 +278,16 @@ async fn exchange(stream: &mut TcpStream, request: &[u8], limit: usize) -> Resul
 }
 
 /// Reads once into `buf`, with room for at least `want` more bytes (at most one read's worth).
-async fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>, want: usize) -> std::io::Result<usize> {
+async fn read_more(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    want: usize,
+    progress: &Progress,
+) -> std::io::Result<usize> {
     buf.reserve(want.clamp(1, READ_CHUNK * 4));
-    stream.read_buf(buf).await
+    let n = stream.read_buf(buf).await?;
+    progress.add(n);
+    Ok(n)
 }
 
 fn body_error(what: &str) -> ProbeError {
@@ -276,7 +325,7 @@ fn parse_head(buf: &[u8]) -> Result<Option<Head>, ProbeError> {
     let gzip = match encoding.as_str() {
         "" | "identity" => false,
         "gzip" | "x-gzip" => true,
-        _ => return Err(ProbeError::Body(format!("unsupported Content-Encoding {encoding:.32}"))),
+        _ => return Err(ProbeError::Encoding(encoding.chars().take(32).collect())),
     };
     let close = value("connection").any(|v| v.split(',').any(|t| t.trim() == "close"));
     Ok(Some(Head {
@@ -294,6 +343,7 @@ async fn read_body(
     buf: Vec<u8>,
     head: &Head,
     limit: usize,
+    progress: &Progress,
 ) -> Result<(Vec<u8>, bool), ProbeError> {
     let mut buf = buf;
     match head.framing {
@@ -305,7 +355,7 @@ async fn read_body(
             let end = head.len + n;
             while buf.len() < end {
                 let want = end - buf.len();
-                if read_more(stream, &mut buf, want).await.map_err(read_error)? == 0 {
+                if read_more(stream, &mut buf, want, progress).await.map_err(read_error)? == 0 {
                     return Err(body_error("connection closed in the body"));
                 }
             }
@@ -314,14 +364,18 @@ async fn read_body(
             Ok((buf.split_off(head.len), clean))
         }
         Framing::UntilClose => {
-            while read_more(stream, &mut buf, READ_CHUNK).await.map_err(read_error)? > 0 {
+            while read_more(stream, &mut buf, READ_CHUNK, progress)
+                .await
+                .map_err(read_error)?
+                > 0
+            {
                 if buf.len() - head.len > limit {
                     return Err(ProbeError::BodyTooLarge(limit));
                 }
             }
             Ok((buf.split_off(head.len), false))
         }
-        Framing::Chunked => read_chunked(stream, buf, head.len, limit).await,
+        Framing::Chunked => read_chunked(stream, buf, head.len, limit, progress).await,
     }
 }
 
@@ -335,6 +389,7 @@ async fn read_chunked(
     mut buf: Vec<u8>,
     mut at: usize,
     limit: usize,
+    progress: &Progress,
 ) -> Result<(Vec<u8>, bool), ProbeError> {
     let mut body = Vec::new();
     loop {
@@ -345,7 +400,11 @@ async fn read_chunked(
                 if buf.len() - at > limit.saturating_sub(body.len()).saturating_add(MAX_HEAD) {
                     return Err(ProbeError::BodyTooLarge(limit));
                 }
-                if read_more(stream, &mut buf, READ_CHUNK).await.map_err(read_error)? == 0 {
+                if read_more(stream, &mut buf, READ_CHUNK, progress)
+                    .await
+                    .map_err(read_error)?
+                    == 0
+                {
                     return Err(body_error("connection closed in the body"));
                 }
             }
@@ -404,18 +463,37 @@ fn step(rest: &[u8], body: &mut Vec<u8>, limit: usize) -> Result<Step, ProbeErro
     Ok(Step::Consumed(end + 2))
 }
 
-/// Decodes a gzip body, at most `limit` bytes of it.
+/// Inflated bytes past which a gzip body is also judged by its ratio: a small body may
+/// compress as well as it likes.
+const RATIO_FLOOR: usize = 1 << 20;
+/// Largest inflated-to-wire ratio of a body past [`RATIO_FLOOR`]: text pages compress five- to
+/// twenty-fold, while deflate tops out at 1032-fold (its longest match, 258 bytes, in a 2-bit
+/// code), which is what a bomb does. Stopping there costs a MiB of inflating, not the whole cap.
+const MAX_RATIO: usize = 100;
+
+/// Decodes a gzip body, at most `limit` bytes of it, and stops early at a bomb's ratio.
 fn gunzip(raw: &[u8], limit: usize) -> Result<Vec<u8>, ProbeError> {
+    // Over the slice itself (it is a `BufRead`), so what is left of it is exactly what the
+    // decoder has not taken.
+    let mut decoder = flate2::bufread::MultiGzDecoder::new(raw);
     let mut out = Vec::new();
-    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
-    flate2::read::MultiGzDecoder::new(raw)
-        .take(cap)
-        .read_to_end(&mut out)
-        .map_err(|_| body_error("invalid gzip body"))?;
-    if out.len() > limit {
-        return Err(ProbeError::BodyTooLarge(limit));
+    let mut buf = [0u8; READ_CHUNK];
+    loop {
+        let n = decoder.read(&mut buf).map_err(|_| body_error("invalid gzip body"))?;
+        if n == 0 {
+            return Ok(out);
+        }
+        out.extend_from_slice(&buf[..n]);
+        // What the decoder has taken off the wire so far.
+        let wire = raw.len() - decoder.get_ref().len();
+        let bomb = out.len() > RATIO_FLOOR && out.len() / MAX_RATIO > wire;
+        if out.len() > limit || bomb {
+            return Err(ProbeError::InflatesTooLarge {
+                inflated: out.len().min(limit),
+                wire,
+            });
+        }
     }
-    Ok(out)
 }
 
 #[cfg(test)]
