@@ -9,6 +9,7 @@
 //!   format cannot be wrong on both sides);
 //! - [`render`]: the bodies a probe reads (Radix or zksync shaped), pure;
 //! - [`server`]: the per-validator listeners and the fleet they share;
+//! - [`raw`]: the hostile modes that work on the raw connection (`slowloris`, `silent`);
 //! - [`admin`]: the JSON admin API that switches modes and halts the network;
 //! - [`client`]: [`SimClient`] and [`SimProcess`], for tests and harnesses;
 //! - [`cli`] and [`run`]: the binary's command line and main loop.
@@ -18,6 +19,7 @@ pub mod cli;
 pub mod client;
 pub mod mode;
 pub mod network;
+pub mod raw;
 pub mod render;
 pub mod run;
 pub mod server;
