@@ -7,10 +7,10 @@
 //! names stay with reqwest.
 //!
 //! Framing follows RFC 9112: `Transfer-Encoding: chunked`, else `Content-Length`, else the body
-//! runs to the connection's close (section 6.3). Only gzip is asked for (`Accept-Encoding`).
+//! runs to the connection's close (section 6.3). Only gzip is asked for (`Accept-Encoding`); a
+//! gzip body is inflated as it arrives ([`sink`]).
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -21,6 +21,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::{EMFILE, ProbeError};
+use sink::Sink;
+
+mod sink;
 
 /// Cap on an answer's status line and headers: far above any node's (a few hundred bytes).
 const MAX_HEAD: usize = 64 << 10;
@@ -265,14 +268,11 @@ async fn exchange(
     if (300..400).contains(&head.code) {
         return Err(Failure::Failed(ProbeError::Redirect(head.code)));
     }
-    let (body, clean_end) = read_body(stream, buf, &head, limit, progress)
+    let mut sink = Sink::new(head.gzip, limit);
+    let clean_end = read_body(stream, buf, &head, &mut sink, limit, progress)
         .await
         .map_err(Failure::Failed)?;
-    let body = if head.gzip {
-        gunzip(&body, limit).map_err(Failure::Failed)?
-    } else {
-        body
-    };
+    let body = sink.finish().map_err(Failure::Failed)?;
     let reusable = head.keep_alive && clean_end && head.framing != Framing::UntilClose;
     Ok(((head.code, Bytes::from(body)), reusable))
 }
@@ -337,45 +337,51 @@ fn parse_head(buf: &[u8]) -> Result<Option<Head>, ProbeError> {
     }))
 }
 
-/// The raw body (before decoding) and whether it ended exactly where the framing said.
+/// Reads the body into `sink`; whether it ended exactly where the framing said. `buf` holds the
+/// head and what came after it.
 async fn read_body(
     stream: &mut TcpStream,
     buf: Vec<u8>,
     head: &Head,
+    sink: &mut Sink,
     limit: usize,
     progress: &Progress,
-) -> Result<(Vec<u8>, bool), ProbeError> {
+) -> Result<bool, ProbeError> {
     let mut buf = buf;
+    let mut body = buf.split_off(head.len);
     match head.framing {
-        Framing::None => Ok((Vec::new(), buf.len() == head.len)),
+        Framing::None => Ok(body.is_empty()),
         Framing::Length(n) => {
+            // Refused before a byte of it is read, gzip or not: its wire bytes alone are too many.
             if n > limit {
                 return Err(ProbeError::BodyTooLarge(limit));
             }
-            let end = head.len + n;
-            while buf.len() < end {
-                let want = end - buf.len();
-                if read_more(stream, &mut buf, want, progress).await.map_err(read_error)? == 0 {
+            let mut left = n;
+            loop {
+                let take = left.min(body.len());
+                sink.push(&body[..take], limit)?;
+                left -= take;
+                if left == 0 {
+                    return Ok(body.len() == take);
+                }
+                body.clear();
+                if read_more(stream, &mut body, left, progress).await.map_err(read_error)? == 0 {
                     return Err(body_error("connection closed in the body"));
                 }
             }
-            let clean = buf.len() == end;
-            buf.truncate(end);
-            Ok((buf.split_off(head.len), clean))
         }
-        Framing::UntilClose => {
-            while read_more(stream, &mut buf, READ_CHUNK, progress)
+        Framing::UntilClose => loop {
+            sink.push(&body, limit)?;
+            body.clear();
+            if read_more(stream, &mut body, READ_CHUNK, progress)
                 .await
                 .map_err(read_error)?
-                > 0
+                == 0
             {
-                if buf.len() - head.len > limit {
-                    return Err(ProbeError::BodyTooLarge(limit));
-                }
+                return Ok(false);
             }
-            Ok((buf.split_off(head.len), false))
-        }
-        Framing::Chunked => read_chunked(stream, buf, head.len, limit, progress).await,
+        },
+        Framing::Chunked => read_chunked(stream, body, sink, limit, progress).await,
     }
 }
 
@@ -383,21 +389,21 @@ fn read_error(e: std::io::Error) -> ProbeError {
     ProbeError::Body(e.to_string())
 }
 
-/// Decodes a chunked body starting at `buf[at..]`, reading more as needed.
+/// Decodes a chunked body from `buf` on, reading more as needed.
 async fn read_chunked(
     stream: &mut TcpStream,
     mut buf: Vec<u8>,
-    mut at: usize,
+    sink: &mut Sink,
     limit: usize,
     progress: &Progress,
-) -> Result<(Vec<u8>, bool), ProbeError> {
-    let mut body = Vec::new();
+) -> Result<bool, ProbeError> {
+    let mut at = 0;
     loop {
-        match step(&buf[at..], &mut body, limit)? {
+        match step(&buf[at..], sink, limit)? {
             Step::More => {
                 // What is not decoded yet is at most one chunk (capped by `step`) and its size
                 // line: endless chunk extensions or trailers are cut off here.
-                if buf.len() - at > limit.saturating_sub(body.len()).saturating_add(MAX_HEAD) {
+                if buf.len() - at > sink.room(limit).saturating_add(MAX_HEAD) {
                     return Err(ProbeError::BodyTooLarge(limit));
                 }
                 if read_more(stream, &mut buf, READ_CHUNK, progress)
@@ -416,7 +422,7 @@ async fn read_chunked(
                     at = 0;
                 }
             }
-            Step::End(n) => return Ok((body, at + n == buf.len())),
+            Step::End(n) => return Ok(at + n == buf.len()),
         }
     }
 }
@@ -424,14 +430,14 @@ async fn read_chunked(
 enum Step {
     /// Not enough bytes yet for the next piece.
     More,
-    /// A chunk (size line, data, CRLF) was appended.
+    /// A chunk (size line, data, CRLF) went to the sink.
     Consumed(usize),
     /// The last chunk and the trailer section: the body is complete.
     End(usize),
 }
 
 /// One piece of a chunked body (RFC 9112 section 7.1).
-fn step(rest: &[u8], body: &mut Vec<u8>, limit: usize) -> Result<Step, ProbeError> {
+fn step(rest: &[u8], sink: &mut Sink, limit: usize) -> Result<Step, ProbeError> {
     let (size_len, size) = match httparse::parse_chunk_size(rest) {
         Ok(httparse::Status::Complete(c)) => c,
         Ok(httparse::Status::Partial) => return Ok(Step::More),
@@ -449,7 +455,7 @@ fn step(rest: &[u8], body: &mut Vec<u8>, limit: usize) -> Result<Step, ProbeErro
             .map_or(Step::More, |i| Step::End(size_len + i + 4)));
     }
     let size = usize::try_from(size).unwrap_or(usize::MAX);
-    if size > limit.saturating_sub(body.len()) {
+    if size > sink.room(limit) {
         return Err(ProbeError::BodyTooLarge(limit));
     }
     let end = size_len + size;
@@ -459,41 +465,8 @@ fn step(rest: &[u8], body: &mut Vec<u8>, limit: usize) -> Result<Step, ProbeErro
     if &rest[end..end + 2] != b"\r\n" {
         return Err(body_error("invalid chunk end"));
     }
-    body.extend_from_slice(&rest[size_len..end]);
+    sink.push(&rest[size_len..end], limit)?;
     Ok(Step::Consumed(end + 2))
-}
-
-/// Inflated bytes past which a gzip body is also judged by its ratio: a small body may
-/// compress as well as it likes.
-const RATIO_FLOOR: usize = 1 << 20;
-/// Largest inflated-to-wire ratio of a body past [`RATIO_FLOOR`]: text pages compress five- to
-/// twenty-fold, while deflate tops out at 1032-fold (its longest match, 258 bytes, in a 2-bit
-/// code), which is what a bomb does. Stopping there costs a MiB of inflating, not the whole cap.
-const MAX_RATIO: usize = 100;
-
-/// Decodes a gzip body, at most `limit` bytes of it, and stops early at a bomb's ratio.
-fn gunzip(raw: &[u8], limit: usize) -> Result<Vec<u8>, ProbeError> {
-    // Over the slice itself (it is a `BufRead`), so what is left of it is exactly what the
-    // decoder has not taken.
-    let mut decoder = flate2::bufread::MultiGzDecoder::new(raw);
-    let mut out = Vec::new();
-    let mut buf = [0u8; READ_CHUNK];
-    loop {
-        let n = decoder.read(&mut buf).map_err(|_| body_error("invalid gzip body"))?;
-        if n == 0 {
-            return Ok(out);
-        }
-        out.extend_from_slice(&buf[..n]);
-        // What the decoder has taken off the wire so far.
-        let wire = raw.len() - decoder.get_ref().len();
-        let bomb = out.len() > RATIO_FLOOR && out.len() / MAX_RATIO > wire;
-        if out.len() > limit || bomb {
-            return Err(ProbeError::InflatesTooLarge {
-                inflated: out.len().min(limit),
-                wire,
-            });
-        }
-    }
 }
 
 #[cfg(test)]

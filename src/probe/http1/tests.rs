@@ -63,10 +63,14 @@ fn framing_follows_rfc_9112() {
     );
 }
 
+fn plain() -> Sink {
+    Sink::new(false, usize::MAX)
+}
+
 #[test]
 fn chunks_are_joined_and_capped() {
     let raw = b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: 1\r\n\r\n";
-    let (mut body, mut at) = (Vec::new(), 0);
+    let (mut body, mut at) = (plain(), 0);
     loop {
         match step(&raw[at..], &mut body, 100).unwrap() {
             Step::Consumed(n) => at += n,
@@ -74,33 +78,17 @@ fn chunks_are_joined_and_capped() {
             Step::More => panic!("all bytes are there"),
         }
     }
-    assert_eq!(body, b"hello world");
-    assert!(matches!(step(b"5\r\nhel", &mut Vec::new(), 100), Ok(Step::More)));
+    assert_eq!(body.finish().unwrap(), b"hello world");
+    assert!(matches!(step(b"5\r\nhel", &mut plain(), 100), Ok(Step::More)));
     assert!(matches!(
-        step(b"5\r\nhello", &mut Vec::new(), 3),
+        step(b"5\r\nhello", &mut plain(), 3),
         Err(ProbeError::BodyTooLarge(3))
     ));
     assert!(matches!(
-        step(b"5\r\nhelloXX", &mut Vec::new(), 100),
+        step(b"5\r\nhelloXX", &mut plain(), 100),
         Err(ProbeError::Body(_))
     ));
-    assert!(matches!(
-        step(b"zz\r\n", &mut Vec::new(), 100),
-        Err(ProbeError::Body(_))
-    ));
-}
-
-#[test]
-fn gzip_is_capped_after_decoding() {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    enc.write_all(&vec![b'a'; 10_000]).unwrap();
-    let gz = enc.finish().unwrap();
-    assert_eq!(gunzip(&gz, 10_000).unwrap().len(), 10_000);
-    assert!(matches!(
-        gunzip(&gz, 9_999),
-        Err(ProbeError::InflatesTooLarge { inflated: 9_999, .. })
-    ));
-    assert!(matches!(gunzip(b"not gzip", 100), Err(ProbeError::Body(_))));
+    assert!(matches!(step(b"zz\r\n", &mut plain(), 100), Err(ProbeError::Body(_))));
 }
 
 /// Serves `answers` in turn, each on the connection as it comes, closing the connection after
@@ -235,12 +223,18 @@ proptest::proptest! {
     #[test]
     fn any_bytes_are_read_without_panicking(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
         let _ = parse_head(&bytes);
-        let mut body = Vec::new();
+        let mut body = plain();
         let mut at = 0;
         while let Ok(Step::Consumed(n)) = step(&bytes[at..], &mut body, 256) {
             at += n;
         }
         proptest::prop_assert!(body.len() <= 256);
+        let mut gzip = Sink::new(true, 256);
+        let mut at = 0;
+        while let Ok(Step::Consumed(n)) = step(&bytes[at..], &mut gzip, 256) {
+            at += n;
+        }
+        proptest::prop_assert!(gzip.len() <= 256);
     }
 }
 
@@ -418,30 +412,4 @@ async fn a_gzip_bomb_is_stopped_at_the_cap_of_its_inflated_size() {
         }
         other => panic!("{other:?}"),
     }
-}
-
-#[test]
-fn a_bomb_is_stopped_at_its_ratio_long_before_the_cap() {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    enc.write_all(&vec![0u8; 8 << 20]).unwrap();
-    let bomb = enc.finish().unwrap();
-    match gunzip(&bomb, 16 << 20) {
-        Err(ProbeError::InflatesTooLarge { inflated, wire }) => {
-            assert!(
-                inflated <= (1 << 20) + READ_CHUNK,
-                "stopped past the floor at once: {inflated}"
-            );
-            assert!(inflated / wire > MAX_RATIO);
-        }
-        other => panic!("{other:?}"),
-    }
-    // A text page that compresses as text does is read whole.
-    let page: String = (0..60_000)
-        .map(|i| format!("m{{i=\"{i}\",k=\"{}\"}} {}\n", i % 7, i * 3))
-        .collect();
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    enc.write_all(page.as_bytes()).unwrap();
-    let gz = enc.finish().unwrap();
-    assert!(page.len() > 1 << 20);
-    assert_eq!(gunzip(&gz, 16 << 20).unwrap(), page.as_bytes());
 }
