@@ -147,17 +147,14 @@ impl RadixMetrics {
                 }
             }
             Series::BftRejectedConsensusEvents => add(&mut self.bft_rejected_consensus_events, v),
-            Series::InValidatorSet => {
-                if self.in_validator_set.is_none() && v.is_finite() {
-                    // A 0/1 gauge written as a float: anything from one half up is "1".
-                    self.in_validator_set = Some(v >= 0.5);
-                }
+            Series::InValidatorSet if self.in_validator_set.is_none() && v.is_finite() => {
+                // A 0/1 gauge written as a float: anything from one half up is "1".
+                self.in_validator_set = Some(v >= 0.5);
             }
             Series::ProposalTimestampDifference if v.is_finite() => {
                 let (lo, hi) = self.proposal_timestamp_differences.unwrap_or((v, v));
                 self.proposal_timestamp_differences = Some((lo.min(v), hi.max(v)));
             }
-            Series::ProposalTimestampDifference => {}
             Series::ConfigInfo => {
                 first_label(
                     &mut self.configured_validator_address,
@@ -166,7 +163,7 @@ impl RadixMetrics {
                 );
                 first_label(&mut self.branch_and_commit, &sample, "branch_and_commit");
             }
-            // Gauges, read above.
+            // Gauges (read above), and series already known or not numbers.
             _ => {}
         }
     }

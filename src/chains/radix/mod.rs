@@ -153,18 +153,25 @@ const POSITION: [&str; 3] = [
     "rn_sync_current_state_version",
 ];
 
+/// Series named in a reason at most: enough to see what is wrong, short enough for a status row.
+const MAX_LISTED: usize = 3;
+
 /// Series the page has but whose figures are NaN or infinite. When the ledger's position is
 /// among them and no other says it, the node's `UP` cannot be checked: not a healthy verdict.
 fn not_numbers(m: &RadixMetrics, r: &mut Reading) {
     if m.not_numbers.is_empty() {
         return;
     }
-    let listed = m
+    let mut listed = m
         .not_numbers
         .iter()
+        .take(MAX_LISTED)
         .map(|(name, v)| format!("{name} {}", spelled(*v)))
         .collect::<Vec<_>>()
         .join(", ");
+    if m.not_numbers.len() > MAX_LISTED {
+        listed += &format!(" and {} more", m.not_numbers.len() - MAX_LISTED);
+    }
     let position_lost = m.not_numbers.iter().any(|(name, _)| POSITION.contains(name));
     if position_lost && !r.head.is_known() {
         r.claimed_sync = None;
