@@ -481,7 +481,6 @@ mod tests {
         for (name, mode) in defaults {
             assert_eq!(parse(json!({"mode": name})).unwrap().action, Some(Action::Mode(mode)));
         }
-        assert!(DEFAULT_OVERSIZED_MB < 1024);
     }
 
     #[test]

@@ -34,7 +34,8 @@ enum Filler {
     Json,
     /// `rn_sim_padding{index="…",} 1.0` samples, one series each.
     Exposition,
-    /// The same bytes again and again (the members of a gzip bomb).
+    /// The same whole pieces again and again (the members of a gzip bomb): the bytes hold a
+    /// chunk's worth of them, `remaining` is a multiple of one.
     Repeat(Bytes),
 }
 
@@ -86,9 +87,10 @@ impl Iterator for Chunks {
             return self.tail.take();
         }
         match &self.filler {
-            Filler::Repeat(bytes) => {
-                self.remaining = self.remaining.saturating_sub(bytes.len() as u64);
-                Some(bytes.clone())
+            Filler::Repeat(pieces) => {
+                let n = self.remaining.min(pieces.len() as u64);
+                self.remaining -= n;
+                Some(pieces.slice(..n as usize))
             }
             Filler::Json => {
                 let n = self.remaining.min(CHUNK as u64) as usize;
@@ -156,24 +158,27 @@ pub(super) fn many_series(normal: Reply, series: u64) -> Reply {
 /// Zeros that inflate to `mb` MiB: gzip members of [`BOMB_MEMBER`] bytes each, about a
 /// thousandth of that on the wire (deflate's longest match is 258 bytes for a 2-bit code).
 pub(super) fn gzip_bomb(endpoint: Endpoint, mb: u64) -> Reply {
-    static MEMBER: OnceLock<Bytes> = OnceLock::new();
-    let member = MEMBER.get_or_init(|| {
+    // One member's length, and a chunk's worth of members to send at a time.
+    static MEMBERS: OnceLock<(usize, Bytes)> = OnceLock::new();
+    let (member, members) = MEMBERS.get_or_init(|| {
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
         // Writing to a Vec cannot fail.
         let _ = enc.write_all(&[0u8; BOMB_MEMBER]);
-        Bytes::from(enc.finish().unwrap_or_default())
+        let member = enc.finish().unwrap_or_default();
+        let per_chunk = (CHUNK / member.len().max(1)).max(1);
+        (member.len(), Bytes::from(member.repeat(per_chunk)))
     });
     let content_type = match endpoint {
         Endpoint::Health => JSON,
         Endpoint::Metrics => PROMETHEUS_TEXT,
     };
-    let remaining = mb * member.len() as u64;
+    let remaining = mb * *member as u64;
     Reply {
         status: 200,
         content_type,
         body: Body::Streamed(Chunks::new(
             Vec::new(),
-            Filler::Repeat(member.clone()),
+            Filler::Repeat(members.clone()),
             remaining,
             Vec::new(),
         )),
