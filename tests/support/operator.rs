@@ -115,6 +115,16 @@ impl Operator {
         Operator { child, http }
     }
 
+    /// The process's id (for `/proc/<pid>/status`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Sends SIGKILL and waits: the process gets no chance to clean up.
     pub fn kill(&mut self) {
         // A paused process dies of SIGKILL too.
