@@ -63,7 +63,7 @@ fn main() {
         .expect("runtime");
     println!("probe of a pod (health + metrics, loopback, parse, assess), {FLEET} pods a tick, {TICKS} ticks:");
     rt.block_on(async {
-        let prober = Prober::new(ProbeConfig::default()).expect("client");
+        let prober = Prober::new(ProbeConfig::default());
         for pooled in [true, false] {
             let params = Params::default();
             let mut histories: Vec<History> = targets.iter().map(|_| History::new()).collect();

@@ -8,6 +8,7 @@
 #   scripts/cluster.sh env       print `export KUBECONFIG=… PATH=…` (eval "$(scripts/cluster.sh env)")
 #   scripts/cluster.sh status    say whether the control plane is up
 #   scripts/cluster.sh tools     only install/cache the tools (kube-apiserver, helm, kubectl)
+#   scripts/cluster.sh stop|start apiserver|etcd   one server down or up again, data kept (fault tests)
 #
 # Everything slow is cached outside the repo, under $NODEHEALTH_CACHE (default ~/.cache/nodehealth).
 set -euo pipefail
@@ -190,6 +191,67 @@ current-context: nodehealth-local
 EOF
 }
 
+# Starts etcd on the data it has (a restart keeps every object).
+start_etcd() {
+  log "starting etcd on 127.0.0.1:$ETCD_PORT"
+  setsid nohup etcd --name nodehealth-local --data-dir "$STATE/etcd-data" \
+    --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
+    --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-cluster "nodehealth-local=http://127.0.0.1:$ETCD_PEER_PORT" \
+    --unsafe-no-fsync --quota-backend-bytes 4294967296 \
+    >"$STATE/logs/etcd.log" 2>&1 </dev/null 9>&- &
+  echo $! >"$STATE/etcd.pid"
+  local i
+  for i in $(seq 1 50); do
+    curl -fsS --max-time 1 "http://127.0.0.1:$ETCD_PORT/health" >/dev/null 2>&1 && break
+    pid_alive "$STATE/etcd.pid" || { tail -n 20 "$STATE/logs/etcd.log" >&2; die "etcd exited: see $STATE/logs/etcd.log"; }
+    sleep 0.2
+  done
+}
+
+# Starts kube-apiserver against the running etcd. Audit: every eviction and node write (who,
+# what, answer) goes to logs/audit.log, so tests count actions from the server's own record;
+# a test may put its own policy at $STATE/audit-policy.yaml before `up`.
+# NODEHEALTH_APISERVER_ARGS adds flags (e.g. a small watch cache to provoke 410 Gone).
+start_apiserver() {
+  [ -f "$STATE/audit-policy.yaml" ] || cat >"$STATE/audit-policy.yaml" <<'POLICY'
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+- level: Request
+  verbs: ["create"]
+  resources: [{group: "", resources: ["pods/eviction"]}]
+- level: Request
+  verbs: ["patch", "update"]
+  resources: [{group: "", resources: ["nodes"]}]
+- level: None
+POLICY
+  log "starting kube-apiserver on https://127.0.0.1:$API_PORT"
+  setsid nohup "$BIN/kube-apiserver" \
+    --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
+    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$API_PORT" --insecure-port=0 \
+    --tls-cert-file="$STATE/pki/apiserver.crt" --tls-private-key-file="$STATE/pki/apiserver.key" \
+    --cert-dir="$STATE/pki" \
+    --service-account-key-file="$STATE/pki/sa.pub" --service-account-signing-key-file="$STATE/pki/sa.key" \
+    --service-account-issuer=https://kubernetes.default.svc \
+    --token-auth-file="$STATE/tokens.csv" --authorization-mode=RBAC \
+    --service-cluster-ip-range=10.96.0.0/12 \
+    --event-ttl=30m \
+    --audit-policy-file="$STATE/audit-policy.yaml" --audit-log-path="$STATE/logs/audit.log" \
+    --audit-log-maxsize=200 --audit-log-maxbackup=1 \
+    ${NODEHEALTH_APISERVER_ARGS:-} \
+    >"$STATE/logs/apiserver.log" 2>&1 </dev/null 9>&- &
+  echo $! >"$STATE/apiserver.pid"
+  local i
+  for i in $(seq 1 120); do
+    api_ready && break
+    pid_alive "$STATE/apiserver.pid" || { tail -n 20 "$STATE/logs/apiserver.log" >&2; die "kube-apiserver exited: see $STATE/logs/apiserver.log"; }
+    sleep 0.5
+  done
+  api_ready || die "kube-apiserver not ready after 60 s: see $STATE/logs/apiserver.log"
+}
+
 up() {
   mkdir -p "$STATE"
   # Test processes start in parallel and each asks for the control plane: one `up` at a time.
@@ -214,39 +276,8 @@ up() {
     die "port $API_PORT is taken by another process; set NODEHEALTH_API_PORT"
   fi
   rm -rf "$STATE/etcd-data"
-  log "starting etcd on 127.0.0.1:$ETCD_PORT"
-  setsid nohup etcd --name nodehealth-local --data-dir "$STATE/etcd-data" \
-    --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
-    --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
-    --initial-cluster "nodehealth-local=http://127.0.0.1:$ETCD_PEER_PORT" \
-    --unsafe-no-fsync --quota-backend-bytes 4294967296 \
-    >"$STATE/logs/etcd.log" 2>&1 </dev/null 9>&- &
-  echo $! >"$STATE/etcd.pid"
-  local i
-  for i in $(seq 1 50); do
-    curl -fsS --max-time 1 "http://127.0.0.1:$ETCD_PORT/health" >/dev/null 2>&1 && break
-    pid_alive "$STATE/etcd.pid" || { tail -n 20 "$STATE/logs/etcd.log" >&2; die "etcd exited: see $STATE/logs/etcd.log"; }
-    sleep 0.2
-  done
-  log "starting kube-apiserver on https://127.0.0.1:$API_PORT"
-  setsid nohup "$BIN/kube-apiserver" \
-    --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
-    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$API_PORT" --insecure-port=0 \
-    --tls-cert-file="$STATE/pki/apiserver.crt" --tls-private-key-file="$STATE/pki/apiserver.key" \
-    --cert-dir="$STATE/pki" \
-    --service-account-key-file="$STATE/pki/sa.pub" --service-account-signing-key-file="$STATE/pki/sa.key" \
-    --service-account-issuer=https://kubernetes.default.svc \
-    --token-auth-file="$STATE/tokens.csv" --authorization-mode=RBAC \
-    --service-cluster-ip-range=10.96.0.0/12 \
-    --event-ttl=30m \
-    >"$STATE/logs/apiserver.log" 2>&1 </dev/null 9>&- &
-  echo $! >"$STATE/apiserver.pid"
-  for i in $(seq 1 120); do
-    api_ready && break
-    pid_alive "$STATE/apiserver.pid" || { tail -n 20 "$STATE/logs/apiserver.log" >&2; die "kube-apiserver exited: see $STATE/logs/apiserver.log"; }
-    sleep 0.5
-  done
-  api_ready || die "kube-apiserver not ready after 60 s: see $STATE/logs/apiserver.log"
+  start_etcd
+  start_apiserver
   # No controller-manager: the default namespace gets no ServiceAccount by itself.
   KUBECONFIG=$STATE/kubeconfig "$BIN/kubectl" create serviceaccount default -n default >/dev/null 2>&1 || true
   log "control plane up"
@@ -282,6 +313,19 @@ down() {
   log "control plane stopped"
 }
 
+# Stops or starts one server of a running control plane, keeping etcd's data: how the fault
+# tests restart the API server or etcd under a running operator.
+component() {
+  local verb=$1 which=$2
+  case "$verb:$which" in
+    stop:apiserver) stop_pidfile "$STATE/apiserver.pid" kube-apiserver ;;
+    stop:etcd) stop_pidfile "$STATE/etcd.pid" etcd ;;
+    start:apiserver) start_apiserver ;;
+    start:etcd) start_etcd ;;
+    *) die "usage: $0 stop|start apiserver|etcd" ;;
+  esac
+}
+
 status() {
   if pid_alive "$STATE/apiserver.pid" && pid_alive "$STATE/etcd.pid" && api_ready; then
     echo "up: https://127.0.0.1:$API_PORT (kubeconfig $STATE/kubeconfig)"
@@ -302,5 +346,6 @@ case "${1:-}" in
   env) env_cmd ;;
   status) status ;;
   tools) tools ;;
-  *) echo "usage: $0 up|down|env|status|tools" >&2; exit 2 ;;
+  stop|start) component "$1" "${2:-}" ;;
+  *) echo "usage: $0 up|down|env|status|tools|stop <server>|start <server>" >&2; exit 2 ;;
 esac

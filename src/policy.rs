@@ -3,6 +3,7 @@
 //! Pure. The API server of this project's tests (1.20) ignores CEL rules and some schema
 //! checks, so everything the schema says is checked again here and reported in status.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
@@ -13,8 +14,7 @@ use crate::assess::Params;
 use crate::chains::{Profile, ReadOptions};
 use crate::crd::duration::within;
 use crate::crd::{AssessmentSpec, ChainSpec, EndpointSpec, NodeHealthSpec, Scheme};
-use crate::model::Api;
-use crate::model::Target;
+use crate::model::{Access, Api, Target};
 use crate::remediate::{self, RemediationPolicy};
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -45,6 +45,15 @@ pub enum InvalidSpec {
     BadRemediation(String),
     #[error("spec.chain.{0}")]
     BadChain(String),
+    #[error("spec.probe.tls: {0}")]
+    BadTls(String),
+    /// The CA file cannot be read or holds no usable certificate (found by the probe shell).
+    #[error("spec.probe.tls.caFile {0}")]
+    BadCaFile(String),
+    #[error("spec.probe.bearerTokenFile {0}")]
+    BadBearerTokenFile(String),
+    #[error("spec.probe.headers: {0}")]
+    BadHeader(String),
 }
 
 impl InvalidSpec {
@@ -61,7 +70,16 @@ impl InvalidSpec {
             InvalidSpec::BadProbeTiming(_) => "InvalidProbeTiming",
             InvalidSpec::BadRemediation(_) => "InvalidRemediation",
             InvalidSpec::BadChain(_) => "InvalidChain",
+            InvalidSpec::BadTls(_) => "InvalidTLS",
+            InvalidSpec::BadCaFile(_) => "InvalidCAFile",
+            InvalidSpec::BadBearerTokenFile(_) => "InvalidBearerTokenFile",
+            InvalidSpec::BadHeader(_) => "InvalidHeader",
         }
+    }
+
+    /// About a file the operator reads (a CA or token file), which may change without the spec.
+    pub fn about_files(&self) -> bool {
+        matches!(self, InvalidSpec::BadCaFile(_) | InvalidSpec::BadBearerTokenFile(_))
     }
 }
 
@@ -87,6 +105,8 @@ pub struct Policy {
     pub params: Params,
     pub period: Duration,
     pub timeout: Duration,
+    /// What every request carries: TLS trust, token, headers (shared by every pod's target).
+    pub access: Arc<Access>,
     /// Absent: observe only.
     pub remediation: Option<RemediationPolicy>,
 }
@@ -94,8 +114,10 @@ pub struct Policy {
 /// Why a selected pod is not probed this round.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PodSkip {
-    /// Not Running, or being deleted.
+    /// Not Running: its phase.
     NotRunning(String),
+    /// Being deleted.
+    Terminating,
     /// Running but without an IP yet.
     NoIp,
     /// The named port is not declared by any container of the pod (while other selected pods
@@ -119,6 +141,7 @@ impl std::fmt::Display for PodSkip {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             PodSkip::NotRunning(phase) => write!(f, "pod is {phase}, not probed"),
+            PodSkip::Terminating => f.write_str("pod is Terminating, not probed"),
             PodSkip::NoIp => f.write_str("pod has no IP yet"),
             PodSkip::PortNotDeclared { port, declared } => write!(
                 f,
@@ -162,6 +185,7 @@ pub fn validate(spec: &NodeHealthSpec) -> Result<Policy, InvalidSpec> {
             "failureThreshold and successThreshold must be at least 1".into(),
         ));
     }
+    let access = Arc::new(access::access(probe, https([&health, &metrics, &execution]))?);
     let remediation = remediation
         .as_ref()
         .map(remediate::validate)
@@ -184,8 +208,14 @@ pub fn validate(spec: &NodeHealthSpec) -> Result<Policy, InvalidSpec> {
         params,
         period,
         timeout,
+        access,
         remediation,
     })
+}
+
+/// Whether any of these endpoints speaks HTTPS.
+fn https(endpoints: [&Option<Endpoint>; 3]) -> bool {
+    endpoints.into_iter().flatten().any(|e| e.scheme == Scheme::Https)
 }
 
 /// `spec.chain`, checked: a metrics namespace as Prometheus names allow, a slot of 1 s to 1 min.
@@ -319,6 +349,16 @@ fn params(a: &AssessmentSpec) -> Result<Params, InvalidSpec> {
 }
 
 impl Policy {
+    /// Whether any endpoint speaks HTTPS (and so the policy's TLS trust is used).
+    pub fn uses_https(&self) -> bool {
+        https([&self.health, &self.metrics, &self.execution])
+    }
+
+    /// Whether HTTPS certificates go unverified (`insecureSkipVerify: true`).
+    pub fn skips_verification(&self) -> bool {
+        self.uses_https() && self.access.tls.verify == crate::model::Verify::Skip
+    }
+
     /// Where to probe this pod, resolving named ports as the kubelet does.
     pub fn target(&self, pod: &Pod) -> Result<Target, PodSkip> {
         let status = pod.status.as_ref();
@@ -326,7 +366,7 @@ impl Policy {
             .and_then(|s| s.phase.clone())
             .unwrap_or_else(|| "Pending".to_owned());
         if pod.metadata.deletion_timestamp.is_some() {
-            return Err(PodSkip::NotRunning("Terminating".to_owned()));
+            return Err(PodSkip::Terminating);
         }
         if phase != "Running" {
             return Err(PodSkip::NotRunning(phase));
@@ -358,7 +398,10 @@ impl Policy {
             overridden.push(request.api);
             requests.push((request, format!("{scheme}://{host}:{port}{path}")));
         }
-        Ok(Target { requests })
+        Ok(Target {
+            requests,
+            access: Arc::clone(&self.access),
+        })
     }
 
     /// The policy's endpoint of an API, when it probes that API.
@@ -405,5 +448,6 @@ fn resolve_port(pod: &Pod, port: &IntOrString) -> Result<u16, PodSkip> {
     }
 }
 
+pub mod access;
 #[cfg(test)]
 mod tests;

@@ -63,6 +63,15 @@ impl OperatorHealth {
         components.insert(component.to_owned(), health);
     }
 
+    /// Marks a component `ready` again after it was `affected` (an answer came back); one still
+    /// starting (`not_ready`) waits for its own signal.
+    pub fn recovered(&self, component: &str) {
+        let mut components = self.components.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(c) = components.get_mut(component).filter(|c| c.status == Status::Affected) {
+            *c = ComponentHealth::new(Status::Ready);
+        }
+    }
+
     /// Graceful shutdown began: every component reports `shutting_down` from now on (a
     /// `panicked` one stays `panicked`, so liveness still sees a crash).
     pub fn shutting_down(&self) {
@@ -280,5 +289,21 @@ mod tests {
         let report = crate::chains::zksync::parse_health(&body).unwrap();
         assert_eq!(report.status, Status::Affected);
         assert_eq!(report.components["kube_api"], Status::Affected);
+    }
+
+    #[test]
+    fn an_affected_component_recovers_but_one_still_starting_does_not() {
+        let h = OperatorHealth::new();
+        h.recovered("kube_api");
+        assert_eq!(
+            h.snapshot().components["kube_api"].status,
+            Status::NotReady,
+            "still starting"
+        );
+        all(&h, Status::Ready);
+        h.set("kube_api", ComponentHealth::new(Status::Affected));
+        assert_eq!(h.snapshot().status, Status::Affected);
+        h.recovered("kube_api");
+        assert_eq!(h.snapshot().status, Status::Ready);
     }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
-use crate::crd::{NodeHealthStatus, PodHealth, PodStatus, RemediationStatus};
+use crate::crd::{NodeHealthStatus, NotProbed, PodHealth, PodStatus, RemediationStatus};
 use crate::model::{Network, PodVerdict, SyncState};
 use crate::model::{Status, worst};
 use crate::policy::{InvalidSpec, PodSkip};
@@ -35,11 +35,13 @@ impl PodOutcome {
     }
 
     fn to_pod_health(&self, previous: Option<&PodHealth>, now: Timestamp) -> PodHealth {
-        let unhealthy_since = if self.healthy() {
-            None
-        } else {
+        let before = previous.and_then(|p| p.unhealthy_since.clone());
+        let unhealthy_since = match &self.result {
+            Ok(_) if self.healthy() => None,
             // The timer runs from the first unhealthy sweep and survives operator restarts.
-            previous.and_then(|p| p.unhealthy_since.clone()).or(Some(Time(now)))
+            Ok(_) => before.or(Some(Time(now))),
+            // Not probed: no verdict either way, so the timer neither starts nor ends.
+            Err(_) => before,
         };
         match &self.result {
             Ok(v) => PodHealth {
@@ -57,6 +59,7 @@ impl PodOutcome {
                 missed_proposals: v.figures.missed_proposals,
                 in_validator_set: v.figures.in_validator_set,
                 network: (v.network != Network::Unknown).then_some(v.network),
+                not_probed: None,
                 unhealthy_since,
                 reasons: v.reasons.clone(),
             },
@@ -75,9 +78,26 @@ impl PodOutcome {
                 missed_proposals: None,
                 in_validator_set: None,
                 network: None,
+                not_probed: Some(skip.into()),
                 unhealthy_since,
                 reasons: vec![skip.to_string()],
             },
+        }
+    }
+}
+
+impl From<&PodSkip> for NotProbed {
+    fn from(skip: &PodSkip) -> Self {
+        match skip {
+            PodSkip::NotRunning(phase) => match phase.as_str() {
+                "Pending" => NotProbed::Pending,
+                "Succeeded" => NotProbed::Succeeded,
+                "Failed" => NotProbed::Failed,
+                _ => NotProbed::Unknown,
+            },
+            PodSkip::Terminating => NotProbed::Terminating,
+            PodSkip::NoIp => NotProbed::NoPodIp,
+            PodSkip::PortNotDeclared { .. } => NotProbed::PortNotDeclared,
         }
     }
 }
@@ -129,6 +149,19 @@ pub fn hold_unverified(outcomes: &mut [PodOutcome], previous: Option<&NodeHealth
     }
 }
 
+/// Says in the Ready condition that HTTPS certificates are not verified
+/// (`insecureSkipVerify: true`), so that an enforced policy is never read as a verified one.
+pub fn say_unverified_tls(desired: &mut NodeHealthStatus) {
+    let ready = desired
+        .conditions
+        .iter_mut()
+        .find(|c| c.type_ == "Ready" && c.status == "True");
+    if let Some(c) = ready {
+        c.message
+            .push_str("; HTTPS certificates are NOT verified (spec.probe.tls.insecureSkipVerify: true)");
+    }
+}
+
 /// The status after a sweep of a valid policy.
 pub fn swept(
     generation: Option<i64>,
@@ -155,29 +188,7 @@ pub fn swept(
     let status = worst(rows.iter().map(|r| Status::from(r.status)));
     let factor = rows.iter().filter_map(|r| r.health_factor).min_by(f64::total_cmp);
     pods.sort_by(|a, b| a.name.cmp(&b.name));
-    let healthy_cond = if total == 0 {
-        cond(
-            "Healthy",
-            "Unknown",
-            "NoPodsSelected",
-            "the selector matches no pod".to_owned(),
-        )
-    } else if healthy == total {
-        cond(
-            "Healthy",
-            "True",
-            "AllPodsHealthy",
-            format!("{healthy}/{total} pods healthy"),
-        )
-    } else {
-        let listed: Vec<String> = rows
-            .iter()
-            .filter(|r| !r.status.is_healthy())
-            .map(|r| format!("{}: {} ({})", r.name, r.status, r.sync_state))
-            .collect();
-        let msg = format!("{}/{} pods unhealthy: {}", total - healthy, total, listed.join("; "));
-        cond("Healthy", "False", "PodsUnhealthy", truncate(msg))
-    };
+    let healthy_cond = healthy_condition(&rows, healthy);
     rows.truncate(max_pods);
     let conditions = vec![
         cond(
@@ -212,6 +223,55 @@ pub fn swept(
         shard: None,
         leader: None,
     }
+}
+
+/// `Healthy`: True when every selected pod is healthy. A pod that was not probed (Pending,
+/// terminating…) is no verdict on its validator: it is listed apart and not counted among the
+/// unhealthy pods, which are counted out of the probed pods, as `maxUnhealthy` counts them.
+fn healthy_condition(rows: &[PodHealth], healthy: usize) -> Condition {
+    let total = rows.len();
+    if total == 0 {
+        return cond(
+            "Healthy",
+            "Unknown",
+            "NoPodsSelected",
+            "the selector matches no pod".to_owned(),
+        );
+    }
+    if healthy == total {
+        return cond(
+            "Healthy",
+            "True",
+            "AllPodsHealthy",
+            format!("{healthy}/{total} pods healthy"),
+        );
+    }
+    let (probed, not_probed): (Vec<&PodHealth>, Vec<&PodHealth>) = rows.iter().partition(|r| r.not_probed.is_none());
+    let unhealthy: Vec<String> = probed
+        .iter()
+        .filter(|r| !r.status.is_healthy())
+        .map(|r| format!("{}: {} ({})", r.name, r.status, r.sync_state))
+        .collect();
+    let aside: Vec<String> = not_probed
+        .iter()
+        .filter_map(|r| Some(format!("{} ({})", r.name, r.not_probed?)))
+        .collect();
+    let aside = if aside.is_empty() {
+        String::new()
+    } else {
+        format!("; not probed: {}", aside.join(", "))
+    };
+    if unhealthy.is_empty() {
+        let msg = format!("{healthy}/{total} pods healthy{aside}");
+        return cond("Healthy", "False", "PodsNotProbed", truncate(msg));
+    }
+    let msg = format!(
+        "{}/{} pods unhealthy: {}{aside}",
+        unhealthy.len(),
+        probed.len(),
+        unhealthy.join("; ")
+    );
+    cond("Healthy", "False", "PodsUnhealthy", truncate(msg))
 }
 
 /// The status of a spec that cannot be enforced: `Stalled`, not `Ready`; pods stay as last seen.
@@ -333,7 +393,16 @@ fn verdict_key(s: &NodeHealthStatus) -> impl PartialEq + '_ {
         s.worst_status,
         s.pods
             .iter()
-            .map(|p| (&p.name, &p.node, p.status, p.sync_state, &p.unhealthy_since))
+            .map(|p| {
+                (
+                    &p.name,
+                    &p.node,
+                    p.status,
+                    p.sync_state,
+                    p.not_probed,
+                    &p.unhealthy_since,
+                )
+            })
             .collect::<Vec<_>>(),
         s.conditions
             .iter()
@@ -362,12 +431,17 @@ pub fn pod_events(previous: Option<&NodeHealthStatus>, desired: &NodeHealthStatu
             note: "the selector matches no pod in this namespace: nothing is watched".to_owned(),
         });
     }
+    // A pod not probed has no verdict: no event while it is not probed, and its last verdict
+    // before (its unhealthy timer is kept) is what the next one is compared with.
     let was_healthy = |name: &str| {
         previous
             .and_then(|s| s.pods.iter().find(|p| p.name == name))
-            .map(|p| p.status.is_healthy())
+            .map(|p| match p.not_probed {
+                Some(_) => p.unhealthy_since.is_none(),
+                None => p.status.is_healthy(),
+            })
     };
-    for p in &desired.pods {
+    for p in desired.pods.iter().filter(|p| p.not_probed.is_none()) {
         let now_healthy = p.status.is_healthy();
         match (was_healthy(&p.name), now_healthy) {
             (Some(true) | None, false) => out.push(PodEvent {

@@ -252,7 +252,7 @@ impl Metrics {
         let remediations = counter_family(
             &mut registry,
             "nodehealth_remediations",
-            "Remediation actions by action (cordon, uncordon, restart) and result (succeeded, blocked, failed, dry_run)",
+            "Remediation actions by action (cordon, uncordon, restart) and result (succeeded, blocked, failed, unknown: no clear answer, checked next round; dry_run)",
         );
         let remediations_blocked = counter_family(
             &mut registry,

@@ -1128,6 +1128,10 @@ const WATCHED: &[(&str, &str, &str)] = &[
 /// With remediation, where the pods are: a restart is an eviction (controller/act.rs evict_instance).
 const EVICTIONS: &[(&str, &str, &str)] = &[("", "pods/eviction", "create")];
 
+/// With remediation, where the pods are: the ReplicaSets' owners for the singleton guard
+/// (controller/workloads.rs: a metadata-only watcher lists, then watches; never get).
+const REPLICASETS: &[(&str, &str, &str)] = &[("apps", "replicasets", "list"), ("apps", "replicasets", "watch")];
+
 /// With remediation, cluster-scoped: nodes read one by one (node_facts, uncordon) and cordoned
 /// or uncordoned by a patch (patch_node, uncordon); never listed nor watched.
 const NODES: &[(&str, &str, &str)] = &[("", "nodes", "get"), ("", "nodes", "patch")];
@@ -1230,7 +1234,7 @@ fn the_chart_grants_exactly_the_allow_list() {
         (
             "--set rbac.remediation=true",
             [
-                grants(cluster, &[WATCHED, EVICTIONS, NODES]),
+                grants(cluster, &[WATCHED, EVICTIONS, REPLICASETS, NODES]),
                 grants(&release, &[LEASES]),
             ]
             .concat(),
@@ -1243,7 +1247,7 @@ fn the_chart_grants_exactly_the_allow_list() {
             "--set watchNamespace=validators --set rbac.remediation=true",
             [
                 grants(cluster, &[NODES]),
-                grants(watched, &[WATCHED, EVICTIONS]),
+                grants(watched, &[WATCHED, EVICTIONS, REPLICASETS]),
                 grants("Role default", &[NODE_EVENTS]),
                 grants(&release, &[LEASES]),
             ]
@@ -1254,7 +1258,7 @@ fn the_chart_grants_exactly_the_allow_list() {
             "--set watchNamespace=default --set rbac.remediation=true",
             [
                 grants(cluster, &[NODES]),
-                grants("Role default", &[WATCHED, EVICTIONS]),
+                grants("Role default", &[WATCHED, EVICTIONS, REPLICASETS]),
                 grants(&release, &[LEASES]),
             ]
             .concat(),
@@ -1338,6 +1342,61 @@ fn deployments_and_pods_take_annotations_labels_and_spread_constraints() {
     let d = &of_kind(&render("meta", ""), "Deployment")["meta"];
     assert!(d["metadata"].get("annotations").is_none(), "{:#}", d["metadata"]);
     assert!(d["spec"]["template"]["metadata"].get("annotations").is_none());
+}
+
+/// `probe.tls.caFile` and `probe.bearerTokenFile` name files in the operator's container: the
+/// chart mounts a ConfigMap and a Secret there, and grants nothing more for it (the operator
+/// reads files, not the API's ConfigMaps or Secrets).
+#[test]
+fn a_ca_configmap_and_a_token_secret_are_mounted_into_the_operator_without_a_new_grant() {
+    let volumes = "--set extraVolumes[0].name=validator-ca \
+         --set extraVolumes[0].configMap.name=validator-ca \
+         --set extraVolumes[1].name=validator-token \
+         --set extraVolumes[1].secret.secretName=validator-token \
+         --set extraVolumeMounts[0].name=validator-ca \
+         --set extraVolumeMounts[0].mountPath=/etc/nodehealth/validator-ca \
+         --set extraVolumeMounts[0].readOnly=true \
+         --set extraVolumeMounts[1].name=validator-token \
+         --set extraVolumeMounts[1].mountPath=/etc/nodehealth/validator-token \
+         --set extraVolumeMounts[1].readOnly=true";
+    let objects = render("vol", &format!("{volumes} --set sharding.shards=2"));
+    let deployments = of_kind(&objects, "Deployment");
+    assert_eq!(deployments.len(), 2);
+    for (name, d) in &deployments {
+        let pod = &d["spec"]["template"]["spec"];
+        assert_eq!(
+            pod["volumes"][0]["configMap"]["name"], "validator-ca",
+            "{name}: {pod:#}"
+        );
+        assert_eq!(pod["volumes"][1]["secret"]["secretName"], "validator-token", "{name}");
+        let mounts = &pod["containers"][0]["volumeMounts"];
+        assert_eq!(
+            mounts[0]["mountPath"], "/etc/nodehealth/validator-ca",
+            "{name}: {mounts:#}"
+        );
+        assert_eq!(mounts[1]["name"], "validator-token", "{name}");
+        assert_eq!(mounts[1]["readOnly"], true, "{name}");
+    }
+    let d = &of_kind(&render("vol", ""), "Deployment")["vol"];
+    let pod = &d["spec"]["template"]["spec"];
+    assert!(
+        pod.get("volumes").is_none() && pod["containers"][0].get("volumeMounts").is_none(),
+        "{pod:#}"
+    );
+    assert_eq!(
+        rendered_grants("vol", volumes),
+        rendered_grants("vol", ""),
+        "no grant comes with a volume"
+    );
+    for bad in [
+        "extraVolumeMounts[0].name=ca,extraVolumeMounts[0].mountPath=relative/ca",
+        "extraVolumeMounts[0].mountPath=/etc/ca",
+        "extraVolumes[0].configMap.name=ca",
+        "extraVolumes=x",
+    ] {
+        let out = sh("lint", &format!(r#"helm lint --strict "$CHART" --set '{bad}'"#));
+        assert!(!out.status.success(), "helm lint accepted --set {bad}: {}", text(&out));
+    }
 }
 
 #[test]

@@ -343,7 +343,7 @@ async fn pods_added_and_removed_are_picked_up_without_waiting_a_period() {
             .create_pod(support::kubelet::ValidatorPod {
                 name: "validator-extra".into(),
                 node: format!("{ns}-node-0"),
-                ip: more.ip(0).unwrap(),
+                ip: more.ip(0).unwrap().into(),
                 labels: [("app".to_owned(), "validator".to_owned())].into(),
                 ports: vec![("health".into(), 3334), ("metrics".into(), 3335)],
                 started_seconds_ago: 3600,

@@ -226,7 +226,7 @@ async fn a_tenth_of_the_fleet_hostile_the_rest_probed_on_time_with_bounded_memor
         let nh = api.get("validators").await.expect("the NodeHealth");
         says_why(&nh).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(nh.status.as_ref().map(|s| s.ready.as_str()), Some(ready.as_str()));
-        assert!(op.running(), "the operator exited");
+        assert!(op.alive(), "the operator exited");
         let (code, _) = get(&format!("http://{}/livez", op.http)).await.expect("/livez");
         assert_eq!(code, 200);
         let peak = proc_status_kib(pid, "VmHWM") / 1024;

@@ -18,7 +18,6 @@ fn prober(timeout_ms: u64) -> Prober {
         metrics_body_limit: 256 * 1024,
         ..ProbeConfig::default()
     })
-    .unwrap()
 }
 
 /// Serves each connection one canned raw HTTP response (after `delay`), forever.

@@ -226,7 +226,7 @@ async fn a_pod_without_the_policys_port_is_a_mistake_not_an_unhealthy_validator(
             .create_pod(ValidatorPod {
                 name: "validator-9".into(),
                 node: node2.clone(),
-                ip: fleet.ip(0),
+                ip: fleet.ip(0).into(),
                 labels: [("app".to_owned(), "validator".to_owned())].into(),
                 ports: vec![("rpc".into(), 3334)],
                 started_seconds_ago: 3600,
@@ -253,14 +253,14 @@ async fn a_pod_without_the_policys_port_is_a_mistake_not_an_unhealthy_validator(
             "the misconfigured pod's node"
         );
         let rec = remediation(&nh);
-        // (Its few seconds as a Pending pod may have left a record: issue 15 is to stop counting
-        // Pending pods. As a running pod without the port it has no open incident.)
+        // Neither as a Pending pod nor as a running one without the port is it a verdict.
         assert!(
-            rec.pods
-                .iter()
-                .filter(|p| p.name == "validator-9")
-                .all(|p| p.step == 0 && p.healthy_since.is_some()),
+            rec.pods.iter().all(|p| p.name != "validator-9"),
             "an incident for a configuration mistake: {rec:?}"
+        );
+        assert_eq!(
+            pod_row(&nh, "validator-9").and_then(|p| p.not_probed),
+            Some(nodehealth::crd::NotProbed::PortNotDeclared)
         );
     })
     .await;

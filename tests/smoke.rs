@@ -125,7 +125,7 @@ async fn validator_pods_answer_stall_and_come_back_after_eviction() {
                 .create_pod(ValidatorPod {
                     name: format!("validator-{i}"),
                     node: format!("{ns}-{}", if i < 2 { "a" } else { "b" }),
-                    ip: sim.ip(i).unwrap(),
+                    ip: sim.ip(i).unwrap().into(),
                     labels: [("app".to_owned(), "validator".to_owned())].into(),
                     ports: vec![("health".into(), 3334), ("metrics".into(), 3335)],
                     started_seconds_ago: 3600,

@@ -1,15 +1,18 @@
 //! `nodehealth probe`: one assessment of one validator, for people debugging and as an exec probe.
 
 use std::fmt::Write as _;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
 use crate::assess::{History, Params, assess};
 use crate::chains::{Profile, ReadOptions};
-use crate::model::PodVerdict;
-use crate::model::Target;
+use crate::crd::HttpHeader;
+use crate::model::{Access, PodVerdict, Target, Tls, Verify};
+use crate::policy::access::server_name_ok;
 use crate::probe::{ProbeConfig, Prober};
 
 #[derive(Debug, Args)]
@@ -41,6 +44,29 @@ pub struct ProbeArgs {
     /// Per-request timeout in seconds.
     #[arg(long, env = "NODEHEALTH_PROBE_TIMEOUT", default_value_t = 3.0)]
     pub timeout: f64,
+    /// HTTPS: a PEM file of the CA certificates that sign the node's certificate; only these
+    /// are trusted [default: the system's CAs] (a policy's `probe.tls.caFile`).
+    #[arg(long, env = "NODEHEALTH_PROBE_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// HTTPS: the name the certificate must be valid for [default: the URL's host]
+    /// (`probe.tls.serverName`).
+    #[arg(long, env = "NODEHEALTH_PROBE_SERVER_NAME")]
+    pub server_name: Option<String>,
+    /// HTTPS: do not verify the certificate at all (`probe.tls.insecureSkipVerify`).
+    #[arg(long, env = "NODEHEALTH_PROBE_INSECURE_SKIP_VERIFY", conflicts_with_all = ["ca_file", "server_name"])]
+    pub insecure_skip_verify: bool,
+    /// A file holding a bearer token, sent as `Authorization: Bearer <token>` (`probe.bearerTokenFile`).
+    #[arg(long, env = "NODEHEALTH_PROBE_BEARER_TOKEN_FILE")]
+    pub bearer_token_file: Option<PathBuf>,
+    /// An extra request header, `Name: value`; repeat for more (`probe.headers`). In the
+    /// environment variable, one per line.
+    #[arg(
+        short = 'H',
+        long = "header",
+        env = "NODEHEALTH_PROBE_HEADERS",
+        value_delimiter = '\n'
+    )]
+    pub headers: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -63,6 +89,11 @@ pub async fn run(args: ProbeArgs) -> ExitCode {
         output,
         window,
         timeout,
+        ca_file,
+        server_name,
+        insecure_skip_verify,
+        bearer_token_file,
+        headers,
     } = args;
     let options = ReadOptions {
         metrics_namespace,
@@ -80,14 +111,28 @@ pub async fn run(args: ProbeArgs) -> ExitCode {
         timeout: Duration::from_secs_f64(timeout),
         ..ProbeConfig::default()
     };
-    let prober = match Prober::new(config) {
-        Ok(p) => p,
+    let tls = Tls {
+        verify: match ca_file {
+            _ if insecure_skip_verify => Verify::Skip,
+            Some(path) => Verify::CaFile(path),
+            None => Verify::SystemRoots,
+        },
+        server_name,
+    };
+    let access = match access(tls, bearer_token_file, &headers) {
+        Ok(a) => a,
         Err(e) => {
-            eprintln!("error: cannot build the HTTP client: {e}");
+            eprintln!("error: {e}");
             return ExitCode::from(EXIT_NOTHING_PROBED);
         }
     };
-    let target = Target::from_urls(profile, health, metrics, execution);
+    let prober = Prober::new(config);
+    let target = Target::from_urls(profile, health, metrics, execution).with_access(Arc::new(access));
+    let https = target.requests.iter().any(|(_, url)| url.starts_with("https://"));
+    if let Err(e) = prober.check(&target.access, https) {
+        eprintln!("error: {e}");
+        return ExitCode::from(EXIT_NOTHING_PROBED);
+    }
     let defaults = Params::default();
     let params = Params {
         failure_threshold: 1,
@@ -121,6 +166,36 @@ pub async fn run(args: ProbeArgs) -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// The access the flags ask for, checked as a policy's would be.
+fn access(tls: Tls, bearer_token_file: Option<PathBuf>, headers: &[String]) -> Result<Access, String> {
+    if let Some(name) = &tls.server_name
+        && !server_name_ok(name)
+    {
+        return Err(format!(
+            "--server-name {name:?} is neither a DNS name nor an IP address"
+        ));
+    }
+    let headers: Vec<HttpHeader> = headers
+        .iter()
+        .map(|h| {
+            let (name, value) = h
+                .split_once(':')
+                .ok_or_else(|| format!("--header {h:?} is not `Name: value`"))?;
+            Ok(HttpHeader {
+                name: name.trim().to_owned(),
+                value: value.trim().to_owned(),
+            })
+        })
+        .collect::<Result<_, String>>()?;
+    let headers =
+        crate::policy::access::headers(&headers, bearer_token_file.is_some()).map_err(|e| format!("--header: {e}"))?;
+    Ok(Access {
+        tls,
+        bearer_token_file,
+        headers,
+    })
 }
 
 fn unix_now() -> f64 {

@@ -93,13 +93,7 @@ pub async fn run(args: RunArgs) -> ExitCode {
         metrics_body_limit,
         ..ProbeConfig::default()
     };
-    let prober = match Prober::new(probe_config) {
-        Ok(p) => p,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot build the probe client");
-            return ExitCode::FAILURE;
-        }
-    };
+    let prober = Prober::new(probe_config);
     let listener = match tokio::net::TcpListener::bind(http_addr).await {
         Ok(l) => l,
         Err(e) => {

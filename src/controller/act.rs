@@ -10,9 +10,9 @@ use kube::api::{Patch, PatchParams};
 use kube::{Api, ResourceExt};
 use serde_json::json;
 
-use super::{Context, Error, FIELD_MANAGER};
+use super::{Context, Error, FIELD_MANAGER, workloads};
 use crate::crd::{NodeHealth, NodeHealthStatus, RemediationStatus};
-use crate::model::{Network, SyncState};
+use crate::model::SyncState;
 use crate::policy::Policy;
 use crate::remediate::{
     self, Act, CORDONED_AT_ANNOTATION, CORDONED_BY_ANNOTATION, Decision, Inputs, NodeFacts, Outcome, PodFacts,
@@ -20,69 +20,38 @@ use crate::remediate::{
 };
 use crate::status::{self, PodOutcome};
 
-/// What remediation needs to know of each selected pod and its verdict.
-pub(super) fn pod_facts(pods: &[Arc<Pod>], outcomes: &[PodOutcome], all_pods: &[Arc<Pod>]) -> Vec<PodFacts> {
-    let terminating_owners: Vec<String> = all_pods
-        .iter()
-        .filter(|p| p.metadata.deletion_timestamp.is_some())
-        .filter_map(|p| controller_uid(p))
-        .collect();
+/// What remediation needs to know of each selected pod that was probed, and its verdict. A pod
+/// that was not (Pending, without an IP yet, terminating, or not declaring the policy's port)
+/// is no verdict on a validator: reported in status, but neither an incident nor one of
+/// `maxUnhealthy`'s unhealthy pods.
+pub(super) fn pod_facts(pods: &[Arc<Pod>], outcomes: &[PodOutcome]) -> Vec<PodFacts> {
     pods.iter()
         .zip(outcomes)
-        // A pod that does not declare the policy's port is a configuration mistake: reported in
-        // status, but neither an incident nor one of `maxUnhealthy`'s unhealthy pods.
-        .filter(|(_, o)| o.result.as_ref().err().is_none_or(|skip| !skip.is_mistake()))
-        .map(|(pod, o)| {
-            let (healthy, stalled, why) = match &o.result {
-                Ok(v) => (
-                    v.healthy,
-                    v.sync_state == SyncState::OutOfSync,
-                    format!(
-                        "{} ({}){}",
-                        crate::crd::PodStatus::from(v.status),
-                        v.sync_state,
-                        v.reasons.first().map(|r| format!(": {r}")).unwrap_or_default()
-                    ),
-                ),
-                Err(skip) => (false, false, skip.to_string()),
-            };
-            let terminating = pod.metadata.deletion_timestamp.is_some();
-            let owner = controller_uid(pod);
-            PodFacts {
-                name: pod.name_any(),
-                uid: pod.uid().unwrap_or_default(),
-                node: pod.spec.as_ref().and_then(|s| s.node_name.clone()),
-                started: pod
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.start_time.as_ref())
-                    .or(pod.metadata.creation_timestamp.as_ref())
-                    .map(|t| t.0),
-                terminating,
-                // Another pod of the same controller going away may be this validator's old copy.
-                sibling_terminating: !terminating && owner.is_some_and(|uid| terminating_owners.contains(&uid)),
-                skip: pod
-                    .annotations()
-                    .get(remediate::SKIP_ANNOTATION)
-                    .is_some_and(|v| v == "true"),
-                healthy,
-                stalled,
-                syncing: o.result.as_ref().is_ok_and(|v| v.sync_state == SyncState::Syncing),
-                verified: o.result.as_ref().map_or(true, |v| v.verified),
-                network: o.result.as_ref().map_or(Network::Unknown, |v| v.network),
-                why,
-            }
+        .filter_map(|(pod, o)| Some((pod, o.result.as_ref().ok()?)))
+        .map(|(pod, v)| PodFacts {
+            name: pod.name_any(),
+            uid: pod.uid().unwrap_or_default(),
+            node: pod.spec.as_ref().and_then(|s| s.node_name.clone()),
+            started: workloads::latest_start(pod),
+            skip: pod
+                .annotations()
+                .get(remediate::SKIP_ANNOTATION)
+                .is_some_and(|v| v == "true"),
+            // Set by the caller, which knows the other policies.
+            remediated_by: None,
+            healthy: v.healthy,
+            stalled: v.sync_state == SyncState::OutOfSync,
+            syncing: v.sync_state == SyncState::Syncing,
+            verified: v.verified,
+            network: v.network,
+            why: format!(
+                "{} ({}){}",
+                crate::crd::PodStatus::from(v.status),
+                v.sync_state,
+                v.reasons.first().map(|r| format!(": {r}")).unwrap_or_default()
+            ),
         })
         .collect()
-}
-
-fn controller_uid(pod: &Pod) -> Option<String> {
-    pod.metadata
-        .owner_references
-        .as_ref()?
-        .iter()
-        .find(|o| o.controller == Some(true))
-        .map(|o| o.uid.clone())
 }
 
 /// Reads the nodes remediation may touch ([`remediate::nodes_to_read`]).
@@ -147,7 +116,10 @@ fn outcome_of(act: &Act, result: Result<(), kube::Error>) -> Outcome {
         Err(kube::Error::Api(s)) if matches!(act, Act::Evict { .. }) && (s.code == 404 || s.code == 409) => {
             Outcome::AlreadyGone
         }
-        Err(e) => Outcome::Failed(e.to_string()),
+        // A refusal is an answer: the server did not act.
+        Err(kube::Error::Api(s)) if s.code < 500 => Outcome::Failed(s.message.clone()),
+        // A server error or no answer at all: it may have acted before the answer was lost.
+        Err(e) => Outcome::Unknown(e.to_string()),
     }
 }
 
@@ -271,11 +243,21 @@ pub(super) async fn plan(
         .annotations()
         .get(remediate::PAUSED_ANNOTATION)
         .is_some_and(|v| v == "true");
+    // Every watched pod of the namespace, selected by this policy or another: an instance of a
+    // validator may be selected by either.
+    let ns_pods: Vec<Arc<Pod>> = ctx
+        .pods
+        .state()
+        .into_iter()
+        .filter(|p| p.metadata.namespace == nh.metadata.namespace)
+        .collect();
+    let instances = workloads::instances(&ns_pods, &ctx.replicasets, rp.instance_label.as_deref());
     let d = remediate::decide(&Inputs {
         policy: &rp,
         owner,
         paused,
         pods: facts,
+        instances: &instances,
         nodes: &nodes,
         previous: prev,
         now,
@@ -322,6 +304,57 @@ pub(super) async fn execute(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{PodVerdict, Status};
+    use crate::policy::PodSkip;
+
+    #[test]
+    fn only_probed_pods_are_facts_for_remediation() {
+        let pod = |name: &str| -> Arc<Pod> {
+            Arc::new(
+                serde_json::from_value(json!({
+                    "metadata": {"name": name, "uid": format!("{name}-uid")},
+                    "status": {"startTime": "2024-05-01T10:00:00Z", "containerStatuses": [{
+                        "name": "validator", "ready": true, "restartCount": 1, "image": "i", "imageID": "",
+                        "state": {"running": {"startedAt": "2024-05-01T11:00:00Z"}}}]},
+                }))
+                .unwrap(),
+            )
+        };
+        let outcome = |name: &str, result| PodOutcome {
+            name: name.into(),
+            node: None,
+            result,
+        };
+        let pods = [
+            pod("sick"),
+            pod("pending"),
+            pod("no-ip"),
+            pod("leaving"),
+            pod("misnamed"),
+        ];
+        let outcomes = [
+            outcome("sick", Ok(PodVerdict::new(Status::NotReady, SyncState::OutOfSync))),
+            outcome("pending", Err(PodSkip::NotRunning("Pending".into()))),
+            outcome("no-ip", Err(PodSkip::NoIp)),
+            outcome("leaving", Err(PodSkip::Terminating)),
+            outcome(
+                "misnamed",
+                Err(PodSkip::PortNotDeclared {
+                    port: "health".into(),
+                    declared: vec![],
+                }),
+            ),
+        ];
+        let facts = pod_facts(&pods, &outcomes);
+        assert_eq!(facts.len(), 1, "{facts:?}");
+        let f = &facts[0];
+        assert_eq!((f.name.as_str(), f.healthy, f.stalled), ("sick", false, true));
+        assert_eq!(
+            f.started,
+            Some("2024-05-01T11:00:00Z".parse().unwrap()),
+            "its container's restart in place, not the pod's start"
+        );
+    }
 
     fn node(annotations: serde_json::Value, unschedulable: Option<bool>) -> Node {
         serde_json::from_value(json!({

@@ -5,12 +5,14 @@
 //! `NodeHealth` whose JSON cannot be read is reported and skipped without blocking the others.
 
 mod act;
+mod claims;
 mod finalize;
 mod lease;
 mod pods;
 mod prober;
 mod reconcile;
 mod watches;
+mod workloads;
 
 pub use act::evict_instance;
 pub use lease::{Election, Leadership};
@@ -24,8 +26,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
-use kube::core::DeserializeGuard;
+use kube::core::{DeserializeGuard, PartialObjectMeta};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, Store, reflector};
@@ -116,7 +119,11 @@ pub struct Context {
     pub acting: Client,
     pub prober: Prober,
     pub pods: Store<Pod>,
+    /// The ReplicaSets' owners, for the singleton guard (watched only with remediation on).
+    replicasets: workloads::ReplicaSets,
     pub nodehealths: Store<DeserializeGuard<NodeHealth>>,
+    /// Which NodeHealth remediates which pods, over every shard.
+    claims: Arc<claims::Claims>,
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
     pub health: Arc<OperatorHealth>,
@@ -189,7 +196,11 @@ pub async fn run(
     let nh_gate = gate.clone();
     // Only this shard's NodeHealths reach the store: the others are another replica's.
     let shard = settings.shard;
+    // Every shard's NodeHealths feed the overlap index before the filter.
+    let claims = Arc::new(claims::Claims::default());
+    let claims_seen = claims.clone();
     let nh_watch = watcher(nodehealths, watcher::Config::default())
+        .inspect(move |ev| claims_seen.seen(ev))
         .try_filter(move |ev| std::future::ready(in_shard(ev, shard)))
         .inspect(move |ev| nh_gate.seen(ev, Watch::NodeHealths));
     // A status write comes back as an event: only the spec (generation) and the annotations
@@ -208,6 +219,18 @@ pub async fn run(
         .applied_objects()
         .predicate_filter(nodehealth_relevance, PredicateConfig::default())
         .default_backoff();
+    // With remediation, the ReplicaSets' owners for the singleton guard: only a store, it
+    // triggers nothing. Without, no permission to watch them is granted, and none is needed.
+    let (rs_store, rs_writer) = reflector::store();
+    let rs_gate = gate.clone();
+    let replicasets = settings.remediation.then(|| {
+        let api: Api<PartialObjectMeta<ReplicaSet>> = match &settings.namespace {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        };
+        let watch = workloads::replicasets(api, rs_writer).inspect(move |ev| rs_gate.seen(ev, Watch::ReplicaSets));
+        tokio::spawn(watch.for_each(|_| std::future::ready(())))
+    });
     let controller = Controller::for_stream(nh_stream, nh_store.clone());
     let reporter = Reporter {
         controller: FIELD_MANAGER.to_owned(),
@@ -225,7 +248,9 @@ pub async fn run(
         acting,
         prober,
         pods: pod_store.clone(),
+        replicasets: rs_store,
         nodehealths: nh_store.clone(),
+        claims,
         metrics,
         health: health.clone(),
         probe_slots: Arc::new(Semaphore::new(settings.max_concurrent_probes.max(1))),
@@ -276,6 +301,9 @@ pub async fn run(
     }
     let _ = stop_probes.send(());
     let _ = probing.await;
+    if let Some(task) = replicasets {
+        task.abort();
+    }
     Ok(())
 }
 
@@ -285,6 +313,8 @@ const VERDICT_QUEUE: usize = 1024;
 /// Invalid or unreadable objects wait for a change; transient failures back off with jitter.
 fn error_policy(obj: Arc<DeserializeGuard<NodeHealth>>, err: &Error, ctx: Arc<Context>) -> Action {
     match err {
+        // A file is mounted, or fixed, without any change to the object: look again.
+        Error::InvalidSpec(e) if e.about_files() => Action::requeue(FILE_RECHECK),
         Error::InvalidSpec(_) | Error::Unreadable(_) => Action::await_change(),
         // As a standby it keeps probing; should it lead again, it is reconciled at once.
         Error::NotLeader => Action::requeue(Duration::from_secs(5)),
@@ -301,10 +331,16 @@ fn error_policy(obj: Arc<DeserializeGuard<NodeHealth>>, err: &Error, ctx: Arc<Co
     }
 }
 
-/// Exponential backoff from 5 s to 5 min, with up to 20% jitter so retries of many objects spread out.
+/// How often a policy stalled on a CA or token file it cannot read looks at the file again: a
+/// stat each time, and well within the minute kubelet may take to update a mounted volume.
+const FILE_RECHECK: Duration = Duration::from_secs(10);
+
+/// Exponential backoff from 5 s to 1 min, with up to 20% jitter so retries of many objects spread
+/// out. Capped at a minute so that, once the API server is back, a verdict reaches status within
+/// about a minute (a longer cap left status stale for minutes after a short outage).
 fn backoff(consecutive: u32, name: &str) -> Duration {
     const BASE: Duration = Duration::from_secs(5);
-    const MAX: Duration = Duration::from_secs(300);
+    const MAX: Duration = Duration::from_secs(60);
     let exp = BASE
         .saturating_mul(1u32 << consecutive.saturating_sub(1).min(6))
         .min(MAX);
@@ -336,7 +372,7 @@ mod tests {
         );
         let late = backoff(50, "a");
         assert!(
-            late >= Duration::from_secs(300) && late <= Duration::from_secs(360),
+            late >= Duration::from_secs(60) && late <= Duration::from_secs(72),
             "{late:?}"
         );
     }

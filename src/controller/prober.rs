@@ -32,8 +32,8 @@ const MAX_SLEEP: Duration = Duration::from_secs(5);
 /// another thread would cost a wake-up per probe.
 const READ_ELSEWHERE_BYTES: usize = 1 << 20;
 
-/// A probe done: its job, whether it failed for the operator's own reasons, what it read, and
-/// when it started.
+/// A probe done: its job, whether it failed for want of file descriptors, what it read, and when
+/// it started.
 type Done = (Job, bool, Option<Observation>, f64);
 
 /// Starts the probe loop on its own thread; the receiver completes when the loop has stopped
@@ -72,9 +72,11 @@ async fn run(ctx: Arc<Context>, trigger: Trigger, shutdown: impl std::future::Fu
                         metrics.observe_probe(e, r, s)
                     })
                     .await;
-                let operator_failed = scrape.operator_failed();
+                // An unreadable CA or token file is the policy's to report (it stalls), not the
+                // prober's.
+                let out_of_files = scrape.out_of_files();
                 let (job, observation) = read(job, scrape).await;
-                (job, operator_failed, observation, started)
+                (job, out_of_files, observation, started)
             });
         }
         let scheduled = lock(&ctx.schedule).len();
@@ -84,8 +86,8 @@ async fn run(ctx: Arc<Context>, trigger: Trigger, shutdown: impl std::future::Fu
         });
         tokio::select! {
             Some(done) = running.join_next(), if !running.is_empty() => {
-                if let Ok((job, operator_failed, observation, started)) = done {
-                    finish(&ctx, &trigger, &job, operator_failed, observation, started);
+                if let Ok((job, out_of_files, observation, started)) = done {
+                    finish(&ctx, &trigger, &job, out_of_files, observation, started);
                 }
             }
             () = tokio::time::sleep(sleep) => {}

@@ -17,7 +17,7 @@ use serde_json::json;
 use super::{Context, Error, FIELD_MANAGER, act, finalize, key, lock, prober};
 use crate::assess::fleet;
 use crate::crd::{NodeHealth, NodeHealthStatus};
-use crate::model::{Network, PodVerdict, Target};
+use crate::model::{ComponentHealth, Network, PodVerdict, Status as ModelStatus, Target};
 use crate::policy::{self, InvalidSpec, PodSkip, Policy};
 use crate::remediate::{Subject, release};
 use crate::schedule::{Plan, PodTarget};
@@ -57,6 +57,11 @@ async fn reconcile_one(obj: &Arc<DeserializeGuard<NodeHealth>>, ctx: &Arc<Contex
         Ok(p) => p,
         Err(e) => return stall(ctx, nh, &k, &reference, previous.as_ref(), e, now).await,
     };
+    // The files it names (CA, token) are the operator's: one it cannot read is the spec's error,
+    // reported as such, and no pod is judged by probes that could not be made.
+    if let Err(e) = ctx.prober.check(&policy.access, policy.uses_https()) {
+        return stall(ctx, nh, &k, &reference, previous.as_ref(), e.invalid_spec(), now).await;
+    }
     // A standby probes (so that it takes over with warm histories) but writes nothing.
     let leading = ctx.leadership.is_leader();
     if leading && previous.as_ref().is_some_and(|p| p.observed_generation != generation) {
@@ -103,6 +108,9 @@ async fn reconcile_one(obj: &Arc<DeserializeGuard<NodeHealth>>, ctx: &Arc<Contex
             ctx.settings.max_status_pods,
         ),
     );
+    if policy.skips_verification() {
+        status::say_unverified_tls(&mut desired);
+    }
     let plan = act::plan(ctx, nh, &k, &policy, &facts, previous.as_ref(), &mut desired, now).await?;
     let events = status::pod_events(previous.as_ref(), &desired);
     // Write-ahead: an action is in status as pending before it is carried out.
@@ -196,13 +204,17 @@ fn remediation_facts(
     if policy.remediation.is_none() && previous.is_none_or(|p| p.remediation.is_none()) {
         return Vec::new();
     }
-    let ns_pods: Vec<Arc<Pod>> = ctx
-        .pods
-        .state()
-        .into_iter()
-        .filter(|p| p.namespace() == nh.namespace())
+    let mut facts = act::pod_facts(pods, outcomes);
+    let ns = nh.namespace().unwrap_or_default();
+    let me = format!("{ns}/{}", nh.name_any());
+    let elsewhere: std::collections::HashMap<String, String> = pods
+        .iter()
+        .filter_map(|p| Some((p.name_any(), ctx.claims.owner(&ns, p.labels()).filter(|o| *o != me)?)))
         .collect();
-    act::pod_facts(pods, outcomes, &ns_pods)
+    for f in &mut facts {
+        f.remediated_by = elsewhere.get(&f.name).cloned();
+    }
+    facts
 }
 
 /// The object an event about `subject` regards.
@@ -331,11 +343,17 @@ async fn write_status(ctx: &Context, nh: &NodeHealth, k: &str, desired: &NodeHea
     match api.patch_status(&nh.name_any(), &pp, &Patch::Apply(&patch)).await {
         Ok(_) => {
             ctx.metrics.observe_status_write("ok");
+            ctx.health.recovered("kube_api");
             lock(&ctx.written).insert(k.to_owned(), desired.clone());
             Ok(())
         }
         Err(e) => {
             ctx.metrics.observe_status_write("error");
+            let details = json!({"write": "status", "nodehealth": k, "error": e.to_string()});
+            ctx.health.set(
+                "kube_api",
+                ComponentHealth::new(ModelStatus::Affected).with_details(details),
+            );
             Err(Error::WriteStatus(e))
         }
     }

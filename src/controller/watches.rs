@@ -112,6 +112,9 @@ pub(super) fn strip_pod(pod: &mut Pod) {
 pub(super) enum Watch {
     NodeHealths,
     Pods,
+    /// The singleton guard's: its errors show, but it is not waited for (the guard reads a
+    /// ReplicaSet it has not seen by the Deployment controller's naming).
+    ReplicaSets,
 }
 
 /// Ready only once both watches have listed everything once. (Counted from the watch events
@@ -139,10 +142,11 @@ impl SyncGate {
         match ev {
             Ok(watcher::Event::InitDone) => {
                 let flag = match which {
-                    Watch::NodeHealths => &self.nodehealths,
-                    Watch::Pods => &self.pods,
+                    Watch::NodeHealths => Some(&self.nodehealths),
+                    Watch::Pods => Some(&self.pods),
+                    Watch::ReplicaSets => None,
                 };
-                if !flag.swap(true, Ordering::AcqRel) {
+                if flag.is_none_or(|f| !f.swap(true, Ordering::AcqRel)) {
                     tracing::info!(watch = which.name(), "watch synced");
                 }
                 if self.is_synced() {
@@ -161,7 +165,8 @@ impl SyncGate {
                 self.health
                     .set("kube_api", ComponentHealth::new(Status::Affected).with_details(details));
             }
-            Ok(_) => {}
+            // The watch delivers again.
+            Ok(_) => self.health.recovered("kube_api"),
         }
     }
 }
@@ -171,6 +176,7 @@ impl Watch {
         match self {
             Watch::NodeHealths => "nodehealths",
             Watch::Pods => "pods",
+            Watch::ReplicaSets => "replicasets",
         }
     }
 }

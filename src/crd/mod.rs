@@ -9,12 +9,14 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+mod access;
 pub mod duration;
 mod remediation;
 mod schema;
 mod status;
 use crate::assess::Params;
 use crate::chains::Profile;
+pub use access::*;
 pub use remediation::*;
 pub use status::*;
 
@@ -95,7 +97,8 @@ pub struct EndpointSpec {
     /// `/prometheus/metrics`; zksync: `/health`, `/metrics`). Must start with `/`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
-    /// `HTTP` (default) or `HTTPS`. HTTPS certificates are not verified, as kubelet probes do not verify them.
+    /// `HTTP` (default) or `HTTPS`. HTTPS certificates are verified as `probe.tls` says: by
+    /// default against the operator's system CAs, for the pod's IP.
     #[serde(default)]
     pub scheme: Scheme,
 }
@@ -140,6 +143,22 @@ pub struct ProbeSpec {
     #[serde(default = "default_success_threshold")]
     #[schemars(range(min = 1, max = 100))]
     pub success_threshold: u32,
+    /// How the certificates of the `HTTPS` endpoints are verified: a CA file, the name to
+    /// verify, or no verification at all. Set only with an `HTTPS` endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsSpec>,
+    /// Path, in the operator's container, of a file holding a bearer token sent with every
+    /// request as `Authorization: Bearer <token>` (e.g. from a Secret mounted into the operator,
+    /// or a projected service account token). Surrounding whitespace is trimmed. Read again when
+    /// the file changes, so a rotated token is used from the next probe on. A file the operator
+    /// cannot read stalls the policy (reason `InvalidBearerTokenFile`). Over `HTTP` the token
+    /// crosses the pod network in clear: prefer `HTTPS`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_token_file: Option<String>,
+    /// Extra HTTP headers sent with every request, at most 32, each name once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    pub headers: Vec<HttpHeader>,
 }
 
 fn default_period() -> String {

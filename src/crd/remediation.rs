@@ -24,8 +24,9 @@ pub struct RemediationSpec {
     #[serde(default = "default_healthy_for")]
     #[schemars(regex(pattern = DURATION_PATTERN))]
     pub healthy_for: String,
-    /// No action on a pod that started less than this long ago, up to `24h`: booting validators
-    /// sync for a long time.
+    /// No action on a pod whose containers last (re)started less than this long ago, up to
+    /// `24h`: booting validators sync for a long time. A container restarted in place starts
+    /// its grace again.
     #[serde(default = "default_startup_grace")]
     #[schemars(regex(pattern = DURATION_PATTERN))]
     pub startup_grace: String,
@@ -52,6 +53,17 @@ pub struct RemediationSpec {
     /// without touching nodes or pods.
     #[serde(default)]
     pub dry_run: bool,
+    /// A pod label that names the validator a pod runs, e.g. its signing key's name. Two copies
+    /// of one validator must never run at once (double signing): a pod is not restarted while
+    /// another instance of its validator is terminating (`WaitingForTermination`) or starting
+    /// (`InstanceStarting`: not Ready, or Ready for less than `startupGrace`). Instances of one
+    /// validator are the pods of one workload (the Deployment behind their ReplicaSets, old and
+    /// new during a rollout; another controller; each pod of a StatefulSet is a validator of its
+    /// own) and, with this label, also pods that carry it with the same non-empty value,
+    /// whatever owns them. Only pods a NodeHealth selects are seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 317))]
+    pub instance_label: Option<String>,
 }
 
 fn default_healthy_for() -> String {
@@ -141,6 +153,21 @@ pub struct RemediationStatus {
     /// Whether these records were made in dry run (switching dryRun starts them afresh).
     #[serde(default)]
     pub dry_run: bool,
+    /// Selected pods that an older NodeHealth with remediation also selects: that one
+    /// remediates them, this one only observes them. Empty when nothing overlaps.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overlaps: Vec<Overlap>,
+}
+
+/// A selected pod that another NodeHealth remediates.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Overlap {
+    /// The pod.
+    pub pod: String,
+    /// The NodeHealth (`namespace/name`) that remediates it: the oldest with remediation that
+    /// selects it.
+    pub remediated_by: String,
 }
 
 /// One pod's incident and restart record.

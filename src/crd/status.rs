@@ -106,7 +106,14 @@ pub struct PodHealth {
     /// not known yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<Network>,
-    /// Since when the pod has been continuously unhealthy.
+    /// Why the pod was not probed: `Pending`, `NoPodIP` (running without an IP yet),
+    /// `Terminating`, `Succeeded`, `Failed`, `Unknown` (its node stopped reporting) or
+    /// `PortNotDeclared` (it does not declare the policy's port). Such a pod is listed but is no
+    /// verdict on its validator: it does not count among the unhealthy pods of `maxUnhealthy`
+    /// and opens no incident. Absent when it was probed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_probed: Option<NotProbed>,
+    /// Since when the pod has been continuously unhealthy (kept while it is not probed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "time")]
     pub unhealthy_since: Option<Time>,
@@ -132,6 +139,40 @@ pub enum PodStatus {
     NotReady,
     /// Crashed.
     Panicked,
+}
+
+// Why a selected pod was not probed. Documented on the field (see `PodStatus`).
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+pub enum NotProbed {
+    /// Not scheduled or not started yet.
+    Pending,
+    /// Running without a pod IP yet.
+    #[serde(rename = "NoPodIP")]
+    NoPodIp,
+    /// Being deleted.
+    Terminating,
+    /// Its containers exited and will not restart.
+    Succeeded,
+    /// Its containers failed and will not restart.
+    Failed,
+    /// Its node stopped reporting.
+    Unknown,
+    /// It does not declare the policy's port.
+    PortNotDeclared,
+}
+
+impl std::fmt::Display for NotProbed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            NotProbed::Pending => "Pending",
+            NotProbed::NoPodIp => "NoPodIP",
+            NotProbed::Terminating => "Terminating",
+            NotProbed::Succeeded => "Succeeded",
+            NotProbed::Failed => "Failed",
+            NotProbed::Unknown => "Unknown",
+            NotProbed::PortNotDeclared => "PortNotDeclared",
+        })
+    }
 }
 
 /// The status vocabulary of the CRD (Kubernetes conventions: CamelCase) for the zksync words

@@ -1,6 +1,10 @@
 //! What the probe shell hands to a chain reader: the raw answers of one scrape of one pod.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
+
+use super::access::Access;
 
 /// Which of a policy's endpoints a request goes to (`spec.probe.health` or `spec.probe.metrics`):
 /// its port and scheme.
@@ -95,15 +99,18 @@ impl ProbeFailure {
         self.kind == "ConnectionRefused"
     }
 
-    /// The operator failed, not the pod (it ran out of file descriptors): no verdict may come
-    /// of it.
+    /// The operator failed, not the pod (it ran out of file descriptors, or cannot read its own
+    /// CA or token file): no verdict may come of it.
     pub fn is_operators(&self) -> bool {
-        self.kind == TOO_MANY_OPEN_FILES
+        self.kind == TOO_MANY_OPEN_FILES || self.kind == CREDENTIALS
     }
 }
 
 /// The kind of a failure that is the operator's, not the pod's ([`ProbeFailure::is_operators`]).
 pub const TOO_MANY_OPEN_FILES: &str = "TooManyOpenFiles";
+/// The kind of a failure to read the operator's own CA or token file (the policy reports it as
+/// a spec error; a probe in between gives no verdict).
+pub const CREDENTIALS: &str = "Credentials";
 
 /// What one request gave.
 pub type Fetched = Result<Answer, ProbeFailure>;
@@ -129,6 +136,13 @@ impl Scrape {
             .any(|(_, f)| matches!(f, Err(e) if e.is_operators()))
     }
 
+    /// True when a request failed because the operator has no file descriptor left.
+    pub fn out_of_files(&self) -> bool {
+        self.answers
+            .iter()
+            .any(|(_, f)| matches!(f, Err(e) if e.kind == TOO_MANY_OPEN_FILES))
+    }
+
     /// True when requests were made to the node's own APIs and none was answered at all (an
     /// optional API's answer or silence does not count: see [`Api::required`]).
     pub fn no_answer(&self) -> bool {
@@ -150,10 +164,12 @@ impl Scrape {
     }
 }
 
-/// Where to probe one pod: each request the policy makes, with its URL.
+/// Where and how to probe one pod: each request the policy makes, with its URL, and what every
+/// request carries (shared by the policy's pods).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     pub requests: Vec<(Request, String)>,
+    pub access: Arc<Access>,
 }
 
 impl Target {
@@ -183,7 +199,15 @@ impl Target {
                 Some((*r, url.to_owned()))
             })
             .collect();
-        Target { requests }
+        Target {
+            requests,
+            access: Arc::default(),
+        }
+    }
+
+    /// The same requests with this access (TLS trust, token, headers).
+    pub fn with_access(self, access: Arc<Access>) -> Target {
+        Target { access, ..self }
     }
 
     /// The URL of an API's first request.

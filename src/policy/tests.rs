@@ -177,3 +177,58 @@ fn every_example_is_a_valid_policy() {
     }
     assert!(seen >= 2, "{seen} examples");
 }
+
+#[test]
+fn ipv6_pod_ips_are_bracketed_in_every_url() {
+    let p = validate(&spec(radix())).unwrap();
+    for (ip, host) in [("::1", "[::1]"), ("fd00:10:244::7", "[fd00:10:244::7]")] {
+        let t = p.target(&pod("Running", Some(ip))).unwrap();
+        assert_eq!(
+            t.url(crate::model::Api::Health),
+            Some(format!("http://{host}:3334/system/health").as_str())
+        );
+        for (_, url) in &t.requests {
+            assert!(url.starts_with(&format!("http://{host}:")), "{url}");
+        }
+    }
+}
+
+#[test]
+fn every_pods_target_carries_the_policys_tls_token_and_headers() {
+    let mut v = radix();
+    v["probe"]["health"]["scheme"] = json!("HTTPS");
+    v["probe"]["tls"] = json!({"caFile": "/etc/ca/ca.crt", "serverName": "validator.svc"});
+    v["probe"]["bearerTokenFile"] = json!("/var/run/token");
+    v["probe"]["headers"] = json!([{"name": "X-Tenant", "value": "a"}]);
+    let p = validate(&spec(v)).unwrap();
+    let t = p.target(&pod("Running", Some("::1"))).unwrap();
+    assert_eq!(
+        t.url(crate::model::Api::Health),
+        Some("https://[::1]:3334/system/health")
+    );
+    assert!(
+        std::sync::Arc::ptr_eq(&t.access, &p.access),
+        "shared, not copied per pod"
+    );
+    assert_eq!(
+        t.access.tls.verify,
+        crate::model::Verify::CaFile("/etc/ca/ca.crt".into())
+    );
+    assert_eq!(
+        t.access.bearer_token_file.as_deref(),
+        Some(std::path::Path::new("/var/run/token"))
+    );
+    assert_eq!(t.access.headers, vec![("X-Tenant".to_owned(), "a".to_owned())]);
+    // The reasons a user reads in the Stalled condition.
+    let mut v = radix();
+    v["probe"]["tls"] = json!({"insecureSkipVerify": true});
+    let e = validate(&spec(v)).unwrap_err();
+    assert_eq!(e.reason(), "InvalidTLS");
+    let mut v = radix();
+    v["probe"]["headers"] = json!([{"name": "Host", "value": "elsewhere"}]);
+    let e = validate(&spec(v)).unwrap_err();
+    assert_eq!(
+        (e.reason(), e.to_string().starts_with("spec.probe.headers: Host")),
+        ("InvalidHeader", true)
+    );
+}

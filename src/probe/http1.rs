@@ -140,19 +140,21 @@ impl Idle {
 
     /// GETs `url` (or POSTs `body`, a JSON-RPC call), reading at most `limit` bytes of
     /// (decoded) body, on a kept-alive connection when `pooled` (kept again afterwards if the
-    /// answer allows). The caller bounds the time; `progress` tells it how far the answer got.
+    /// answer allows). `fields` are the request's header lines (each ending in CRLF) besides
+    /// `Host`, `Accept-Encoding` and the body's. The caller bounds the time; `progress` tells it
+    /// how far the answer got.
     pub async fn fetch(
         &self,
         url: &Plain<'_>,
         body: Option<&str>,
         limit: usize,
         pooled: bool,
-        user_agent: &str,
+        fields: &str,
         progress: &Progress,
     ) -> Result<(u16, Bytes), ProbeError> {
         let head = |method: &str| {
             format!(
-                "{method} {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: {user_agent}\r\nAccept: */*\r\nAccept-Encoding: gzip\r\n",
+                "{method} {} HTTP/1.1\r\nHost: {}\r\n{fields}Accept-Encoding: gzip\r\n",
                 url.path, url.authority
             )
         };

@@ -3,20 +3,33 @@
 //! [`http1`]; HTTPS and host names through reqwest. It hands code and body to the chain's reader
 //! (`chains::<chain>::read`) and reads nothing itself.
 //!
+//! Every request carries what its policy's [`Access`] says: the bearer token of its file (read
+//! again when the file changes), the custom headers, and over HTTPS the policy's trust
+//! ([`tls`]).
+//!
 //! Guarantees: no redirect is followed; a body is never read past its cap (after gzip
 //! decoding too); a body in an encoding not asked for is refused, not handed on as binary; a
 //! request never outlives its timeout, and one that times out says how far its answer got (none,
-//! headers or body trickling); HTTPS certificates are not verified, as the kubelet's own probes
-//! do not verify them.
+//! headers or body trickling); HTTPS certificates are verified unless the policy says
+//! `insecureSkipVerify: true`; a CA or token file the operator cannot read fails the request as
+//! the operator's failure ([`CREDENTIALS`]), never the pod's.
 
+mod credentials;
 mod http1;
+mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::model::{Answer, Api, Fetched, Method, ProbeFailure, Scrape, TOO_MANY_OPEN_FILES, Target};
+pub use credentials::AccessError;
+use credentials::Tokens;
+use tls::TlsClients;
+
+use crate::model::{
+    Access, Answer, Api, CREDENTIALS, Fetched, Method, ProbeFailure, Scrape, TOO_MANY_OPEN_FILES, Target,
+};
 
 /// Limits of one probe.
 #[derive(Debug, Clone)]
@@ -51,8 +64,9 @@ pub enum ProbeError {
     ConnectionRefused,
     #[error("no answer within {:.1} s", .0.as_secs_f64())]
     Timeout(Duration),
-    #[error("TLS handshake failed")]
-    Tls,
+    /// The handshake failed: a rejected certificate, or another TLS error (the words say which).
+    #[error("{0}")]
+    Tls(String),
     #[error("could not connect ({0})")]
     Connect(String),
     #[error("HTTP {0}: redirects are not followed")]
@@ -82,6 +96,9 @@ pub enum ProbeError {
     /// The operator itself is out of file descriptors (EMFILE): says nothing of the pod.
     #[error("the operator has no file descriptor left (too many open files)")]
     TooManyOpenFiles,
+    /// The operator cannot read its own CA or token file: says nothing of the pod.
+    #[error("{0}")]
+    Credentials(AccessError),
 }
 
 impl ProbeError {
@@ -90,7 +107,7 @@ impl ProbeError {
         match self {
             ProbeError::ConnectionRefused => "ConnectionRefused",
             ProbeError::Timeout(_) => "Timeout",
-            ProbeError::Tls => "Tls",
+            ProbeError::Tls(_) => "Tls",
             ProbeError::Connect(_) => "Connect",
             ProbeError::Redirect(_) => "Redirect",
             ProbeError::BodyTooLarge(_) => "BodyTooLarge",
@@ -100,6 +117,7 @@ impl ProbeError {
             ProbeError::Body(_) => "Body",
             ProbeError::InvalidUrl => "InvalidUrl",
             ProbeError::TooManyOpenFiles => TOO_MANY_OPEN_FILES,
+            ProbeError::Credentials(_) => CREDENTIALS,
         }
     }
 
@@ -107,7 +125,7 @@ impl ProbeError {
     pub fn no_answer(&self) -> bool {
         matches!(
             self,
-            ProbeError::ConnectionRefused | ProbeError::Timeout(_) | ProbeError::Connect(_) | ProbeError::Tls
+            ProbeError::ConnectionRefused | ProbeError::Timeout(_) | ProbeError::Connect(_) | ProbeError::Tls(_)
         )
     }
 
@@ -121,39 +139,45 @@ impl ProbeError {
 }
 
 /// The probe client, shared by every probe. Pods the schedule gives a kept-alive connection
-/// (within the open-files budget) use the pooled client; the others connect afresh each probe.
+/// (within the open-files budget) use pooled connections; the others connect afresh each probe.
 #[derive(Clone)]
 pub struct Prober {
-    pooled: reqwest::Client,
-    fresh: reqwest::Client,
+    /// The HTTPS (and host name) clients, one pair per TLS setting of the policies.
+    tls: Arc<TlsClients>,
+    tokens: Arc<Tokens>,
     idle: Arc<http1::Idle>,
     config: ProbeConfig,
 }
 
 const USER_AGENT: &str = concat!("nodehealth/", env!("CARGO_PKG_VERSION"));
+/// The lean client's header fields of a request that carries no token and no custom header.
+const PLAIN_FIELDS: &str = concat!(
+    "User-Agent: nodehealth/",
+    env!("CARGO_PKG_VERSION"),
+    "\r\nAccept: */*\r\n"
+);
 
 impl Prober {
-    pub fn new(config: ProbeConfig) -> Result<Self, reqwest::Error> {
+    pub fn new(config: ProbeConfig) -> Self {
         crate::install_crypto_provider();
-        let client = |idle_per_host: usize| {
+        let (timeout, idle_timeout) = (config.timeout, config.idle_timeout);
+        let build = move |tls: rustls::ClientConfig, idle_per_host: usize| {
             reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
-                .danger_accept_invalid_certs(true)
-                .connect_timeout(config.timeout)
-                .pool_idle_timeout(config.idle_timeout)
+                .tls_backend_preconfigured(tls)
+                .connect_timeout(timeout)
+                .pool_idle_timeout(idle_timeout)
                 .pool_max_idle_per_host(idle_per_host)
                 .no_proxy()
                 .user_agent(USER_AGENT)
                 .build()
         };
-        Ok(Prober {
-            // One connection per pod address is enough for one probe at a time.
-            pooled: client(1)?,
-            // Nothing kept: the connection closes with the answer and frees its descriptor.
-            fresh: client(0)?,
+        Prober {
+            tls: Arc::new(TlsClients::new(Box::new(build))),
+            tokens: Arc::default(),
             idle: Arc::new(http1::Idle::new(config.idle_timeout)),
             config,
-        })
+        }
     }
 
     pub fn config(&self) -> &ProbeConfig {
@@ -163,7 +187,9 @@ impl Prober {
     /// GETs `url` on a kept-alive connection, reading at most `limit` bytes of (decoded) body.
     /// Returns the status and body.
     pub async fn get(&self, url: &str, limit: usize) -> Result<(u16, Bytes), ProbeError> {
-        self.fetch(url, Method::Get, limit, self.config.timeout, true).await
+        let access = Access::default();
+        self.fetch(url, &access, Method::Get, limit, self.config.timeout, true)
+            .await
     }
 
     /// Connections kept alive now by the lean client (one socket each).
@@ -171,11 +197,22 @@ impl Prober {
         self.idle.len()
     }
 
-    /// As [`Prober::get`], with a method, this request's own deadline, on a kept-alive
-    /// connection or not.
+    /// Whether the files `access` names can be used now (read, parsed), and over HTTPS whether
+    /// its trust can be set up: what a policy's status reports when not.
+    pub fn check(&self, access: &Access, https: bool) -> Result<(), AccessError> {
+        self.tokens.authorization(access)?;
+        if https {
+            self.tls.client(&access.tls, true)?;
+        }
+        Ok(())
+    }
+
+    /// As [`Prober::get`], with the policy's access and a method, this request's own deadline,
+    /// on a kept-alive connection or not.
     async fn fetch(
         &self,
         url: &str,
+        access: &Access,
         method: Method,
         limit: usize,
         timeout: Duration,
@@ -185,37 +222,43 @@ impl Prober {
             Method::Get => None,
             Method::Post(b) => Some(b),
         };
+        let authorization = self.tokens.authorization(access).map_err(ProbeError::Credentials)?;
         match http1::Plain::parse(url) {
             Some(plain) => {
+                let fields = fields(access, authorization.as_deref());
                 let progress = http1::Progress::default();
-                let fetch = self.idle.fetch(&plain, body, limit, pooled, USER_AGENT, &progress);
+                let fetch = self.idle.fetch(&plain, body, limit, pooled, &fields, &progress);
                 tokio::time::timeout(timeout, fetch)
                     .await
                     .unwrap_or_else(|_| Err(progress.timed_out(timeout)))
             }
             None => {
-                let client = if pooled { &self.pooled } else { &self.fresh };
-                self.fetch_within(client, url, body, limit, timeout).await
+                let client = self.tls.client(&access.tls, pooled).map_err(ProbeError::Credentials)?;
+                let mut request = match body {
+                    None => client.get(url),
+                    Some(b) => client
+                        .post(url)
+                        .header(reqwest::header::CONTENT_TYPE, "application/json")
+                        .body(b),
+                };
+                for (name, value) in &access.headers {
+                    request = request.header(name.as_str(), value.as_str());
+                }
+                if let Some(a) = authorization {
+                    request = request.header(reqwest::header::AUTHORIZATION, &*a);
+                }
+                self.send(request, limit, timeout).await
             }
         }
     }
 
-    /// As [`Prober::fetch`], with this client.
-    async fn fetch_within(
+    /// Sends a reqwest request and reads its answer within `timeout`.
+    async fn send(
         &self,
-        client: &reqwest::Client,
-        url: &str,
-        body: Option<&'static str>,
+        request: reqwest::RequestBuilder,
         limit: usize,
         timeout: Duration,
     ) -> Result<(u16, Bytes), ProbeError> {
-        let request = match body {
-            None => client.get(url),
-            Some(b) => client
-                .post(url)
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(b),
-        };
         let mut resp = request
             .timeout(timeout)
             .send()
@@ -276,7 +319,14 @@ impl Prober {
             async move {
                 let started = std::time::Instant::now();
                 let r = self
-                    .fetch(url, request.method, self.limit(request.api), timeout, pooled)
+                    .fetch(
+                        url,
+                        &target.access,
+                        request.method,
+                        self.limit(request.api),
+                        timeout,
+                        pooled,
+                    )
                     .await;
                 let kind = r.as_ref().err().map_or("ok", ProbeError::kind);
                 observe(request.api.field(), kind, started.elapsed().as_secs_f64());
@@ -291,6 +341,38 @@ impl Prober {
     }
 }
 
+/// The lean client's header fields (all but `Host` and the body's): the defaults, the custom
+/// headers (a custom `User-Agent` or `Accept` replaces the default), the token.
+fn fields<'a>(access: &Access, authorization: Option<&str>) -> std::borrow::Cow<'a, str> {
+    if access.is_plain() {
+        return std::borrow::Cow::Borrowed(PLAIN_FIELDS);
+    }
+    let mut out = String::with_capacity(128);
+    if !access.sets("user-agent") {
+        out.push_str("User-Agent: ");
+        out.push_str(USER_AGENT);
+        out.push_str("\r\n");
+    }
+    if !access.sets("accept") {
+        out.push_str("Accept: */*\r\n");
+    }
+    // Names and values were checked by the policy (token characters; printable ASCII, no CR or
+    // LF), the token by its reader: nothing here can end a line early.
+    let token = authorization.map(|a| ("Authorization", a));
+    for (name, value) in access
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .chain(token)
+    {
+        out.push_str(name);
+        out.push_str(": ");
+        out.push_str(value);
+        out.push_str("\r\n");
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// `EMFILE` on Linux (`errno.h`): the process's open-files limit is reached.
 const EMFILE: i32 = 24;
 
@@ -301,20 +383,25 @@ fn classify(e: &reqwest::Error, timeout: Duration) -> ProbeError {
     }
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(s) = source {
-        if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            if io.raw_os_error() == Some(EMFILE) {
-                return ProbeError::TooManyOpenFiles;
-            }
-            match io.kind() {
-                std::io::ErrorKind::ConnectionRefused => return ProbeError::ConnectionRefused,
-                std::io::ErrorKind::TimedOut => return ProbeError::Timeout(timeout),
-                _ => {}
-            }
+        if let Some(tls) = s.downcast_ref::<rustls::Error>() {
+            return ProbeError::Tls(tls::handshake_words(tls));
         }
-        if s.downcast_ref::<rustls::Error>().is_some() {
-            return ProbeError::Tls;
-        }
-        source = s.source();
+        source = match s.downcast_ref::<std::io::Error>() {
+            Some(io) => {
+                if io.raw_os_error() == Some(EMFILE) {
+                    return ProbeError::TooManyOpenFiles;
+                }
+                match io.kind() {
+                    std::io::ErrorKind::ConnectionRefused => return ProbeError::ConnectionRefused,
+                    std::io::ErrorKind::TimedOut => return ProbeError::Timeout(timeout),
+                    _ => {}
+                }
+                // An io::Error's `source()` skips the error it wraps (the TLS error travels in
+                // two of them): look into it instead.
+                io.get_ref().map(|e| e as &(dyn std::error::Error + 'static))
+            }
+            None => s.source(),
+        };
     }
     if e.is_builder() {
         ProbeError::InvalidUrl

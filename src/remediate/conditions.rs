@@ -1,6 +1,7 @@
 //! The conditions a round reports (`RemediationAllowed`, `Remediating`) and the messages of
 //! the per-pod gates.
 
+use super::instances::Unsettled;
 use super::{Act, Block, PodFacts, RemediationPolicy, Verdict};
 use crate::crd::duration::show;
 use crate::crd::{PodRemediation, RemediationStatus};
@@ -8,16 +9,16 @@ use crate::crd::{PodRemediation, RemediationStatus};
 pub(super) fn pod_block_message(b: Block, pod: &PodFacts, rec: &PodRemediation, p: &RemediationPolicy) -> String {
     match b {
         Block::SkipAnnotation => format!("the pod is annotated {}=true", super::SKIP_ANNOTATION),
-        Block::StartupGrace => format!("the pod started less than startupGrace ({}) ago", show(p.startup_grace)),
+        Block::StartupGrace => format!(
+            "the pod's containers last (re)started less than startupGrace ({}) ago",
+            show(p.startup_grace)
+        ),
         Block::Unverified => "its verdict rests on what the node says of its progress: the operator has not \
                               watched it long enough to check"
             .to_owned(),
         Block::StillSyncing => "it is still catching up with the network (Syncing): a restart would only lose \
                                 its progress"
             .to_owned(),
-        Block::WaitingForTermination => {
-            "an earlier instance of this validator is still terminating: two copies must never run".to_owned()
-        }
         Block::RateLimited => format!(
             "another action was taken less than minInterval ({}) ago",
             show(p.min_interval)
@@ -27,8 +28,28 @@ pub(super) fn pod_block_message(b: Block, pod: &PodFacts, rec: &PodRemediation, 
             rec.restarts.len(),
             show(p.restart_window)
         ),
+        Block::Overlap => format!(
+            "NodeHealth {} remediates it (the oldest NodeHealth with remediation that selects it): this one only \
+             observes it",
+            pod.remediated_by.as_deref().unwrap_or("(another)")
+        ),
         _ => format!("{} is blocked", pod.name),
     }
+}
+
+/// The singleton guard's block: another instance of the validator, named, is terminating or
+/// starting.
+pub(super) fn guard_block(other: &Unsettled) -> (Block, String) {
+    let (b, doing) = if other.terminating {
+        (Block::WaitingForTermination, "terminating")
+    } else {
+        (Block::InstanceStarting, "starting")
+    };
+    let msg = format!(
+        "another instance of this validator, {} (same {}), is still {doing}: two copies must never run",
+        other.pod, other.same
+    );
+    (b, msg)
 }
 
 pub(super) fn verdict(type_: &'static str, status: &'static str, reason: &'static str, message: String) -> Verdict {
@@ -40,9 +61,37 @@ pub(super) fn verdict(type_: &'static str, status: &'static str, reason: &'stati
     }
 }
 
-pub(super) fn allowed(block: Option<(Block, String)>, st: &RemediationStatus) -> Verdict {
+pub(super) fn allowed(block: Option<(Block, String)>, st: &RemediationStatus, selected: usize) -> Verdict {
+    let owners = || {
+        let mut by: Vec<&str> = st.overlaps.iter().map(|o| o.remediated_by.as_str()).collect();
+        by.sort_unstable();
+        by.dedup();
+        by.join(", ")
+    };
     match block {
         Some((b, msg)) => verdict("RemediationAllowed", "False", b.reason(), msg),
+        // Every pod is another policy's: this one cannot act at all.
+        None if selected > 0 && st.overlaps.len() == selected => verdict(
+            "RemediationAllowed",
+            "False",
+            Block::Overlap.reason(),
+            format!(
+                "every selected pod is remediated by an older NodeHealth ({}): this one only observes",
+                owners()
+            ),
+        ),
+        None if !st.overlaps.is_empty() => verdict(
+            "RemediationAllowed",
+            "True",
+            "Allowed",
+            format!(
+                "no gate blocks remediation ({} actions so far); {} of {selected} pods are remediated by an older \
+                 NodeHealth ({})",
+                st.actions_taken,
+                st.overlaps.len(),
+                owners()
+            ),
+        ),
         None => verdict(
             "RemediationAllowed",
             "True",

@@ -2,16 +2,18 @@
 //! ladder step taken, cordons we no longer need released.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use super::conditions::{allowed, pod_block_message, remediating};
+use super::conditions::{allowed, guard_block, pod_block_message, remediating};
+use super::instances::{unsettled, within_grace};
 use super::pending::finish_pending;
 use super::records::{release_cordons, since, sort_records, track_incidents};
 use super::{Act, Block, Decision, Inputs, NodeFacts, Notice, PodFacts, RemediationPolicy, Subject};
-use crate::crd::{ActionResult, PodRemediation, RemediationAction, RemediationRecord, RemediationStatus};
+use crate::crd::{
+    ActionResult, CordonedNode, Overlap, PodRemediation, RemediationAction, RemediationRecord, RemediationStatus,
+};
 use crate::model::Network;
 
 /// Decides one round. See the module docs for the gates.
@@ -28,6 +30,7 @@ pub fn decide(input: &Inputs<'_>) -> Decision {
         dry_run_actions: Vec::new(),
     };
     track_incidents(&mut d.status, pods, p.healthy_for, p.restart_window, now);
+    note_overlaps(&mut d, pods);
     release_cordons(
         &mut d.status,
         input.owner,
@@ -57,8 +60,42 @@ pub fn decide(input: &Inputs<'_>) -> Decision {
         }
     }
     sort_records(&mut d.status);
-    d.conditions = vec![allowed(gates.first, &d.status), remediating(&d.status, &d.acts)];
+    d.conditions = vec![
+        allowed(gates.first, &d.status, pods.len()),
+        remediating(&d.status, &d.acts),
+    ];
     d
+}
+
+/// Lists the pods another NodeHealth remediates, with an `Overlap` event when that list changes.
+fn note_overlaps(d: &mut Decision, pods: &[PodFacts]) {
+    let overlaps: Vec<Overlap> = pods
+        .iter()
+        .filter_map(|f| {
+            Some(Overlap {
+                pod: f.name.clone(),
+                remediated_by: f.remediated_by.clone()?,
+            })
+        })
+        .collect();
+    if !overlaps.is_empty() && overlaps != d.status.overlaps {
+        let list: Vec<String> = overlaps
+            .iter()
+            .map(|o| format!("{} (by {})", o.pod, o.remediated_by))
+            .collect();
+        d.notices.push(Notice {
+            subject: Subject::NodeHealth,
+            action: "Overlap",
+            reason: "Overlap",
+            warning: true,
+            note: format!(
+                "another NodeHealth selects these pods with remediation and is older, so it remediates them and this \
+                 one only observes them: {}",
+                list.join(", ")
+            ),
+        });
+    }
+    d.status.overlaps = overlaps;
 }
 
 /// The records of the last round, in this round's mode (dry run or not).
@@ -161,6 +198,9 @@ fn step(input: &Inputs<'_>, d: &mut Decision, i: usize, pod: &PodFacts, action: 
         note_block(d, i, action, block, gates);
         return;
     }
+    if action.cordons() {
+        adopt_lost_cordon(input, d, pod);
+    }
     let cordon_node = pod.node.clone().filter(|n| {
         action.cordons() && !d.status.pods[i].cordon_revoked && input.nodes.get(n).is_some_and(|f| !f.unschedulable)
     });
@@ -184,10 +224,17 @@ fn gate(
         return Some(block.clone());
     }
     let p = input.policy;
-    let young = pod
-        .started
-        .is_none_or(|s| Duration::try_from(input.now.duration_since(s)).unwrap_or(Duration::ZERO) < p.startup_grace);
-    let b = if pod.skip {
+    let young = within_grace(pod.started, p.startup_grace, input.now);
+    let other = action
+        .restarts()
+        .then(|| {
+            let key = p.instance_label.as_deref();
+            unsettled(&pod.uid, input.instances, key, p.startup_grace, input.now)
+        })
+        .flatten();
+    let b = if pod.remediated_by.is_some() {
+        Block::Overlap
+    } else if pod.skip {
         Block::SkipAnnotation
     } else if young {
         Block::StartupGrace
@@ -195,8 +242,8 @@ fn gate(
         Block::Unverified
     } else if action.restarts() && pod.syncing {
         Block::StillSyncing
-    } else if action.restarts() && (pod.terminating || pod.sibling_terminating) {
-        Block::WaitingForTermination
+    } else if let Some(other) = &other {
+        return Some(guard_block(other));
     } else if gates.acted || gates.rate_limited {
         Block::RateLimited
     } else if action.restarts() && rec.restarts.len() as u32 >= p.max_restarts_per_pod {
@@ -225,6 +272,36 @@ fn note_block(d: &mut Decision, i: usize, action: RemediationAction, (b, msg): (
             note: format!("not taking step {} ({action}) for {}: {msg}", rec.step + 1, rec.name),
         });
     }
+}
+
+/// A node cordoned with this NodeHealth's annotation but missing from its records: a cordon
+/// whose answer was lost (the API server carried it out, the operator heard an error). It is
+/// recorded now, so it is released like any other, and never cordoned a second time.
+fn adopt_lost_cordon(input: &Inputs<'_>, d: &mut Decision, pod: &PodFacts) {
+    let Some(node) = pod.node.as_deref() else { return };
+    let ours = input
+        .nodes
+        .get(node)
+        .is_some_and(|f| f.unschedulable && f.cordoned_by.as_deref() == Some(input.owner));
+    if !ours || d.status.cordoned_nodes.iter().any(|c| c.node == node) {
+        return;
+    }
+    d.status.cordoned_nodes.push(CordonedNode {
+        node: node.to_owned(),
+        pod: pod.name.clone(),
+        since: Time(input.now),
+    });
+    d.notices.push(Notice {
+        subject: Subject::NodeHealth,
+        action: "Cordon",
+        reason: "CordonRecorded",
+        warning: false,
+        note: format!(
+            "node {node} carries this NodeHealth's cordon without a record (the answer to the cordon was \
+             lost): recorded, to be released once {} is healthy",
+            pod.name
+        ),
+    });
 }
 
 /// A cordon step whose node is already unschedulable (someone else's cordon) or was

@@ -10,11 +10,16 @@
 //!    shows it live; or a majority of the selected validators (at least two) are out of sync at
 //!    once. A restart during a chain halt helps nobody and risks the validator;
 //! 3. when more pods are unhealthy than `maxUnhealthy` allows: nothing (`TooManyUnhealthy`);
-//! 4. per pod: a `nodehealth.io/skip-remediation: "true"` pod, a pod in its start-up grace, a
-//!    verdict the operator has not verified yet (`Unverified`: it rests on the node's word
-//!    about its progress), a restart of a validator still catching up (`StillSyncing`), a
-//!    restart while an instance of the same validator is terminating, a second action within
+//!    only probed pods count: a pod that is Pending, has no IP yet or is terminating is no
+//!    verdict on its validator (see [`Inputs::pods`]);
+//! 4. per pod: a `nodehealth.io/skip-remediation: "true"` pod, a pod in its start-up grace
+//!    (from its containers' latest start), a verdict the operator has not verified yet
+//!    (`Unverified`: it rests on the node's word about its progress), a restart of a validator
+//!    still catching up (`StillSyncing`), a restart while another instance of the same
+//!    validator is terminating or starting ([`instances`]), a second action within
 //!    `minInterval`, a restart beyond the restart budget: that step waits.
+//!    First of these: a pod that an older NodeHealth with remediation also selects is that
+//!    one's to remediate (`Overlap`, see [`overlap`]): this one never acts on it.
 //!
 //! Every action is recorded in status as `Pending` before it is carried out (write-ahead), so
 //! an operator killed mid-action finishes it after a restart instead of deciding it again;
@@ -22,7 +27,9 @@
 
 mod conditions;
 mod decide;
+pub mod instances;
 mod outcome;
+pub mod overlap;
 mod pending;
 pub mod policy;
 mod records;
@@ -30,6 +37,7 @@ pub mod release;
 
 pub use conditions::disabled;
 pub use decide::decide;
+pub use instances::Instance;
 pub use outcome::{Outcome, record_outcomes};
 pub use policy::{RemediationPolicy, validate};
 pub use records::MAX_RECORDS;
@@ -56,14 +64,13 @@ pub struct PodFacts {
     pub name: String,
     pub uid: String,
     pub node: Option<String>,
-    /// When this instance started (`status.startTime`, else its creation).
+    /// The latest (re)start of its running containers, else of the pod (`status.startTime`,
+    /// else its creation): a container restarted in place starts its grace again.
     pub started: Option<Timestamp>,
-    /// This instance is being deleted.
-    pub terminating: bool,
-    /// Another instance of the same validator (same controlling owner) is being deleted.
-    pub sibling_terminating: bool,
     /// Annotated `nodehealth.io/skip-remediation: "true"`.
     pub skip: bool,
+    /// Another NodeHealth (`namespace/name`) remediates this pod (see [`overlap`]).
+    pub remediated_by: Option<String>,
     pub healthy: bool,
     /// Its ledger is behind and not catching up (`OutOfSync`).
     pub stalled: bool,
@@ -92,7 +99,14 @@ pub struct Inputs<'a> {
     /// The NodeHealth, as `namespace/name` (the value of the cordon annotation).
     pub owner: &'a str,
     pub paused: bool,
+    /// The selected pods that were probed this round. A pod that was not (Pending, without an
+    /// IP yet, terminating, or not declaring the policy's port) is no verdict on a validator and
+    /// is left out, as if it were not there: it opens no incident and does not count towards
+    /// `maxUnhealthy`.
     pub pods: &'a [PodFacts],
+    /// Every watched pod of the namespace, probed or not: the instances the singleton guard
+    /// looks at.
+    pub instances: &'a [Instance],
     /// The nodes of the selected pods and of the nodes this NodeHealth cordoned.
     pub nodes: &'a BTreeMap<String, NodeFacts>,
     pub previous: Option<&'a RemediationStatus>,
@@ -138,8 +152,10 @@ pub enum Block {
     StartupGrace,
     SkipAnnotation,
     WaitingForTermination,
+    InstanceStarting,
     StillSyncing,
     Unverified,
+    Overlap,
 }
 
 impl Block {
@@ -154,8 +170,10 @@ impl Block {
             Block::StartupGrace => "StartupGrace",
             Block::SkipAnnotation => "SkipAnnotation",
             Block::WaitingForTermination => "WaitingForTermination",
+            Block::InstanceStarting => "InstanceStarting",
             Block::StillSyncing => "StillSyncing",
             Block::Unverified => "Unverified",
+            Block::Overlap => "Overlap",
         }
     }
 

@@ -15,7 +15,13 @@ pub enum Outcome {
     AlreadyGone,
     /// Refused by a PodDisruptionBudget (429): retried after `minInterval`, never forced.
     Blocked(String),
+    /// Refused for good (a 4xx other than the above): the step is taken back and tried again
+    /// after `minInterval`.
     Failed(String),
+    /// No answer, or a server error: the action may or may not have happened (the server may
+    /// have carried it out and lost the answer). It stays `Pending`, so the next round checks
+    /// what went through, as after a restart of the operator, and finishes only the rest.
+    Unknown(String),
 }
 
 impl Outcome {
@@ -25,6 +31,7 @@ impl Outcome {
             Outcome::Done | Outcome::AlreadyGone => "succeeded",
             Outcome::Blocked(_) => "blocked",
             Outcome::Failed(_) => "failed",
+            Outcome::Unknown(_) => "unknown",
         }
     }
 }
@@ -43,6 +50,7 @@ pub fn record_outcomes(st: &mut RemediationStatus, done: &[(Act, Outcome)], now:
     let mut notices = Vec::new();
     let mut worst = 0;
     let mut blocked_label = None;
+    let mut unconfirmed = false;
     for (act, outcome) in done {
         let ok = matches!(outcome, Outcome::Done | Outcome::AlreadyGone);
         match (act, outcome) {
@@ -94,7 +102,20 @@ pub fn record_outcomes(st: &mut RemediationStatus, done: &[(Act, Outcome)], now:
                     format!("eviction of {pod} refused, retried after minInterval: {why}"),
                 );
             }
-            (act, Outcome::Blocked(why) | Outcome::Failed(why)) => {
+            (Act::Cordon { .. } | Act::Evict { .. }, Outcome::Unknown(why)) => {
+                unconfirmed = true;
+                notices.push(Notice {
+                    subject: Subject::NodeHealth,
+                    action: act.verb(),
+                    reason: "RemediationUnconfirmed",
+                    warning: true,
+                    note: format!(
+                        "{}: no clear answer ({why}); checked next round and finished only if it did not happen",
+                        describe(act)
+                    ),
+                });
+            }
+            (act, Outcome::Blocked(why) | Outcome::Failed(why) | Outcome::Unknown(why)) => {
                 if !matches!(act, Act::Uncordon { .. }) {
                     worst = 2;
                 }
@@ -112,7 +133,7 @@ pub fn record_outcomes(st: &mut RemediationStatus, done: &[(Act, Outcome)], now:
     if let Some(r) = st
         .last_remediation
         .as_mut()
-        .filter(|r| r.result == ActionResult::Pending)
+        .filter(|r| r.result == ActionResult::Pending && (worst > 0 || !unconfirmed))
     {
         r.result = [ActionResult::Succeeded, ActionResult::Blocked, ActionResult::Failed][worst];
         if worst > 0

@@ -2,8 +2,9 @@
 //! but not known to be carried out. What went through is recorded, the rest finished or
 //! abandoned, so it is never decided twice.
 
-use super::conditions::{allowed, verdict};
+use super::conditions::{allowed, guard_block, verdict};
 use super::decide::acts_for;
+use super::instances::unsettled;
 use super::{Act, Block, Decision, Inputs, Notice, Subject};
 use crate::crd::{ActionResult, CordonedNode, RemediationRecord, RemediationStatus};
 
@@ -29,21 +30,38 @@ pub(super) fn finish_pending(input: &Inputs<'_>, policy_block: Option<&(Block, S
         && last
             .uid
             .as_ref()
-            .is_some_and(|uid| !input.pods.iter().any(|f| &f.uid == uid && !f.terminating));
+            .is_some_and(|uid| !input.instances.iter().any(|i| &i.uid == uid && !i.terminating));
     let redo: Vec<Act> = acts_for(&last, input.nodes, revoked)
         .into_iter()
         .filter(|a| !(evicted && matches!(a, Act::Evict { .. })))
         .collect();
+    let guard = |uid: &str| {
+        let p = input.policy;
+        unsettled(
+            uid,
+            input.instances,
+            p.instance_label.as_deref(),
+            p.startup_grace,
+            input.now,
+        )
+    };
     let stop = policy_block
         .map(|(_, why)| why.clone())
-        .or_else(|| input.policy.dry_run.then(|| "the policy is in dry run now".to_owned()));
+        .or_else(|| input.policy.dry_run.then(|| "the policy is in dry run now".to_owned()))
+        .or_else(|| {
+            // Another instance began terminating or starting since the restart was decided.
+            redo.iter().find_map(|a| match a {
+                Act::Evict { uid, .. } => guard(uid).map(|o| guard_block(&o).1),
+                _ => None,
+            })
+        });
     match (redo.is_empty(), stop) {
         (true, _) => set_result(&mut d.status, ActionResult::Succeeded),
         (false, Some(why)) => abandon(d, &last, evicted, &why),
         (false, None) => {
             d.acts.extend(redo);
             d.conditions = vec![
-                allowed(None, &d.status),
+                allowed(None, &d.status, input.pods.len()),
                 verdict(
                     "Remediating",
                     "True",

@@ -22,6 +22,8 @@ pub struct RemediationPolicy {
     pub max_restarts_per_pod: u32,
     pub restart_window: Duration,
     pub dry_run: bool,
+    /// The label naming a pod's validator (`instanceLabel`), checked to be a label key.
+    pub instance_label: Option<String>,
 }
 
 /// `maxUnhealthy`: a count, or a percentage of the selected pods.
@@ -54,6 +56,7 @@ impl RemediationPolicy {
             max_restarts_per_pod: 3,
             restart_window: Duration::from_secs(86_400),
             dry_run: false,
+            instance_label: None,
         }
     }
 
@@ -94,6 +97,9 @@ pub fn validate(spec: &RemediationSpec) -> Result<RemediationPolicy, String> {
             }
         },
     };
+    if let Some(key) = &spec.instance_label {
+        label_key(key).map_err(|why| format!("instanceLabel {key:?} is not a label key: {why}"))?;
+    }
     Ok(RemediationPolicy {
         ladder,
         healthy_for,
@@ -103,7 +109,40 @@ pub fn validate(spec: &RemediationSpec) -> Result<RemediationPolicy, String> {
         max_restarts_per_pod: spec.max_restarts_per_pod,
         restart_window,
         dry_run: spec.dry_run,
+        instance_label: spec.instance_label.clone(),
     })
+}
+
+/// Checks a label key as the API server does: an optional DNS subdomain prefix and `/`, then a
+/// name of at most 63 letters, digits, `-`, `_` and `.`, starting and ending with a letter or digit.
+fn label_key(key: &str) -> Result<(), &'static str> {
+    let (prefix, name) = match key.rsplit_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, key),
+    };
+    let edges_alnum = |s: &str| {
+        s.starts_with(|c: char| c.is_ascii_alphanumeric()) && s.ends_with(|c: char| c.is_ascii_alphanumeric())
+    };
+    if name.is_empty() || name.len() > 63 {
+        return Err("the name part must have 1 to 63 characters");
+    }
+    if !edges_alnum(name) || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+        return Err(
+            "the name part takes letters, digits, '-', '_' and '.', and starts and ends with a letter or digit",
+        );
+    }
+    if let Some(p) = prefix {
+        let label_ok = |l: &str| {
+            !l.is_empty()
+                && edges_alnum(l)
+                && l.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        };
+        if p.len() > 253 || !p.split('.').all(label_ok) {
+            return Err("the prefix must be a DNS subdomain (lowercase, at most 253 characters)");
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -155,5 +194,33 @@ mod tests {
         assert!(e(serde_json::json!({"startupGrace": "25h"})).contains("startupGrace must be within 0s and 24h"));
         assert!(e(serde_json::json!({"minInterval": "200h"})).contains("minInterval"));
         assert!(e(serde_json::json!({"restartWindow": "30s"})).contains("restartWindow must be within 1m and 720h"));
+        for bad in [
+            "-key",
+            "a/b/c",
+            "Example.com/key",
+            "key!",
+            &"k".repeat(64),
+            "/key",
+            "example.com/",
+        ] {
+            assert!(
+                e(serde_json::json!({"instanceLabel": bad})).contains("instanceLabel"),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_instance_label_is_a_label_key() {
+        let p = |v| validate(&spec(v)).unwrap().instance_label;
+        assert_eq!(p(serde_json::json!({})), None);
+        for good in [
+            "validator-key",
+            "nodehealth.io/validator",
+            "app.kubernetes.io/instance",
+            "K_1.x",
+        ] {
+            assert_eq!(p(serde_json::json!({ "instanceLabel": good })).as_deref(), Some(good));
+        }
     }
 }

@@ -7,6 +7,7 @@ use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde_json::{Value, json};
 
+use super::instances::Workload;
 use super::*;
 use crate::crd::{ActionResult, CordonedNode, PodRemediation, RemediationAction, RemediationRecord};
 use crate::model::Network;
@@ -46,15 +47,42 @@ fn pod(name: &str, node: &str, healthy: bool) -> PodFacts {
         uid: format!("{name}-uid-1"),
         node: Some(node.to_owned()),
         started: Some(at(-86_400)),
-        terminating: false,
-        sibling_terminating: false,
         skip: false,
+        remediated_by: None,
         healthy,
         stalled: false,
         syncing: false,
         verified: true,
         network: Network::Unknown,
         why: "NotReady (Unreachable): connection refused".to_owned(), // read only when unhealthy
+    }
+}
+
+/// A probed pod as a Ready instance of a validator of its own.
+fn settled(p: &PodFacts) -> Instance {
+    Instance {
+        name: p.name.clone(),
+        uid: p.uid.clone(),
+        label: None,
+        workload: Workload::Pod(p.name.clone()),
+        terminating: false,
+        finished: false,
+        ready: true,
+        started: p.started,
+    }
+}
+
+/// Another instance of `v-0`'s validator (an earlier or a second copy), started a day ago.
+fn other_v0(terminating: bool, ready: bool) -> Instance {
+    Instance {
+        name: "v-0-other".into(),
+        uid: "v-0-other-uid".into(),
+        label: None,
+        workload: Workload::Pod("v-0".into()),
+        terminating,
+        finished: false,
+        ready,
+        started: Some(at(-86_400)),
     }
 }
 
@@ -111,6 +139,8 @@ struct World {
     status: Option<RemediationStatus>,
     paused: bool,
     now: Timestamp,
+    /// Instances besides the probed pods (each of which is a settled instance of its own).
+    others: Vec<Instance>,
 }
 
 impl World {
@@ -126,6 +156,7 @@ impl World {
             status,
             paused: false,
             now,
+            others: Vec::new(),
         }
     }
 
@@ -162,11 +193,14 @@ impl World {
     /// One round `secs` after the first; its acts are left to the caller.
     fn decide(&mut self, secs: i64) -> Decision {
         self.now = at(secs);
+        let mut instances: Vec<Instance> = self.pods.iter().map(settled).collect();
+        instances.extend(self.others.iter().cloned());
         let d = decide(&Inputs {
             policy: &self.policy,
             owner: OWNER,
             paused: self.paused,
             pods: &self.pods,
+            instances: &instances,
             nodes: &self.nodes,
             previous: self.status.as_ref(),
             now: self.now,
@@ -369,12 +403,16 @@ fn a_pending_eviction_that_went_through_is_settled_not_repeated() {
     for replaced in [false, true] {
         let mut w = World::one(only("RestartPod"));
         w.until_5m();
-        // The eviction landed before the operator stopped: that instance is terminating, or
-        // already replaced. Never evict the replacement.
+        // The eviction landed before the operator stopped: that instance is terminating (not
+        // probed, so no verdict on it), or already replaced. Never evict the replacement.
         if replaced {
             w.pod("v-0").uid = "v-0-uid-2".into();
         } else {
-            w.pod("v-0").terminating = true;
+            let gone = w.pods.remove(0);
+            w.others.push(Instance {
+                terminating: true,
+                ..settled(&gone)
+            });
         }
         let d = w.decide(6 * M);
         assert_eq!(d.acts, []);
@@ -647,19 +685,52 @@ fn the_skip_annotation_exempts_only_that_pod() {
 }
 
 #[test]
-fn a_restart_waits_while_an_instance_is_terminating_but_a_cordon_does_not() {
-    for sibling in [false, true] {
+fn a_restart_waits_while_another_instance_is_terminating_or_starting_but_a_cordon_does_not() {
+    for (terminating, ready, reason) in [
+        (true, true, "WaitingForTermination"),
+        (false, false, "InstanceStarting"),
+    ] {
         let mut w = World::one(json!({}));
-        let p = w.pod("v-0");
-        (p.terminating, p.sibling_terminating) = (!sibling, sibling);
+        w.others.push(other_v0(terminating, ready));
         w.cordon_at_5m();
         w.quiet(6, 9);
         let d = w.round(10 * M);
-        assert_eq!((d.acts.len(), d.blocked), (0, vec!["WaitingForTermination"]));
-        let p = w.pod("v-0");
-        (p.terminating, p.sibling_terminating) = (false, false);
+        assert_eq!((d.acts.len(), d.blocked.clone()), (0, vec![reason]));
+        assert_eq!(d.notices[0].action, reason);
+        let doing = if terminating { "terminating" } else { "starting" };
+        assert!(
+            d.notices[0].note.contains(&format!(
+                "another instance of this validator, v-0-other (same pod v-0), is still {doing}"
+            )),
+            "{}",
+            d.notices[0].note
+        );
+        assert_eq!(w.record("v-0").blocked.as_deref(), Some(reason));
+        assert_eq!(
+            allowed(&d),
+            ("True", "Allowed"),
+            "one validator's guard does not stop the rest"
+        );
+        w.others.clear();
         assert_eq!(w.round(11 * M).acts, [evict("v-0", "v-0-uid-1")]);
     }
+}
+
+#[test]
+fn a_pending_restart_is_abandoned_when_another_instance_began_starting_meanwhile() {
+    let mut w = World::one(only("RestartPod"));
+    w.until_5m(); // recorded as Pending; the operator stopped before evicting
+    w.others.push(other_v0(false, false));
+    let d = w.decide(6 * M);
+    assert_eq!(d.acts, []);
+    assert_eq!(w.last().result, ActionResult::Abandoned);
+    assert!(
+        d.notices
+            .iter()
+            .any(|n| n.action == "Abandon" && n.note.contains("v-0-other (same pod v-0), is still starting"))
+    );
+    assert!(w.record("v-0").restarts.is_empty(), "the eviction never happened");
+    assert_eq!(w.round(7 * M).blocked, ["InstanceStarting"]);
 }
 
 #[test]
@@ -791,9 +862,8 @@ fn records_stay_bounded_when_thousands_are_down_but_action_memory_is_kept() {
             uid: format!("u-{i}"),
             node: Some("node-a".into()),
             started: Some(jiff::Timestamp::UNIX_EPOCH),
-            terminating: false,
-            sibling_terminating: false,
             skip: false,
+            remediated_by: None,
             healthy: false,
             stalled: false,
             syncing: false,
@@ -819,6 +889,7 @@ fn records_stay_bounded_when_thousands_are_down_but_action_memory_is_kept() {
         owner: "ns/nh",
         paused: false,
         pods: &pods,
+        instances: &pods.iter().map(settled).collect::<Vec<_>>(),
         nodes: &nodes,
         previous: Some(&previous),
         now,
@@ -863,5 +934,128 @@ fn records_stay_written_while_asked_for_or_a_node_is_still_cordoned() {
     assert!(
         keeps_records(false, &records),
         "the cordon's release must stay on record"
+    );
+}
+
+#[test]
+fn a_pod_an_older_policy_remediates_is_only_observed_and_the_overlap_is_told_once() {
+    let mut w = World::new(
+        policy(only("Cordon")),
+        vec![pod("v-0", "n-0", false), pod("v-1", "n-1", true)],
+    );
+    w.pod("v-0").remediated_by = Some("ns/older".into());
+    let d = w.round(0);
+    assert_eq!(events(&d.notices), ["Overlap"]);
+    assert!(d.notices[0].note.contains("v-0 (by ns/older)"), "{}", d.notices[0].note);
+    assert_eq!(w.status().overlaps.len(), 1);
+    let d = w.round(600);
+    assert!(d.acts.is_empty(), "never acts on another policy's pod: {:?}", d.acts);
+    assert_eq!(w.record("v-0").blocked.as_deref(), Some("Overlap"));
+    assert_eq!(
+        events(&d.notices),
+        ["RemediationSkipped"],
+        "the overlap itself is not told again"
+    );
+    assert!(
+        d.notices[0].note.contains("NodeHealth ns/older remediates it"),
+        "{}",
+        d.notices[0].note
+    );
+    let v = d.conditions.iter().find(|v| v.type_ == "RemediationAllowed").unwrap();
+    assert_eq!((v.status, v.reason), ("True", "Allowed"), "v-1 is still this one's");
+    assert!(
+        v.message
+            .contains("1 of 2 pods are remediated by an older NodeHealth (ns/older)"),
+        "{}",
+        v.message
+    );
+
+    // Every pod another's: remediation is not allowed at all, and says why.
+    w.pod("v-1").remediated_by = Some("ns/older".into());
+    let d = w.round(660);
+    assert_eq!(allowed(&d), ("False", "Overlap"));
+    assert_eq!(events(&d.notices), ["Overlap"], "the list changed");
+
+    // The older policy is gone: this one takes over the incident it kept tracking.
+    w.pod("v-0").remediated_by = None;
+    w.pod("v-1").remediated_by = None;
+    let d = w.round(720);
+    assert_eq!(d.acts, [cordon("n-0", "v-0")]);
+    assert!(w.status().overlaps.is_empty());
+}
+
+#[test]
+fn pods_another_policy_remediates_still_count_in_this_ones_gates() {
+    // 2 of 3 out of sync, both remediated elsewhere: the network looks stalled to this policy
+    // too, so it does not act on its own pod.
+    let mut pods = fleet(3, 3);
+    for f in &mut pods {
+        f.stalled = true;
+    }
+    let mut w = World::new(policy(only("RestartPod")), pods);
+    w.pod("v-0").remediated_by = Some("ns/older".into());
+    w.pod("v-1").remediated_by = Some("ns/older".into());
+    let d = w.round(600);
+    assert!(d.acts.is_empty());
+    assert_eq!(allowed(&d), ("False", "NetworkStalled"));
+}
+
+#[test]
+fn a_cordon_whose_answer_was_lost_is_recorded_and_released_never_repeated() {
+    let mut w = World::one(only("Cordon"));
+    w.round(0);
+    let d = w.decide(300);
+    assert_eq!(d.acts, [cordon("node-a", "v-0")]);
+    // The server cordoned the node; the operator heard an error.
+    w.set_node("node-a", true, Some(OWNER));
+    w.carry_out(&d.acts, Outcome::Failed("connection reset".into()));
+    assert!(w.status().cordoned_nodes.is_empty(), "it believes nothing happened");
+    let d = w.round(301 + 300);
+    assert!(d.acts.is_empty(), "never cordoned twice: {:?}", d.acts);
+    assert_eq!(w.status().cordoned_nodes.len(), 1, "the cordon is on record now");
+    assert!(
+        events(&d.notices).contains(&"CordonRecorded".to_owned()),
+        "{:?}",
+        events(&d.notices)
+    );
+    w.set_healthy("v-0", true);
+    w.round(700);
+    let d = w.round(900);
+    assert_eq!(d.acts, [uncordon("node-a")], "released like any other");
+}
+
+#[test]
+fn an_eviction_whose_answer_was_lost_stays_pending_and_is_counted_once_it_shows() {
+    let mut w = World::one(only("RestartPod"));
+    w.round(0);
+    let d = w.decide(300);
+    assert_eq!(d.acts, [evict("v-0", "v-0-uid-1")]);
+    // The server evicted it; the operator heard a 500.
+    let p = w.pod("v-0");
+    (p.uid, p.started) = ("v-0-uid-2".into(), Some(at(300)));
+    let done = [(d.acts[0].clone(), Outcome::Unknown("500 Internal Server Error".into()))];
+    let notices = record_outcomes(w.status.as_mut().unwrap(), &done, at(300));
+    assert_eq!(events(&notices), ["RemediationUnconfirmed"]);
+    assert_eq!(w.last().result, ActionResult::Pending, "not known either way");
+    assert_eq!(w.record("v-0").restarts.len(), 1, "the restart still counts");
+    // Next round: the instance is gone, so it happened; nothing is evicted again.
+    let d = w.round(301);
+    assert!(d.acts.is_empty(), "{:?}", d.acts);
+    assert_eq!(w.last().result, ActionResult::Succeeded);
+    assert_eq!(w.record("v-0").restarts.len(), 1);
+}
+
+#[test]
+fn an_eviction_with_no_answer_that_did_not_happen_is_asked_again_for_the_same_instance() {
+    let mut w = World::one(only("RestartPod"));
+    w.round(0);
+    let d = w.decide(300);
+    let done = [(d.acts[0].clone(), Outcome::Unknown("connection reset".into()))];
+    record_outcomes(w.status.as_mut().unwrap(), &done, at(300));
+    let d = w.decide(301);
+    assert_eq!(
+        d.acts,
+        [evict("v-0", "v-0-uid-1")],
+        "the same UID: never its replacement"
     );
 }

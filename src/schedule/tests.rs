@@ -24,6 +24,7 @@ fn pods(n: usize) -> Vec<PodTarget> {
             name: format!("v-{i}"),
             target: Target {
                 requests: vec![(zksync::HEALTH, format!("http://127.0.1.{i}:3081/health"))],
+                access: Default::default(),
             },
         })
         .collect()

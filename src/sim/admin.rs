@@ -2,7 +2,10 @@
 //!
 //! - `GET /healthz` → `ok`
 //! - `GET /validators` → every validator's [`View`]
-//! - `GET /validators/{ip}` → one [`View`] (404 for an IP not in the fleet)
+//! - `GET /validators/{ip}` → one [`View`] (404 for an IP not in the fleet; `::1` is the first
+//!   validator when it listens there too)
+//! - `GET /validators/{ip}/request` → `{"headers":[[name,value],…]}`: the last request it
+//!   answered, with `--record-requests` (404 before any, or without the flag)
 //! - `POST /validators/{ip}/mode`, `POST /validators/all/mode` with a body such as
 //!   `{"mode":"catching_up","rate":30,"behind_seconds":600}`, `{"mode":"lagging","behind_seconds":120}`,
 //!   `{"mode":"restart"}` or `{"in_validator_set":false}` (see [`crate::sim::mode`]) → the new
@@ -14,7 +17,7 @@
 //!   with `{"error":…}` for bad input. Halting a halted network (or resuming a running one)
 //!   changes nothing.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use axum::Router;
@@ -120,6 +123,7 @@ pub fn router(fleet: Arc<Fleet>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/validators", get(list))
         .route("/validators/{ip}", get(one))
+        .route("/validators/{ip}/request", get(last_request))
         .route("/validators/{target}/mode", post(set_mode))
         .route("/network", get(network).post(set_network))
         .with_state(fleet)
@@ -131,13 +135,13 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
 
 /// The fleet index of `ip`, or the error to answer with.
 fn find(fleet: &Fleet, ip: &str) -> Result<usize, (StatusCode, String)> {
-    let parsed: Ipv4Addr = ip.parse().map_err(|_| {
+    let parsed: IpAddr = ip.parse().map_err(|_| {
         (
             StatusCode::BAD_REQUEST,
-            format!("{ip:?} is not an IPv4 address (or \"all\" for a mode change)"),
+            format!("{ip:?} is not an IP address (or \"all\" for a mode change)"),
         )
     })?;
-    fleet.index_of(parsed).ok_or_else(|| {
+    fleet.find(parsed).ok_or_else(|| {
         let last = fleet.ip(fleet.len().saturating_sub(1));
         (
             StatusCode::NOT_FOUND,
@@ -154,6 +158,20 @@ async fn one(State(fleet): State<Arc<Fleet>>, Path(ip): Path<String>) -> Respons
     match find(&fleet, &ip) {
         Ok(idx) => Json(view(&fleet, idx)).into_response(),
         Err((status, message)) => error(status, message),
+    }
+}
+
+async fn last_request(State(fleet): State<Arc<Fleet>>, Path(ip): Path<String>) -> Response {
+    let idx = match find(&fleet, &ip) {
+        Ok(idx) => idx,
+        Err((status, message)) => return error(status, message),
+    };
+    match fleet.last_request(idx) {
+        Some(headers) => Json(json!({"headers": headers})).into_response(),
+        None => error(
+            StatusCode::NOT_FOUND,
+            "no request recorded (none yet, or the simulator runs without --record-requests)",
+        ),
     }
 }
 

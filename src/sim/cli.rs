@@ -1,10 +1,12 @@
 //! `nodehealth-sim`'s command line.
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 
 use clap::Parser;
 
 use crate::sim::Profile;
+use crate::sim::access::{Serving, tls_config};
 
 const LONG_ABOUT: &str = "\
 Simulates a fleet of blockchain validators for nodehealth's tests: one process serves --count \
@@ -17,7 +19,8 @@ IPs are consecutive 32-bit addresses: no octet is skipped (127.0.1.255 is follow
 Once every port is open, one JSON line goes to stdout:
   {\"admin\":\"127.0.0.1:PORT\",\"validators\":N,\"first_ip\":\"…\",\"last_ip\":\"…\"}
 Logs go to stderr. Validators' behaviour is switched through the admin API (JSON over HTTP):
-GET /healthz, GET /validators, GET /validators/{ip},
+GET /healthz, GET /validators, GET /validators/{ip}, GET /validators/{ip}/request (the last request's \
+headers, with --record-requests),
 POST /validators/{ip}/mode and POST /validators/all/mode with bodies such as
 {\"mode\":\"catching_up\",\"rate\":30,\"behind_seconds\":600}, {\"mode\":\"lagging\",\"behind_seconds\":120},
 {\"mode\":\"stalled\"}, {\"mode\":\"slow\",\"delay_ms\":5000}, {\"mode\":\"restart\"}, {\"in_validator_set\":false}.
@@ -75,6 +78,23 @@ pub struct Cli {
     /// Address of the admin API (port 0: any free port, printed on stdout).
     #[arg(long, env = "NODEHEALTH_SIM_ADMIN_ADDR", default_value = "127.0.0.1:0")]
     pub admin_addr: SocketAddr,
+    /// Serve HTTPS on every validator port with this PEM certificate chain (and --tls-key-file).
+    #[arg(long, env = "NODEHEALTH_SIM_TLS_CERT_FILE", requires = "tls_key_file")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// The PEM private key of --tls-cert-file.
+    #[arg(long, env = "NODEHEALTH_SIM_TLS_KEY_FILE", requires = "tls_cert_file")]
+    pub tls_key_file: Option<PathBuf>,
+    /// Answer 401 unless a request carries `Authorization: Bearer <token>` with a token of this
+    /// file (one per line; read at every request, so that it can be rotated).
+    #[arg(long, env = "NODEHEALTH_SIM_BEARER_TOKENS_FILE")]
+    pub bearer_tokens_file: Option<PathBuf>,
+    /// Keep each validator's last request headers, for `GET /validators/{ip}/request`.
+    #[arg(long, env = "NODEHEALTH_SIM_RECORD_REQUESTS")]
+    pub record_requests: bool,
+    /// The first validator also listens on ::1 (the one IPv6 loopback address), so that a pod
+    /// given the IP ::1 reaches it; the admin API knows it by either address.
+    #[arg(long, env = "NODEHEALTH_SIM_IPV6_LOOPBACK")]
+    pub ipv6_loopback: bool,
     /// Log format (logs go to stderr; RUST_LOG filters, default info).
     #[arg(long, env = "NODEHEALTH_SIM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -124,6 +144,20 @@ impl Cli {
             ));
         }
         Ok(last)
+    }
+
+    /// What the validators demand of a probe, from the flags (reads the certificate and key).
+    pub fn serving(&self) -> Result<Serving, String> {
+        let tls = match (&self.tls_cert_file, &self.tls_key_file) {
+            (Some(cert), Some(key)) => Some(tls_config(cert, key)?),
+            _ => None,
+        };
+        Ok(Serving {
+            tls,
+            bearer_tokens_file: self.bearer_tokens_file.clone(),
+            record_requests: self.record_requests,
+            ipv6_loopback: self.ipv6_loopback,
+        })
     }
 
     /// Checks the fleet fits under the open-files limit (`limit`: the soft limit, when known).

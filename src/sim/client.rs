@@ -105,6 +105,13 @@ impl SimClient {
         self.get_json(&format!("/validators/{ip}")).await
     }
 
+    /// The headers of the last request a validator answered (`GET /validators/{ip}/request`,
+    /// with `--record-requests`): (lowercase name, value) in arrival order. `ip` may be `::1`.
+    pub async fn last_request(&self, ip: std::net::IpAddr) -> anyhow::Result<Vec<(String, String)>> {
+        let v = self.get_json(&format!("/validators/{ip}/request")).await?;
+        Ok(serde_json::from_value(v["headers"].clone())?)
+    }
+
     /// Every validator's key figures (`GET /validators`).
     pub async fn validators(&self) -> anyhow::Result<Vec<Value>> {
         Ok(serde_json::from_value(self.get_json("/validators").await?)?)
@@ -202,6 +209,18 @@ impl SimProcess {
         extra_args: &[S],
         attempts: u32,
     ) -> Result<SimProcess, SpawnError> {
+        let extra: Vec<String> = extra_args.iter().map(|a| a.as_ref().to_owned()).collect();
+        SimProcess::spawn_random_range_with(bin, count, |_| extra.clone(), attempts)
+    }
+
+    /// As [`SimProcess::spawn_random_range`], with arguments made for each range tried from its
+    /// first IP (e.g. a certificate for the range's addresses).
+    pub fn spawn_random_range_with(
+        bin: impl AsRef<Path>,
+        count: u32,
+        mut extra_args: impl FnMut(Ipv4Addr) -> Vec<String>,
+        attempts: u32,
+    ) -> Result<SimProcess, SpawnError> {
         let mut last = SpawnError::Failed("no attempt made".to_owned());
         for _ in 0..attempts.max(1) {
             let r = std::collections::hash_map::RandomState::new().hash_one(std::process::id());
@@ -212,7 +231,7 @@ impl SimProcess {
                 "--count".to_owned(),
                 count.to_string(),
             ];
-            args.extend(extra_args.iter().map(|a| a.as_ref().to_owned()));
+            args.extend(extra_args(first_ip));
             match SimProcess::spawn(bin.as_ref(), &args) {
                 Err(e @ SpawnError::Bind(_)) => last = e,
                 other => return other,

@@ -10,10 +10,13 @@
 //! - [`render`]: the bodies a probe reads (Radix or zksync shaped), pure;
 //! - [`server`]: the per-validator listeners and the fleet they share;
 //! - [`raw`]: the hostile modes that work on the raw connection (`slowloris`, `silent`);
+//! - [`access`]: what the validators demand of a probe when a test asks (HTTPS, a token) and
+//!   the headers they keep;
 //! - [`admin`]: the JSON admin API that switches modes and halts the network;
 //! - [`client`]: [`SimClient`] and [`SimProcess`], for tests and harnesses;
 //! - [`cli`] and [`run`]: the binary's command line and main loop.
 
+pub mod access;
 pub mod admin;
 pub mod cli;
 pub mod client;

@@ -43,13 +43,9 @@ pub async fn run(cli: Cli) -> Result<(), RunError> {
     let last_ip = cli.last_ip().map_err(RunError::Config)?;
     cli.check_fd_limit(open_files_limit()).map_err(RunError::Config)?;
     let (health_port, metrics_port) = (cli.health_port(), cli.metrics_port());
-    let fleet = Arc::new(Fleet::new(
-        cli.profile,
-        cli.first_ip,
-        cli.count,
-        health_port,
-        metrics_port,
-    ));
+    let serving = cli.serving().map_err(RunError::Config)?;
+    let fleet =
+        Arc::new(Fleet::new(cli.profile, cli.first_ip, cli.count, health_port, metrics_port).with_serving(serving));
     fleet.bind_all().await?;
     let admin_listener = TcpListener::bind(cli.admin_addr).await.map_err(|source| BindError {
         addr: cli.admin_addr,

@@ -8,7 +8,7 @@
 //! switching into or out of those reopens the ports, as a new process would.
 
 use std::convert::Infallible;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::Duration;
@@ -22,11 +22,13 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::{debug, warn};
 
+use crate::sim::access::{self, Serving};
 use crate::sim::mode::{Action, Change, Mode};
 use crate::sim::network::Network;
 use crate::sim::raw;
@@ -71,6 +73,8 @@ struct Slot {
     listeners: Mutex<[Option<Listener>; 2]>,
     /// By [`Endpoint::index`]: requests received since the simulator started.
     requests: [AtomicU64; 2],
+    /// The headers of the last request answered, with `Serving::record_requests`.
+    last_request: Mutex<Option<Vec<(String, String)>>>,
 }
 
 /// All simulated validators of this process.
@@ -84,6 +88,7 @@ pub struct Fleet {
     network: RwLock<Network>,
     /// Serializes admin changes, so binding and unbinding never interleave.
     admin: tokio::sync::Mutex<()>,
+    serving: Serving,
 }
 
 /// A poisoned lock only means another thread panicked mid-request; the state it guards is plain
@@ -110,6 +115,7 @@ impl Fleet {
                     validator: Mutex::new(Validator::new(now, offset as f64, &network)),
                     listeners: Mutex::new([None, None]),
                     requests: [AtomicU64::new(0), AtomicU64::new(0)],
+                    last_request: Mutex::new(None),
                 }
             })
             .collect();
@@ -121,7 +127,13 @@ impl Fleet {
             slots,
             network: RwLock::new(network),
             admin: tokio::sync::Mutex::new(()),
+            serving: Serving::default(),
         }
+    }
+
+    /// The same fleet, letting probes in as `serving` says (HTTPS, a token, `::1`).
+    pub fn with_serving(self, serving: Serving) -> Fleet {
+        Fleet { serving, ..self }
     }
 
     pub fn profile(&self) -> Profile {
@@ -143,6 +155,22 @@ impl Fleet {
     pub fn index_of(&self, ip: Ipv4Addr) -> Option<usize> {
         let idx = u32::from(ip).checked_sub(self.first_ip)? as usize;
         (idx < self.slots.len()).then_some(idx)
+    }
+
+    /// The validator answering at `ip`: its IPv4 address, or `::1` for the first one when it
+    /// listens there too.
+    pub fn find(&self, ip: IpAddr) -> Option<usize> {
+        match ip {
+            IpAddr::V4(v4) => self.index_of(v4),
+            IpAddr::V6(v6) => {
+                (v6 == Ipv6Addr::LOCALHOST && self.serving.ipv6_loopback && !self.is_empty()).then_some(0)
+            }
+        }
+    }
+
+    /// The headers of validator `idx`'s last request, when requests are recorded.
+    pub fn last_request(&self, idx: usize) -> Option<Vec<(String, String)>> {
+        lock(&self.slots[idx].last_request).clone()
     }
 
     pub fn mode(&self, idx: usize) -> Mode {
@@ -276,13 +304,16 @@ impl Fleet {
             Endpoint::Health => self.health_port,
             Endpoint::Metrics => self.metrics_port,
         };
-        let listener = bind(SocketAddr::new(IpAddr::V4(self.ip(idx)), port)).await?;
-        Ok(self.spawn_accept(listener, idx, endpoint))
+        let mut listeners = vec![bind(SocketAddr::new(IpAddr::V4(self.ip(idx)), port)).await?];
+        if idx == 0 && self.serving.ipv6_loopback {
+            listeners.push(bind(SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), port)).await?);
+        }
+        Ok(self.spawn_accept(listeners, idx, endpoint))
     }
 
-    fn spawn_accept(self: &Arc<Self>, listener: TcpListener, idx: usize, endpoint: Endpoint) -> Listener {
+    fn spawn_accept(self: &Arc<Self>, listeners: Vec<TcpListener>, idx: usize, endpoint: Endpoint) -> Listener {
         let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(accept_loop(listener, stopped, Arc::clone(self), idx, endpoint));
+        let task = tokio::spawn(accept_loop(listeners, stopped, Arc::clone(self), idx, endpoint));
         Listener { stop, task }
     }
 }
@@ -302,8 +333,20 @@ async fn stop(listener: Listener) {
     }
 }
 
+/// The next connection on any of `listeners` (one, or an address's two: IPv4 and `::1`).
+async fn accept_any(listeners: &[TcpListener]) -> std::io::Result<(TcpStream, SocketAddr)> {
+    match listeners {
+        [one] => one.accept().await,
+        many => {
+            futures::future::select_all(many.iter().map(|l| Box::pin(l.accept())))
+                .await
+                .0
+        }
+    }
+}
+
 async fn accept_loop(
-    listener: TcpListener,
+    listeners: Vec<TcpListener>,
     mut stopped: oneshot::Receiver<()>,
     fleet: Arc<Fleet>,
     idx: usize,
@@ -315,7 +358,7 @@ async fn accept_loop(
             biased;
             _ = &mut stopped => break,
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            accepted = listener.accept() => match accepted {
+            accepted = accept_any(&listeners) => match accepted {
                 Ok((stream, _)) => {
                     connections.spawn(serve_connection(stream, Arc::clone(&fleet), idx, endpoint));
                 }
@@ -326,13 +369,15 @@ async fn accept_loop(
             },
         }
     }
-    drop(listener);
+    drop(listeners);
     connections.shutdown().await;
 }
 
 async fn serve_connection(stream: TcpStream, fleet: Arc<Fleet>, idx: usize, endpoint: Endpoint) {
     // Nagle would add up to 40 ms to small answers and make `slow` timings fuzzy.
     let _ = stream.set_nodelay(true);
+    // The raw modes play the connection itself, before any TLS: a port that says nothing, or
+    // trickles, does so whatever it would have spoken.
     match fleet.mode(idx) {
         Mode::Silent => {
             fleet.count_request(idx, endpoint);
@@ -349,6 +394,22 @@ async fn serve_connection(stream: TcpStream, fleet: Arc<Fleet>, idx: usize, endp
         }
         _ => {}
     }
+    let Some(tls) = fleet.serving.tls.clone() else {
+        return serve_http(stream, fleet, idx, endpoint).await;
+    };
+    let handshake = tokio_rustls::TlsAcceptor::from(tls).accept(stream);
+    match tokio::time::timeout(HEADER_READ_TIMEOUT, handshake).await {
+        Ok(Ok(stream)) => serve_http(stream, fleet, idx, endpoint).await,
+        // A client that refused the certificate ends here: what a real node would see too.
+        Ok(Err(e)) => debug!(error = %e, "TLS handshake failed"),
+        Err(_) => debug!("TLS handshake timed out"),
+    }
+}
+
+async fn serve_http<S>(stream: S, fleet: Arc<Fleet>, idx: usize, endpoint: Endpoint)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let service = service_fn(move |req| answer(Arc::clone(&fleet), idx, endpoint, req));
     let mut builder = http1::Builder::new();
     builder
@@ -366,6 +427,18 @@ async fn answer(
     req: Request<Incoming>,
 ) -> Result<Response<axum::body::Body>, Infallible> {
     fleet.count_request(idx, endpoint);
+    if fleet.serving.record_requests {
+        *lock(&fleet.slots[idx].last_request) = Some(access::recorded(req.headers()));
+    }
+    if !access::authorized(req.headers(), fleet.serving.bearer_tokens_file.as_deref()) {
+        let mut resp = text(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized: a valid bearer token is required\n",
+        );
+        resp.headers_mut()
+            .insert(hyper::header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return Ok(resp);
+    }
     let one_page = matches!(fleet.profile, Profile::Radix | Profile::Zksync);
     let post = req.method() == Method::POST && !one_page;
     if req.method() != Method::GET && req.method() != Method::HEAD && !post {

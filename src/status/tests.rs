@@ -92,16 +92,95 @@ fn no_pods_is_ready_but_says_nothing_is_selected() {
     assert_eq!(pod_events(Some(&before), &emptied)[0].reason, "NoPodsSelected");
 }
 
-#[test]
-fn skipped_pods_count_as_unhealthy_with_a_reason() {
-    let pods = vec![PodOutcome {
-        name: "v-9".into(),
+fn not_probed(name: &str, skip: PodSkip) -> PodOutcome {
+    PodOutcome {
+        name: name.into(),
         node: None,
-        result: Err(PodSkip::NoIp),
-    }];
+        result: Err(skip),
+    }
+}
+
+#[test]
+fn pods_not_probed_are_listed_apart_and_not_counted_unhealthy() {
+    let mut pods = fleet(true);
+    pods.push(not_probed("v-7", PodSkip::NotRunning("Pending".into())));
+    pods.push(not_probed("v-8", PodSkip::NoIp));
+    pods.push(not_probed("v-9", PodSkip::Terminating));
     let s = swept(Some(1), None, pods, t(0), 100);
-    assert_eq!(s.ready, "0/1");
-    assert_eq!(s.pods[0].reasons, vec!["pod has no IP yet".to_owned()]);
+    assert_eq!((s.ready.as_str(), s.total_pods, s.healthy_pods), ("2/6", 6, 2));
+    let row = |n: &str| s.pods.iter().find(|p| p.name == n).unwrap();
+    assert_eq!(row("v-7").not_probed, Some(NotProbed::Pending));
+    assert_eq!(row("v-8").not_probed, Some(NotProbed::NoPodIp));
+    assert_eq!(row("v-8").reasons, vec!["pod has no IP yet".to_owned()]);
+    assert_eq!(row("v-9").not_probed, Some(NotProbed::Terminating));
+    assert_eq!(row("v-9").unhealthy_since, None, "no verdict, no unhealthy timer");
+    assert_eq!(row("v-1").not_probed, None);
+    let h = condition(&s, "Healthy");
+    assert_eq!((h.status.as_str(), h.reason.as_str()), ("False", "PodsUnhealthy"));
+    assert_eq!(
+        h.message,
+        "1/3 pods unhealthy: v-1: NotReady (OutOfSync); not probed: v-7 (Pending), v-8 (NoPodIP), v-9 (Terminating)",
+        "counted out of the probed pods, as maxUnhealthy counts them"
+    );
+    let events = pod_events(None, &s);
+    assert_eq!(
+        events.iter().map(|e| e.pod.as_str()).collect::<Vec<_>>(),
+        ["v-1"],
+        "no PodUnhealthy for a pod with no verdict"
+    );
+    let json = serde_json::to_value(row("v-8")).unwrap();
+    assert_eq!(json["notProbed"], "NoPodIP");
+
+    let mut pods = fleet(false);
+    pods.push(not_probed("v-7", PodSkip::NotRunning("Pending".into())));
+    let s = swept(Some(1), None, pods, t(0), 100);
+    let h = condition(&s, "Healthy");
+    assert_eq!((h.status.as_str(), h.reason.as_str()), ("False", "PodsNotProbed"));
+    assert_eq!(h.message, "3/4 pods healthy; not probed: v-7 (Pending)");
+}
+
+#[test]
+fn a_pod_not_probed_for_a_while_keeps_its_last_verdict_for_the_events() {
+    let with = |bad: bool, skip: Option<PodSkip>| {
+        let mut pods = fleet(bad);
+        if let Some(skip) = skip {
+            pods[1] = not_probed("v-1", skip);
+        }
+        pods
+    };
+    // Unhealthy, restarted (terminating, then Pending), back healthy: one recovery.
+    let sick = swept(Some(1), None, with(true, None), t(0), 100);
+    let leaving = swept(Some(1), Some(&sick), with(true, Some(PodSkip::Terminating)), t(15), 100);
+    let pending = swept(
+        Some(1),
+        Some(&leaving),
+        with(true, Some(PodSkip::NotRunning("Pending".into()))),
+        t(30),
+        100,
+    );
+    let row = |s: &NodeHealthStatus| s.pods.iter().find(|p| p.name == "v-1").unwrap().unhealthy_since.clone();
+    assert_eq!(row(&pending), Some(Time(t(0))), "kept while not probed");
+    assert!(pod_events(Some(&sick), &leaving).is_empty());
+    assert!(pod_events(Some(&leaving), &pending).is_empty());
+    let back = swept(Some(1), Some(&pending), with(false, None), t(45), 100);
+    let ev = pod_events(Some(&pending), &back);
+    assert_eq!((ev.len(), ev[0].reason), (1, "PodRecovered"));
+    // Healthy, rolled (terminating, Pending), healthy again: nothing to say.
+    let fine = swept(Some(1), None, with(false, None), t(0), 100);
+    let rolling = swept(
+        Some(1),
+        Some(&fine),
+        with(false, Some(PodSkip::Terminating)),
+        t(15),
+        100,
+    );
+    let again = swept(Some(1), Some(&rolling), with(false, None), t(30), 100);
+    assert!(pod_events(Some(&fine), &rolling).is_empty() && pod_events(Some(&rolling), &again).is_empty());
+    // Healthy, then without an IP, then unhealthy: announced once it is probed.
+    let fresh = swept(Some(1), Some(&fine), with(false, Some(PodSkip::NoIp)), t(15), 100);
+    let syncing = swept(Some(1), Some(&fresh), with(true, None), t(30), 100);
+    let ev = pod_events(Some(&fresh), &syncing);
+    assert_eq!((ev.len(), ev[0].reason), (1, "PodUnhealthy"));
 }
 
 #[test]

@@ -63,8 +63,13 @@ pub async fn kubeconfig() -> PathBuf {
 
 /// An admin client of the local control plane.
 pub async fn admin_client() -> Client {
+    client_of(&kubeconfig_path().await).await
+}
+
+/// A client with the identity and server of a kubeconfig file.
+pub async fn client_of(path: &std::path::Path) -> Client {
     nodehealth::install_crypto_provider();
-    let kc = Kubeconfig::read_from(kubeconfig_path().await).expect("read kubeconfig");
+    let kc = Kubeconfig::read_from(path).expect("read kubeconfig");
     let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
         .await
         .expect("kubeconfig");
@@ -87,7 +92,15 @@ where
     F: FnOnce(Client, String) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let client = admin_client().await;
+    with_temp_ns_of(admin_client().await, prefix, body).await;
+}
+
+/// As [`with_temp_ns`], on the API server of `client` (a test's own control plane).
+pub async fn with_temp_ns_of<F, Fut>(client: Client, prefix: &str, body: F)
+where
+    F: FnOnce(Client, String) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let prefix: String = prefix
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
@@ -150,6 +163,20 @@ async fn cleanup(client: &Client, ns: &str) {
             .await;
     }
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    // Pods a test held Terminating with a finalizer: nobody else would let them go.
+    for held in pods
+        .list(&ListParams::default())
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default()
+    {
+        if held.metadata.finalizers.as_ref().is_some_and(|f| !f.is_empty()) {
+            let strip = json!({"metadata": {"finalizers": null}});
+            let _ = pods
+                .patch(&held.name_any(), &PatchParams::default(), &Patch::Merge(&strip))
+                .await;
+        }
+    }
     let _ = pods
         .delete_collection(&DeleteParams::default().grace_period(0), &ListParams::default())
         .await;

@@ -23,23 +23,7 @@ pub struct Fleet {
 impl Fleet {
     /// `count` validators `validator-0..` labelled `app=validator`, spread over `nodes` nodes.
     pub async fn start(client: &Client, ns: &str, count: usize, profile: &'static str, nodes: usize) -> Fleet {
-        let sim = SimProcess::spawn_random_range(
-            env!("CARGO_BIN_EXE_nodehealth-sim"),
-            count as u32,
-            &["--profile", profile],
-            5,
-        )
-        .expect("simulator starts");
-        let kubelet = Kubelet::start(client.clone(), ns, Some(sim.client().unwrap()));
-        for n in 0..nodes {
-            kubelet.create_node(&format!("{ns}-node-{n}")).await;
-        }
-        let fleet = Fleet {
-            sim,
-            kubelet,
-            ns: ns.to_owned(),
-            profile,
-        };
+        let fleet = Fleet::without_pods(client, ns, count, profile, nodes).await;
         // A few at a time: hundreds of pods come up in seconds without flooding the API server.
         futures::stream::iter(0..count)
             .for_each_concurrent(16, |i| fleet.add_pod(i, nodes))
@@ -47,21 +31,66 @@ impl Fleet {
         fleet
     }
 
+    /// The simulator's `count` validators, the kubelet and `nodes` nodes, but no pod yet: the
+    /// test stamps its own (owners, finalizers, start).
+    pub async fn without_pods(client: &Client, ns: &str, count: usize, profile: &'static str, nodes: usize) -> Fleet {
+        let sim = SimProcess::spawn_random_range(
+            env!("CARGO_BIN_EXE_nodehealth-sim"),
+            count as u32,
+            &["--profile", profile],
+            5,
+        )
+        .expect("simulator starts");
+        Fleet::bare(client, ns, sim, profile, nodes).await
+    }
+
+    /// Pods `validator-0..` for every validator of a running simulator of this profile, on its
+    /// profile's default ports.
+    pub async fn on(client: &Client, ns: &str, sim: SimProcess, profile: &'static str, nodes: usize) -> Fleet {
+        let count = sim.started.validators;
+        let fleet = Fleet::bare(client, ns, sim, profile, nodes).await;
+        // A few at a time: hundreds of pods come up in seconds without flooding the API server.
+        futures::stream::iter(0..count)
+            .for_each_concurrent(16, |i| fleet.add_pod(i, nodes))
+            .await;
+        fleet
+    }
+
+    /// The kubelet and `nodes` nodes over a running simulator, no pod yet.
+    async fn bare(client: &Client, ns: &str, sim: SimProcess, profile: &'static str, nodes: usize) -> Fleet {
+        let kubelet = Kubelet::start(client.clone(), ns, Some(sim.client().unwrap()));
+        for n in 0..nodes {
+            kubelet.create_node(&format!("{ns}-node-{n}")).await;
+        }
+        Fleet {
+            sim,
+            kubelet,
+            ns: ns.to_owned(),
+            profile,
+        }
+    }
+
     /// Creates pod `validator-{i}` on node `i % nodes`, answering at simulator address `i`.
     pub async fn add_pod(&self, i: usize, nodes: usize) {
+        self.kubelet
+            .create_pod(self.validator_pod(i, &format!("validator-{i}"), nodes))
+            .await;
+    }
+
+    /// Pod `name` of simulator validator `i` on node `i % nodes`, labelled `app=validator`,
+    /// declaring the profile's ports, started an hour ago.
+    pub fn validator_pod(&self, i: usize, name: &str, nodes: usize) -> ValidatorPod {
         let profile: nodehealth::chains::Profile =
             serde_json::from_value(serde_json::json!(self.profile)).expect("a profile name");
         let (hp, mp) = (profile.default_health_port(), profile.default_metrics_port());
-        self.kubelet
-            .create_pod(ValidatorPod {
-                name: format!("validator-{i}"),
-                node: format!("{}-node-{}", self.ns, i % nodes.max(1)),
-                ip: self.ip(i),
-                labels: [("app".to_owned(), "validator".to_owned())].into(),
-                ports: vec![("health".into(), hp), ("metrics".into(), mp)],
-                started_seconds_ago: 3600,
-            })
-            .await;
+        ValidatorPod {
+            name: name.to_owned(),
+            node: format!("{}-node-{}", self.ns, i % nodes.max(1)),
+            ip: self.ip(i).into(),
+            labels: [("app".to_owned(), "validator".to_owned())].into(),
+            ports: vec![("health".into(), hp), ("metrics".into(), mp)],
+            started_seconds_ago: 3600,
+        }
     }
 
     pub fn ip(&self, i: usize) -> Ipv4Addr {

@@ -1,10 +1,12 @@
 //! A simulated kubelet (and StatefulSet controller): it creates nodes and validator pods,
 //! sets pod status as a kubelet would (Running, Ready, podIP = the simulator's address for
-//! that validator), finishes the deletion of terminating pods, and recreates a deleted
-//! validator pod under the same name with a new UID and a fresh simulator state.
+//! that validator; or held Pending, without an IP, not Ready), finishes the deletion of
+//! terminating pods (a pod with a finalizer stays Terminating until the test removes it), and
+//! recreates a deleted validator pod under the same name with a new UID and a fresh simulator
+//! state (as a StatefulSet does; a ReplicaSet would pick a new name, which no test needs).
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
@@ -23,7 +25,8 @@ use super::cluster::TEST_NS_LABEL;
 pub struct ValidatorPod {
     pub name: String,
     pub node: String,
-    pub ip: Ipv4Addr,
+    /// The pod's IP: the simulator's address of its validator (`::1` for an IPv6 pod).
+    pub ip: IpAddr,
     pub labels: BTreeMap<String, String>,
     /// Named container ports, e.g. `("health", 3334)`.
     pub ports: Vec<(String, u16)>,
@@ -31,10 +34,45 @@ pub struct ValidatorPod {
     pub started_seconds_ago: i64,
 }
 
+/// What a pod's controller and the kubelet make of a [`ValidatorPod`] beyond the default (no
+/// owner, no finalizer, Running and Ready).
+#[derive(Debug, Clone, Default)]
+pub struct Stamp {
+    /// `metadata.ownerReferences`, as the pod's controller writes them.
+    pub owner_references: Vec<serde_json::Value>,
+    /// `metadata.finalizers`: once deleted, the pod stays Terminating until they are removed.
+    pub finalizers: Vec<String>,
+    /// How far the kubelet brings the pod.
+    pub start: Start,
+}
+
+/// How far the kubelet brings a pod.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Start {
+    /// Running, Ready, with its IP.
+    #[default]
+    Ready,
+    /// Scheduled, its image still being pulled: Pending, no IP, no container running.
+    Pending,
+    /// Running without a pod IP yet.
+    NoIp,
+    /// Running with its IP, its container not Ready yet.
+    NotReady,
+}
+
+/// A finalizer tests put on a pod to keep it Terminating once deleted (no controller acts on it).
+pub const HOLD: &str = "test.nodehealth.io/hold";
+
+/// Owner reference of a controller (`controller: true`), as controllers write it.
+pub fn controller_ref(api_version: &str, kind: &str, name: &str, uid: &str) -> serde_json::Value {
+    json!({"apiVersion": api_version, "kind": kind, "name": name, "uid": uid,
+           "controller": true, "blockOwnerDeletion": true})
+}
+
 pub struct Kubelet {
     client: Client,
     ns: String,
-    templates: Arc<Mutex<HashMap<String, ValidatorPod>>>,
+    templates: Arc<Mutex<HashMap<String, (ValidatorPod, Stamp)>>>,
     task: JoinHandle<()>,
 }
 
@@ -48,7 +86,7 @@ impl Kubelet {
     /// Starts the kubelet's watch loop over the namespace's pods. `sim` (when given) is told
     /// to restart a validator whose pod is recreated.
     pub fn start(client: Client, ns: &str, sim: Option<SimClient>) -> Kubelet {
-        let templates: Arc<Mutex<HashMap<String, ValidatorPod>>> = Arc::default();
+        let templates: Arc<Mutex<HashMap<String, (ValidatorPod, Stamp)>>> = Arc::default();
         let task = tokio::spawn(run(client.clone(), ns.to_owned(), templates.clone(), sim));
         Kubelet {
             client,
@@ -76,8 +114,48 @@ impl Kubelet {
 
     /// Creates a validator pod and makes it Running and Ready with its simulator address.
     pub async fn create_pod(&self, vp: ValidatorPod) -> Pod {
-        self.templates.lock().unwrap().insert(vp.name.clone(), vp.clone());
-        create_and_run(&self.client, &self.ns, &vp).await
+        self.create_stamped(vp, Stamp::default()).await
+    }
+
+    /// Creates a validator pod with owners, finalizers, and brought as far as `stamp` says.
+    pub async fn create_stamped(&self, vp: ValidatorPod, stamp: Stamp) -> Pod {
+        self.templates
+            .lock()
+            .unwrap()
+            .insert(vp.name.clone(), (vp.clone(), stamp.clone()));
+        create_and_run(&self.client, &self.ns, &vp, &stamp).await
+    }
+
+    /// Removes a pod's finalizers: a Terminating pod then goes (and is not recreated if forgotten).
+    pub async fn release(&self, name: &str) {
+        let strip = json!({"metadata": {"finalizers": null}});
+        self.pods()
+            .patch(name, &PatchParams::default(), &Patch::Merge(&strip))
+            .await
+            .expect("remove the pod's finalizers");
+    }
+
+    /// Restarts the pod's container in place, as the kubelet does after a crash or a failed
+    /// liveness probe: `restartCount` up, `state.running.startedAt` now. Returns that time.
+    pub async fn restart_container(&self, name: &str) -> jiff::Timestamp {
+        let pod = self.pods().get(name).await.expect("the pod");
+        let count = pod
+            .status
+            .and_then(|s| s.container_statuses)
+            .and_then(|c| c.first().map(|c| c.restart_count))
+            .unwrap_or(0);
+        let (before, started) = (now(3600), now(0));
+        let status = json!({"status": {"containerStatuses": [{
+            "name": "validator", "ready": true, "started": true, "restartCount": count + 1,
+            "image": "nodehealth-sim:test", "imageID": "",
+            "state": {"running": {"startedAt": started}},
+            "lastState": {"terminated": {"exitCode": 137, "reason": "Error", "startedAt": before, "finishedAt": started}},
+        }]}});
+        self.pods()
+            .patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
+            .await
+            .expect("restart the container");
+        started.parse().expect("a timestamp")
     }
 
     pub fn pods(&self) -> Api<Pod> {
@@ -96,7 +174,7 @@ fn now(offset_seconds: i64) -> String {
     jiff::Timestamp::from_second(secs).unwrap().to_string()
 }
 
-async fn create_and_run(client: &Client, ns: &str, vp: &ValidatorPod) -> Pod {
+async fn create_and_run(client: &Client, ns: &str, vp: &ValidatorPod, stamp: &Stamp) -> Pod {
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     let ports: Vec<_> = vp
         .ports
@@ -104,7 +182,8 @@ async fn create_and_run(client: &Client, ns: &str, vp: &ValidatorPod) -> Pod {
         .map(|(n, p)| json!({"name": n, "containerPort": p}))
         .collect();
     let pod: Pod = serde_json::from_value(json!({
-        "metadata": {"name": vp.name, "labels": vp.labels},
+        "metadata": {"name": vp.name, "labels": vp.labels, "ownerReferences": stamp.owner_references,
+                     "finalizers": stamp.finalizers},
         "spec": {
             "nodeName": vp.node,
             // No token controller runs here.
@@ -116,23 +195,44 @@ async fn create_and_run(client: &Client, ns: &str, vp: &ValidatorPod) -> Pod {
     pods.create(&PostParams::default(), &pod).await.expect("create pod");
     let ip = vp.ip.to_string();
     let started = now(vp.started_seconds_ago);
-    let cond = |t: &str| json!({"type": t, "status": "True", "lastTransitionTime": started});
-    let status = json!({"status": {
-        "phase": "Running",
-        "hostIP": "127.0.0.1",
-        "podIP": ip,
-        "podIPs": [{"ip": ip}],
-        "startTime": started,
-        "conditions": [cond("Initialized"), cond("Ready"), cond("ContainersReady"), cond("PodScheduled")],
-        "containerStatuses": [{"name": "validator", "ready": true, "started": true, "restartCount": 0,
-            "image": "nodehealth-sim:test", "imageID": "", "state": {"running": {"startedAt": started}}}],
-    }});
+    let cond = |t: &str, ok: bool| json!({"type": t, "status": if ok { "True" } else { "False" }, "lastTransitionTime": started});
+    let ready = stamp.start == Start::Ready;
+    let status = if stamp.start == Start::Pending {
+        json!({"status": {
+            "phase": "Pending",
+            "hostIP": "127.0.0.1",
+            "startTime": started,
+            "conditions": [cond("Initialized", true), cond("Ready", false), cond("ContainersReady", false),
+                           cond("PodScheduled", true)],
+            "containerStatuses": [{"name": "validator", "ready": false, "restartCount": 0,
+                "image": "nodehealth-sim:test", "imageID": "",
+                "state": {"waiting": {"reason": "ContainerCreating"}}}],
+        }})
+    } else {
+        let ips = (stamp.start != Start::NoIp).then(|| json!([{"ip": ip}]));
+        json!({"status": {
+            "phase": "Running",
+            "hostIP": "127.0.0.1",
+            "podIP": ips.as_ref().map(|_| ip.clone()),
+            "podIPs": ips,
+            "startTime": started,
+            "conditions": [cond("Initialized", true), cond("Ready", ready), cond("ContainersReady", ready),
+                           cond("PodScheduled", true)],
+            "containerStatuses": [{"name": "validator", "ready": ready, "started": true, "restartCount": 0,
+                "image": "nodehealth-sim:test", "imageID": "", "state": {"running": {"startedAt": started}}}],
+        }})
+    };
     pods.patch_status(&vp.name, &PatchParams::default(), &Patch::Merge(&status))
         .await
         .expect("pod status")
 }
 
-async fn run(client: Client, ns: String, templates: Arc<Mutex<HashMap<String, ValidatorPod>>>, sim: Option<SimClient>) {
+async fn run(
+    client: Client,
+    ns: String,
+    templates: Arc<Mutex<HashMap<String, (ValidatorPod, Stamp)>>>,
+    sim: Option<SimClient>,
+) {
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
     let mut events = watcher(pods.clone(), watcher::Config::default()).boxed();
     while let Some(ev) = events.next().await {
@@ -156,16 +256,18 @@ async fn run(client: Client, ns: String, templates: Arc<Mutex<HashMap<String, Va
             Ok(watcher::Event::Delete(pod)) => {
                 let name = pod.metadata.name.clone().unwrap_or_default();
                 let template = templates.lock().unwrap().get(&name).cloned();
-                if let Some(vp) = template {
-                    if let Some(sim) = &sim {
-                        let _ = sim.restart(Some(vp.ip)).await;
+                if let Some((vp, stamp)) = template {
+                    // The simulator is told by IPv4 address; its `::1` validator is not
+                    // restarted (no test recreates an IPv6 pod).
+                    if let (Some(sim), IpAddr::V4(ip)) = (&sim, vp.ip) {
+                        let _ = sim.restart(Some(ip)).await;
                     }
                     // The new instance starts now.
                     let fresh = ValidatorPod {
                         started_seconds_ago: 0,
                         ..vp
                     };
-                    create_and_run(&client, &ns, &fresh).await;
+                    create_and_run(&client, &ns, &fresh, &stamp).await;
                 }
             }
             _ => {}

@@ -120,8 +120,8 @@ impl Operator {
         self.child.id()
     }
 
-    /// Whether the process is still running.
-    pub fn running(&mut self) -> bool {
+    /// Whether the process still runs (it recovered by itself, nobody restarted it).
+    pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
 

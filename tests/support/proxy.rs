@@ -22,7 +22,12 @@ pub struct Proxy {
 impl Proxy {
     /// A proxy to the API server of the local cluster, and a kubeconfig that goes through it.
     pub async fn to_api_server(name: &str) -> (Proxy, PathBuf) {
-        let admin = std::fs::read_to_string(kubeconfig().await).unwrap();
+        Proxy::to_api_server_of(&kubeconfig().await, name).await
+    }
+
+    /// A proxy to the API server of a kubeconfig, and a kubeconfig that goes through it.
+    pub async fn to_api_server_of(kubeconfig: &std::path::Path, name: &str) -> (Proxy, PathBuf) {
+        let admin = std::fs::read_to_string(kubeconfig).unwrap();
         let mut kc: serde_yaml::Value = serde_yaml::from_str(&admin).unwrap();
         let server = kc["clusters"][0]["cluster"]["server"].as_str().unwrap().to_owned();
         let upstream: SocketAddr = server.trim_start_matches("https://").parse().expect("server host:port");

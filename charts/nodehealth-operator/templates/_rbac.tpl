@@ -10,7 +10,8 @@ Verbs come from what the operator calls (src/controller/):
   write_status); never update, never get;
 - events.k8s.io events: kube's Recorder creates an event, then patches it when it recurs;
 - remediation (act.rs): POST pods/eviction; nodes are read one by one (get) and cordoned or
-  uncordoned by PATCH; never list or watch.
+  uncordoned by PATCH; never list or watch. ReplicaSets are watched, metadata only
+  (workloads.rs), for the singleton guard.
 */ -}}
 
 {{/* Rules on what the operator watches: at cluster scope (ClusterRole), or in watchNamespace (Role). */}}
@@ -40,6 +41,12 @@ Verbs come from what the operator calls (src/controller/):
 - apiGroups: [""]
   resources: ["pods/eviction"]
   verbs: ["create"]
+# Remediation's singleton guard: the owner of a pod's ReplicaSet (its Deployment), so that a
+# rollout's old and new pods count as one validator and one is never restarted while the other
+# terminates or starts. Watched, metadata only (list + watch); never read one by one.
+- apiGroups: ["apps"]
+  resources: ["replicasets"]
+  verbs: ["list", "watch"]
 {{- end }}
 {{- end }}
 

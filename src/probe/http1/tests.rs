@@ -125,7 +125,7 @@ async fn get(idle: &Idle, addr: SocketAddr, pooled: bool) -> Result<(u16, Bytes)
         None,
         1 << 20,
         pooled,
-        "test",
+        "User-Agent: test\r\n",
         &Progress::default(),
     )
     .await
@@ -210,7 +210,7 @@ async fn endless_chunk_extensions_are_cut_off() {
             None,
             1 << 20,
             false,
-            "test",
+            "User-Agent: test\r\n",
             &Progress::default(),
         )
         .await
@@ -265,7 +265,7 @@ async fn a_json_rpc_call_is_a_post_with_its_length_and_type() {
             Some(body),
             1 << 20,
             false,
-            "test",
+            "User-Agent: test\r\n",
             &Progress::default(),
         )
         .await;
@@ -303,7 +303,7 @@ async fn fetch_within(addr: SocketAddr, deadline: Duration) -> Result<(u16, Byte
     let progress = Progress::default();
     let idle = Idle::new(Duration::from_secs(90));
     let plain = Plain::parse(&url).unwrap();
-    let fetch = idle.fetch(&plain, None, 1 << 20, false, "test", &progress);
+    let fetch = idle.fetch(&plain, None, 1 << 20, false, "User-Agent: test\r\n", &progress);
     tokio::time::timeout(deadline, fetch)
         .await
         .unwrap_or_else(|_| Err(progress.timed_out(deadline)))
@@ -412,4 +412,41 @@ async fn a_gzip_bomb_is_stopped_at_the_cap_of_its_inflated_size() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[tokio::test]
+async fn an_ipv6_pod_is_asked_for_by_its_bracketed_address_with_the_policys_fields() {
+    // `::1`, the one IPv6 loopback address.
+    let listener = tokio::net::TcpListener::bind("[::1]:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (mut conn, _) = listener.accept().await.unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !seen.ends_with(b"\r\n\r\n") {
+            let n = conn.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed before the head's end");
+            seen.extend_from_slice(&buf[..n]);
+        }
+        conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            .await
+            .unwrap();
+        String::from_utf8(seen).unwrap()
+    });
+    let url = format!("http://[::1]:{}/health", addr.port());
+    let plain = Plain::parse(&url).unwrap();
+    assert_eq!(plain.addr, addr);
+    let fields = "User-Agent: t\r\nX-Tenant: a\r\nAuthorization: Bearer abc\r\n";
+    let answer = Idle::new(Duration::from_secs(90))
+        .fetch(&plain, None, 1 << 20, false, fields, &Progress::default())
+        .await;
+    assert_eq!(answer.unwrap(), (200, Bytes::from_static(b"ok")));
+    let request = server.await.unwrap();
+    assert!(
+        request.starts_with(&format!(
+            "GET /health HTTP/1.1\r\nHost: [::1]:{}\r\n{fields}",
+            addr.port()
+        )),
+        "{request}"
+    );
 }
