@@ -15,7 +15,7 @@ use std::collections::{BinaryHeap, HashMap};
 
 use crate::assess::{History, Params, assess};
 use crate::chains::{Profile, ReadOptions};
-use crate::model::{PodVerdict, Scrape, Target};
+use crate::model::{Observation, PodVerdict, Scrape, Target};
 
 /// How a NodeHealth's pods are probed and judged.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,7 +50,20 @@ pub struct Job {
     pub due: f64,
     /// Whether this pod's connections are kept alive between probes (see [`Schedule::new`]).
     pub pooled: bool,
+    /// The pod's chain, which reads what the probe brings back.
+    pub profile: Profile,
+    /// What the policy tells the chain's reader.
+    pub read: ReadOptions,
     version: u64,
+}
+
+impl Job {
+    /// What the probe's scrape says, read by the pod's chain; `None` when the probe failed for
+    /// the operator's own reasons (it says nothing of the pod). Pure, and the CPU-heavy part of
+    /// a probe, so the shell may run it wherever suits it.
+    pub fn read(&self, scrape: &Scrape) -> Option<Observation> {
+        (!scrape.operator_failed()).then(|| self.profile.read(scrape, &self.read))
+    }
 }
 
 /// What a completed probe changed.
@@ -223,6 +236,8 @@ impl Schedule {
                 timeout: policy.plan.timeout,
                 due: pod.due,
                 pooled: pod.pooled,
+                profile: policy.plan.profile,
+                read: policy.plan.read.clone(),
                 version: pod.version,
             });
         }
@@ -232,27 +247,28 @@ impl Schedule {
     /// Records a probe that ran from `started` on: the pod's chain reads it, its history judges
     /// it, and its next probe is scheduled.
     pub fn complete(&mut self, job: &Job, scrape: &Scrape, started: f64) -> Change {
+        self.record(job, job.read(scrape), started)
+    }
+
+    /// As [`Schedule::complete`], with the scrape already read ([`Job::read`]).
+    pub fn record(&mut self, job: &Job, observation: Option<Observation>, started: f64) -> Change {
         let Some(policy) = self.policies.get_mut(&job.key) else {
             return Change::Stale;
         };
         let Some(pod) = policy.pods.get_mut(&job.uid).filter(|p| p.version == job.version) else {
             return Change::Stale;
         };
-        let change = if scrape.operator_failed() {
-            // Says nothing of the pod: its verdict stands, and it is probed again next period.
-            Change::Figures
-        } else {
-            let verdict = assess(
-                &mut pod.history,
-                &policy.plan.profile.read(scrape, &policy.plan.read),
-                &policy.plan.params,
-            );
+        let change = if let Some(observation) = observation {
+            let verdict = assess(&mut pod.history, &observation, &policy.plan.params);
             let change = match &pod.verdict {
                 Some(old) if same_verdict(old, &verdict) => Change::Figures,
                 _ => Change::Verdict,
             };
             pod.verdict = Some(verdict);
             change
+        } else {
+            // Says nothing of the pod: its verdict stands, and it is probed again next period.
+            Change::Figures
         };
         let period = policy.plan.period;
         // A period after it was due; if it ran so late that this is past, the first phase time

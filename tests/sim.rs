@@ -844,3 +844,112 @@ async fn a_taken_range_is_reported_as_a_bind_error() {
         Ok(_) => panic!("a second simulator bound the same addresses"),
     }
 }
+
+/// Sends one raw GET and reads what comes back within `wait` (the connection is then dropped).
+fn raw_get(ip: Ipv4Addr, port: u16, path: &str, wait: Duration) -> Vec<u8> {
+    use std::io::Write;
+    let mut conn = TcpStream::connect((ip, port)).unwrap();
+    write!(
+        conn,
+        "GET {path} HTTP/1.1\r\nHost: {ip}\r\nAccept-Encoding: identity\r\n\r\n"
+    )
+    .unwrap();
+    conn.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    let (mut got, started) = (Vec::new(), Instant::now());
+    let mut buf = [0u8; 64 << 10];
+    while started.elapsed() < wait && got.len() < 4 * MIB {
+        match conn.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(_) => {}
+        }
+    }
+    got
+}
+
+#[tokio::test]
+async fn hostile_modes_on_the_wire() {
+    let sim = sim(8, &[]);
+    let ips: Vec<_> = (0..8).map(|i| sim.ip(i).unwrap()).collect();
+    let client = sim.client().unwrap();
+    let modes = [
+        json!({"mode": "slowloris", "byte_interval_ms": 100}),
+        json!({"mode": "silent"}),
+        json!({"mode": "oversized", "mb": 1024, "content_length": true}),
+        json!({"mode": "gzip_bomb"}),
+        json!({"mode": "redirect"}),
+        json!({"mode": "endless_body", "interval_ms": 10}),
+        json!({"mode": "nan_values"}),
+        json!({"mode": "invalid_utf8"}),
+    ];
+    for (ip, mode) in ips.iter().zip(&modes) {
+        client.set_mode(Some(*ip), mode.clone()).await.unwrap();
+    }
+    let wait = Duration::from_millis(700);
+    let head = |bytes: &[u8]| String::from_utf8_lossy(&bytes[..bytes.len().min(400)]).to_lowercase();
+
+    let trickled = raw_get(ips[0], 3334, "/system/health", wait);
+    assert!(
+        (3..=12).contains(&trickled.len()),
+        "a byte every 100 ms: {:?}",
+        head(&trickled)
+    );
+    assert!(b"HTTP/1.1 200".starts_with(&trickled[..trickled.len().min(12)]));
+    assert!(raw_get(ips[1], 3335, "/prometheus/metrics", wait).is_empty(), "silent");
+
+    let huge = raw_get(ips[2], 3335, "/prometheus/metrics", wait);
+    let h = head(&huge);
+    let announced: u64 = h
+        .split("content-length: ")
+        .nth(1)
+        .unwrap()
+        .split('\r')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(announced >= 1 << 30, "1 GiB announced: {h}");
+    assert!(!h.contains("transfer-encoding"), "{h}");
+
+    let bomb = raw_get(ips[3], 3334, "/system/health", Duration::from_secs(3));
+    assert!(
+        head(&bomb).contains("content-encoding: gzip"),
+        "gzip though identity was asked for"
+    );
+    assert!(
+        bomb.len() < 2 * MIB,
+        "about a thousandth of 1 GiB on the wire: {}",
+        bomb.len()
+    );
+
+    let moved = head(&raw_get(ips[4], 3334, "/system/health", wait));
+    assert!(moved.starts_with("http/1.1 302"), "{moved}");
+    assert!(
+        moved.contains("location: http://198.51.100.7:8080/system/health"),
+        "{moved}"
+    );
+
+    let endless = raw_get(ips[5], 3335, "/prometheus/metrics", wait);
+    assert!(head(&endless).contains("transfer-encoding: chunked"));
+    assert!(endless.len() > 64 << 10, "still streaming: {} bytes", endless.len());
+
+    let m = get(&radix_metrics(ips[6])).await;
+    let (samples, stats) = parse_all(&m.body).unwrap();
+    assert_eq!(stats.skipped_invalid, 0);
+    assert!(samples.iter().all(|s| !s.value.is_finite() || s.value == 0.0));
+    assert_eq!(
+        radix_status(ips[6]).await,
+        "UP",
+        "JSON numbers cannot be NaN: the word stands"
+    );
+
+    let h = get(&radix_health(ips[7])).await;
+    assert!(std::str::from_utf8(&h.body).is_err());
+
+    // Each validator counts what it was asked, hostile or not.
+    let seen = client.validator(ips[4]).await.unwrap();
+    assert_eq!(seen["requests"]["health"], 1, "{seen}");
+    // Back to HTTP: a slowloris validator answers whole pages again.
+    client.set_mode(Some(ips[0]), json!({"mode": "synced"})).await.unwrap();
+    assert_eq!(radix_status(ips[0]).await, "UP");
+}

@@ -9,7 +9,7 @@ pub const MAX_ECHOED: usize = 40;
 
 /// A body as JSON, or why not, in bounded words (the parser's kind and position, no content).
 pub fn json(body: &[u8]) -> Result<Value, String> {
-    serde_json::from_slice(body).map_err(|e| {
+    serde_json::from_str(super::utf8(body)?).map_err(|e| {
         format!(
             "not JSON ({:?} error at line {} column {})",
             e.classify(),
@@ -92,5 +92,11 @@ mod tests {
             Some("a JSON-RPC response with neither result nor error")
         );
         assert_eq!(echo(&"x".repeat(100)).chars().count(), MAX_ECHOED + 1);
+        assert_eq!(
+            json(b"{\"result\":\"caf\xe9\"}").unwrap_err(),
+            "not UTF-8 text (invalid byte at offset 14)"
+        );
+        // JSON has no NaN: a writer that puts one there (Python's json.dumps does) is not JSON.
+        assert!(json(br#"{"result":NaN}"#).unwrap_err().starts_with("not JSON"));
     }
 }

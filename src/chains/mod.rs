@@ -14,7 +14,8 @@ pub mod solana;
 pub mod substrate;
 pub mod zksync;
 
-use crate::model::{Api, Observation, Reading, Request, Scrape};
+use crate::exposition::ParseStats;
+use crate::model::{Api, Observation, Reading, Request, Scrape, Status};
 
 /// Which formats a pod speaks.
 #[derive(
@@ -142,9 +143,40 @@ impl Profile {
 fn failed(r: &mut Reading, what: &str, message: &str, fatal: bool) {
     let reason = format!("{what} probe failed: {message}");
     if fatal {
-        r.worsen(crate::model::Status::NotReady, reason);
+        r.worsen(Status::NotReady, reason);
     } else {
         r.reasons.push(reason);
+    }
+}
+
+/// A body as text: JSON must be UTF-8 (RFC 8259 section 8.1), so anything else is named as
+/// such, with where it stops being text, rather than as a syntax error deep inside a string.
+fn utf8(body: &[u8]) -> Result<&str, String> {
+    std::str::from_utf8(body).map_err(|e| format!("not UTF-8 text (invalid byte at offset {})", e.valid_up_to()))
+}
+
+/// Lines of a metrics page past which the page itself is a reason: ten times a real node's (a
+/// Babylon node's page has about 4,000 lines: see `exposition::Limits::max_lines`). Every line
+/// is read every period, so a node that exports ten times more costs the operator ten times more.
+const LARGE_PAGE_LINES: usize = 40_000;
+
+/// What the shape of a metrics page says, whatever the chain: lines skipped as invalid (a node
+/// writing Latin-1 label values, a broken exporter) and a page far larger than a real one.
+fn page_notes(r: &mut Reading, stats: &ParseStats) {
+    if let Some((line, why)) = stats.first_invalid {
+        r.reasons.push(format!(
+            "metrics: {} line(s) skipped as invalid (the first, line {line}: {why})",
+            stats.skipped_invalid
+        ));
+    }
+    if stats.lines > LARGE_PAGE_LINES {
+        r.worsen(
+            Status::Affected,
+            format!(
+                "metrics page of {} lines, over {LARGE_PAGE_LINES} (ten times a real node's): each probe parses all of it",
+                stats.lines
+            ),
+        );
     }
 }
 

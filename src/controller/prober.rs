@@ -17,7 +17,7 @@ use tokio::task::JoinSet;
 
 use super::{Context, lock};
 use crate::crd::NodeHealth;
-use crate::model::{ComponentHealth, Scrape, Status};
+use crate::model::{ComponentHealth, Observation, Scrape, Status};
 use crate::schedule::{Change, Job};
 
 /// Where verdict changes go: the controller's reconcile queue.
@@ -26,6 +26,15 @@ pub(super) type Trigger = mpsc::Sender<ObjectRef<DeserializeGuard<NodeHealth>>>;
 /// Longest sleep between two looks at the schedule: registrations wake the loop at once, this
 /// only bounds the drift of a sleeping timer.
 const MAX_SLEEP: Duration = Duration::from_secs(5);
+/// Body bytes of a scrape past which it is read on a blocking thread rather than on the probe
+/// loop's: ten times a real Radix page (~100 KiB, see `ProbeConfig`). Reading a page of 100,000
+/// series on the loop held up every other probe's sockets meanwhile; handing each small page to
+/// another thread would cost a wake-up per probe.
+const READ_ELSEWHERE_BYTES: usize = 1 << 20;
+
+/// A probe done: its job, whether it failed for want of file descriptors, what it read, and when
+/// it started.
+type Done = (Job, bool, Option<Observation>, f64);
 
 /// Starts the probe loop on its own thread; the receiver completes when the loop has stopped
 /// (after `shutdown` resolves).
@@ -45,7 +54,7 @@ pub(super) fn spawn(
 
 /// Runs until `shutdown` resolves.
 async fn run(ctx: Arc<Context>, trigger: Trigger, shutdown: impl std::future::Future<Output = ()>) {
-    let mut running: JoinSet<(Job, Scrape, f64)> = JoinSet::new();
+    let mut running: JoinSet<Done> = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
         let jobs = lock(&ctx.schedule).pop_due(unix_now());
@@ -63,7 +72,11 @@ async fn run(ctx: Arc<Context>, trigger: Trigger, shutdown: impl std::future::Fu
                         metrics.observe_probe(e, r, s)
                     })
                     .await;
-                (job, scrape, started)
+                // An unreadable CA or token file is the policy's to report (it stalls), not the
+                // prober's.
+                let out_of_files = scrape.out_of_files();
+                let (job, observation) = read(job, scrape).await;
+                (job, out_of_files, observation, started)
             });
         }
         let scheduled = lock(&ctx.schedule).len();
@@ -73,8 +86,8 @@ async fn run(ctx: Arc<Context>, trigger: Trigger, shutdown: impl std::future::Fu
         });
         tokio::select! {
             Some(done) = running.join_next(), if !running.is_empty() => {
-                if let Ok((job, scrape, started)) = done {
-                    finish(&ctx, &trigger, &job, &scrape, started);
+                if let Ok((job, out_of_files, observation, started)) = done {
+                    finish(&ctx, &trigger, &job, out_of_files, observation, started);
                 }
             }
             () = tokio::time::sleep(sleep) => {}
@@ -84,11 +97,32 @@ async fn run(ctx: Arc<Context>, trigger: Trigger, shutdown: impl std::future::Fu
     }
 }
 
+/// Reads a scrape as its pod's chain does: here when it is small, on a blocking thread when it
+/// is large ([`READ_ELSEWHERE_BYTES`]).
+async fn read(job: Job, scrape: Scrape) -> (Job, Option<Observation>) {
+    let bytes: usize = scrape
+        .answers
+        .iter()
+        .filter_map(|(_, f)| Some(f.as_ref().ok()?.body.len()))
+        .sum();
+    if bytes <= READ_ELSEWHERE_BYTES {
+        let observation = job.read(&scrape);
+        return (job, observation);
+    }
+    let reader = job.clone();
+    match tokio::task::spawn_blocking(move || reader.read(&scrape)).await {
+        Ok(observation) => (job, observation),
+        Err(e) => {
+            // A reader that panicked: the verdict stands, as for a probe that says nothing.
+            tracing::error!(nodehealth = %job.key, uid = %job.uid, error = %e, "reading a scrape failed");
+            (job, None)
+        }
+    }
+}
+
 /// Records a probe and, when a verdict changed, asks for its NodeHealth to be reconciled.
-fn finish(ctx: &Context, trigger: &Trigger, job: &Job, scrape: &Scrape, started: f64) {
+fn finish(ctx: &Context, trigger: &Trigger, job: &Job, failed: bool, observation: Option<Observation>, started: f64) {
     ctx.metrics.observe_probe_lateness(unix_now() - job.due);
-    // An unreadable CA or token file is the policy's to report (it stalls), not the prober's.
-    let failed = scrape.out_of_files();
     if ctx.out_of_files.swap(failed, Ordering::AcqRel) != failed {
         // Said once per change, not per probe.
         let health = if failed {
@@ -100,7 +134,7 @@ fn finish(ctx: &Context, trigger: &Trigger, job: &Job, scrape: &Scrape, started:
         };
         ctx.health.set("prober", health);
     }
-    let change = lock(&ctx.schedule).complete(job, scrape, started);
+    let change = lock(&ctx.schedule).record(job, observation, started);
     if change == Change::Verdict {
         let (ns, name) = job.key.split_once('/').unwrap_or(("", job.key.as_str()));
         // Full: a reconcile is queued already, or the periodic one comes within a period.

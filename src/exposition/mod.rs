@@ -76,6 +76,8 @@ pub struct ParseStats {
     pub skipped_invalid: usize,
     /// Sample lines of families the filter did not keep.
     pub ignored: usize,
+    /// The first line skipped as invalid: its number and why, in fixed words (never its text).
+    pub first_invalid: Option<(usize, &'static str)>,
 }
 
 /// Why a body is not a metrics page.
@@ -244,7 +246,10 @@ pub fn parse<'a>(
     }
     match first_invalid {
         Some((line, invalid)) if !proven => Err(not_an_exposition(body, line, invalid)),
-        _ => Ok(stats),
+        _ => {
+            stats.first_invalid = first_invalid.map(|(line, invalid)| (line, invalid.reason()));
+            Ok(stats)
+        }
     }
 }
 

@@ -166,6 +166,17 @@ fn invalid_utf8_line_is_skipped_when_the_page_is_otherwise_valid() {
     let body = b"good 1\nm{a=\"\xff\"} 1\ngood 2\n";
     let (samples, stats) = parse_all(body).expect("one bad line is not fatal");
     assert_eq!((samples.len(), stats.skipped_invalid), (2, 1));
+    assert_eq!(stats.first_invalid, Some((2, "not UTF-8")), "which line, and why");
+}
+
+#[test]
+fn nan_infinities_and_negative_zero_are_values_not_errors() {
+    let (samples, stats) = parse_all(b"a NaN\nb +Inf\nc -Inf\nd -0\ne -0.0\n").unwrap();
+    assert_eq!((samples.len(), stats.skipped_invalid), (5, 0));
+    assert!(samples[0].value.is_nan());
+    assert_eq!((samples[1].value, samples[2].value), (f64::INFINITY, f64::NEG_INFINITY));
+    assert!(samples[3].value == 0.0 && samples[3].value.is_sign_negative());
+    assert!(samples[4].value == 0.0 && samples[4].value.is_sign_negative());
 }
 
 #[test]
@@ -252,7 +263,8 @@ fn filter_sees_names_before_labels_and_skips_unwanted_lines_cheaply() {
             lines: 3,
             samples: 2,
             skipped_invalid: 0,
-            ignored: 1
+            ignored: 1,
+            first_invalid: None,
         }
     );
 }
@@ -267,7 +279,8 @@ fn unwanted_families_still_prove_or_disprove_the_page() {
             lines: 2,
             samples: 0,
             skipped_invalid: 0,
-            ignored: 2
+            ignored: 2,
+            first_invalid: None,
         }
     );
     let garbage = parse(b"Not Found\n", &Limits::default(), none, |_| {});

@@ -7,11 +7,12 @@
 //! names stay with reqwest.
 //!
 //! Framing follows RFC 9112: `Transfer-Encoding: chunked`, else `Content-Length`, else the body
-//! runs to the connection's close (section 6.3). Only gzip is asked for (`Accept-Encoding`).
+//! runs to the connection's close (section 6.3). Only gzip is asked for (`Accept-Encoding`); a
+//! gzip body is inflated as it arrives ([`sink`]).
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::{EMFILE, ProbeError};
+use sink::Sink;
+
+mod sink;
 
 /// Cap on an answer's status line and headers: far above any node's (a few hundred bytes).
 const MAX_HEAD: usize = 64 << 10;
@@ -48,6 +52,38 @@ impl<'a> Plain<'a> {
             .or_else(|| authority.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 80)))?;
         let plain = path.bytes().all(|b| b.is_ascii_graphic() && b != b'#');
         plain.then_some(Plain { addr, authority, path })
+    }
+}
+
+/// How far a request has got, for the words of its timeout: the caller bounds the time, and
+/// reads this once the timed-out request is dropped.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Bytes of the answer received so far (head and raw body).
+    received: AtomicUsize,
+    /// Set once the answer's head is complete.
+    in_body: AtomicBool,
+}
+
+impl Progress {
+    fn add(&self, n: usize) {
+        self.received.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The error of a request stopped after `after`: nothing came back, or the answer trickled.
+    pub fn timed_out(&self, after: Duration) -> ProbeError {
+        match self.received.load(Ordering::Relaxed) {
+            0 => ProbeError::Timeout(after),
+            received => ProbeError::Trickle {
+                part: if self.in_body.load(Ordering::Relaxed) {
+                    "body"
+                } else {
+                    "answer headers"
+                },
+                after,
+                received,
+            },
+        }
     }
 }
 
@@ -105,7 +141,8 @@ impl Idle {
     /// GETs `url` (or POSTs `body`, a JSON-RPC call), reading at most `limit` bytes of
     /// (decoded) body, on a kept-alive connection when `pooled` (kept again afterwards if the
     /// answer allows). `fields` are the request's header lines (each ending in CRLF) besides
-    /// `Host`, `Accept-Encoding` and the body's. The caller bounds the time.
+    /// `Host`, `Accept-Encoding` and the body's. The caller bounds the time; `progress` tells it
+    /// how far the answer got.
     pub async fn fetch(
         &self,
         url: &Plain<'_>,
@@ -113,6 +150,7 @@ impl Idle {
         limit: usize,
         pooled: bool,
         fields: &str,
+        progress: &Progress,
     ) -> Result<(u16, Bytes), ProbeError> {
         let head = |method: &str| {
             format!(
@@ -131,7 +169,7 @@ impl Idle {
             }
         };
         if let Some(mut stream) = pooled.then(|| self.take(url.addr)).flatten() {
-            match exchange(&mut stream, request.as_bytes(), limit).await {
+            match exchange(&mut stream, request.as_bytes(), limit, progress).await {
                 Ok((answer, reusable)) => {
                     if reusable {
                         self.put(url.addr, stream);
@@ -145,7 +183,7 @@ impl Idle {
             }
         }
         let mut stream = connect(url.addr).await?;
-        match exchange(&mut stream, request.as_bytes(), limit).await {
+        match exchange(&mut stream, request.as_bytes(), limit, progress).await {
             Ok((answer, reusable)) => {
                 if pooled && reusable {
                     self.put(url.addr, stream);
@@ -198,11 +236,16 @@ struct Head {
 }
 
 /// One request and its answer; the answer and whether the connection may be used again.
-async fn exchange(stream: &mut TcpStream, request: &[u8], limit: usize) -> Result<((u16, Bytes), bool), Failure> {
+async fn exchange(
+    stream: &mut TcpStream,
+    request: &[u8],
+    limit: usize,
+    progress: &Progress,
+) -> Result<((u16, Bytes), bool), Failure> {
     stream.write_all(request).await.map_err(Failure::NoAnswer)?;
     let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let head = loop {
-        let read = read_more(stream, &mut buf, READ_CHUNK).await.map_err(|e| {
+        let read = read_more(stream, &mut buf, READ_CHUNK, progress).await.map_err(|e| {
             if buf.is_empty() {
                 Failure::NoAnswer(e)
             } else {
@@ -223,23 +266,30 @@ async fn exchange(stream: &mut TcpStream, request: &[u8], limit: usize) -> Resul
             return Err(Failure::Failed(body_error("answer headers larger than 64 KiB")));
         }
     };
+    progress.in_body.store(true, Ordering::Relaxed);
     if (300..400).contains(&head.code) {
         return Err(Failure::Failed(ProbeError::Redirect(head.code)));
     }
-    let (body, clean_end) = read_body(stream, buf, &head, limit).await.map_err(Failure::Failed)?;
-    let body = if head.gzip {
-        gunzip(&body, limit).map_err(Failure::Failed)?
-    } else {
-        body
-    };
+    let mut sink = Sink::new(head.gzip, limit);
+    let clean_end = read_body(stream, buf, &head, &mut sink, limit, progress)
+        .await
+        .map_err(Failure::Failed)?;
+    let body = sink.finish().map_err(Failure::Failed)?;
     let reusable = head.keep_alive && clean_end && head.framing != Framing::UntilClose;
     Ok(((head.code, Bytes::from(body)), reusable))
 }
 
 /// Reads once into `buf`, with room for at least `want` more bytes (at most one read's worth).
-async fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>, want: usize) -> std::io::Result<usize> {
+async fn read_more(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    want: usize,
+    progress: &Progress,
+) -> std::io::Result<usize> {
     buf.reserve(want.clamp(1, READ_CHUNK * 4));
-    stream.read_buf(buf).await
+    let n = stream.read_buf(buf).await?;
+    progress.add(n);
+    Ok(n)
 }
 
 fn body_error(what: &str) -> ProbeError {
@@ -277,7 +327,7 @@ fn parse_head(buf: &[u8]) -> Result<Option<Head>, ProbeError> {
     let gzip = match encoding.as_str() {
         "" | "identity" => false,
         "gzip" | "x-gzip" => true,
-        _ => return Err(ProbeError::Body(format!("unsupported Content-Encoding {encoding:.32}"))),
+        _ => return Err(ProbeError::Encoding(encoding.chars().take(32).collect())),
     };
     let close = value("connection").any(|v| v.split(',').any(|t| t.trim() == "close"));
     Ok(Some(Head {
@@ -289,40 +339,51 @@ fn parse_head(buf: &[u8]) -> Result<Option<Head>, ProbeError> {
     }))
 }
 
-/// The raw body (before decoding) and whether it ended exactly where the framing said.
+/// Reads the body into `sink`; whether it ended exactly where the framing said. `buf` holds the
+/// head and what came after it.
 async fn read_body(
     stream: &mut TcpStream,
     buf: Vec<u8>,
     head: &Head,
+    sink: &mut Sink,
     limit: usize,
-) -> Result<(Vec<u8>, bool), ProbeError> {
+    progress: &Progress,
+) -> Result<bool, ProbeError> {
     let mut buf = buf;
+    let mut body = buf.split_off(head.len);
     match head.framing {
-        Framing::None => Ok((Vec::new(), buf.len() == head.len)),
+        Framing::None => Ok(body.is_empty()),
         Framing::Length(n) => {
+            // Refused before a byte of it is read, gzip or not: its wire bytes alone are too many.
             if n > limit {
                 return Err(ProbeError::BodyTooLarge(limit));
             }
-            let end = head.len + n;
-            while buf.len() < end {
-                let want = end - buf.len();
-                if read_more(stream, &mut buf, want).await.map_err(read_error)? == 0 {
+            let mut left = n;
+            loop {
+                let take = left.min(body.len());
+                sink.push(&body[..take], limit)?;
+                left -= take;
+                if left == 0 {
+                    return Ok(body.len() == take);
+                }
+                body.clear();
+                if read_more(stream, &mut body, left, progress).await.map_err(read_error)? == 0 {
                     return Err(body_error("connection closed in the body"));
                 }
             }
-            let clean = buf.len() == end;
-            buf.truncate(end);
-            Ok((buf.split_off(head.len), clean))
         }
-        Framing::UntilClose => {
-            while read_more(stream, &mut buf, READ_CHUNK).await.map_err(read_error)? > 0 {
-                if buf.len() - head.len > limit {
-                    return Err(ProbeError::BodyTooLarge(limit));
-                }
+        Framing::UntilClose => loop {
+            sink.push(&body, limit)?;
+            body.clear();
+            if read_more(stream, &mut body, READ_CHUNK, progress)
+                .await
+                .map_err(read_error)?
+                == 0
+            {
+                return Ok(false);
             }
-            Ok((buf.split_off(head.len), false))
-        }
-        Framing::Chunked => read_chunked(stream, buf, head.len, limit).await,
+        },
+        Framing::Chunked => read_chunked(stream, body, sink, limit, progress).await,
     }
 }
 
@@ -330,23 +391,28 @@ fn read_error(e: std::io::Error) -> ProbeError {
     ProbeError::Body(e.to_string())
 }
 
-/// Decodes a chunked body starting at `buf[at..]`, reading more as needed.
+/// Decodes a chunked body from `buf` on, reading more as needed.
 async fn read_chunked(
     stream: &mut TcpStream,
     mut buf: Vec<u8>,
-    mut at: usize,
+    sink: &mut Sink,
     limit: usize,
-) -> Result<(Vec<u8>, bool), ProbeError> {
-    let mut body = Vec::new();
+    progress: &Progress,
+) -> Result<bool, ProbeError> {
+    let mut at = 0;
     loop {
-        match step(&buf[at..], &mut body, limit)? {
+        match step(&buf[at..], sink, limit)? {
             Step::More => {
                 // What is not decoded yet is at most one chunk (capped by `step`) and its size
                 // line: endless chunk extensions or trailers are cut off here.
-                if buf.len() - at > limit.saturating_sub(body.len()).saturating_add(MAX_HEAD) {
+                if buf.len() - at > sink.room(limit).saturating_add(MAX_HEAD) {
                     return Err(ProbeError::BodyTooLarge(limit));
                 }
-                if read_more(stream, &mut buf, READ_CHUNK).await.map_err(read_error)? == 0 {
+                if read_more(stream, &mut buf, READ_CHUNK, progress)
+                    .await
+                    .map_err(read_error)?
+                    == 0
+                {
                     return Err(body_error("connection closed in the body"));
                 }
             }
@@ -358,7 +424,7 @@ async fn read_chunked(
                     at = 0;
                 }
             }
-            Step::End(n) => return Ok((body, at + n == buf.len())),
+            Step::End(n) => return Ok(at + n == buf.len()),
         }
     }
 }
@@ -366,14 +432,14 @@ async fn read_chunked(
 enum Step {
     /// Not enough bytes yet for the next piece.
     More,
-    /// A chunk (size line, data, CRLF) was appended.
+    /// A chunk (size line, data, CRLF) went to the sink.
     Consumed(usize),
     /// The last chunk and the trailer section: the body is complete.
     End(usize),
 }
 
 /// One piece of a chunked body (RFC 9112 section 7.1).
-fn step(rest: &[u8], body: &mut Vec<u8>, limit: usize) -> Result<Step, ProbeError> {
+fn step(rest: &[u8], sink: &mut Sink, limit: usize) -> Result<Step, ProbeError> {
     let (size_len, size) = match httparse::parse_chunk_size(rest) {
         Ok(httparse::Status::Complete(c)) => c,
         Ok(httparse::Status::Partial) => return Ok(Step::More),
@@ -391,7 +457,7 @@ fn step(rest: &[u8], body: &mut Vec<u8>, limit: usize) -> Result<Step, ProbeErro
             .map_or(Step::More, |i| Step::End(size_len + i + 4)));
     }
     let size = usize::try_from(size).unwrap_or(usize::MAX);
-    if size > limit.saturating_sub(body.len()) {
+    if size > sink.room(limit) {
         return Err(ProbeError::BodyTooLarge(limit));
     }
     let end = size_len + size;
@@ -401,22 +467,8 @@ fn step(rest: &[u8], body: &mut Vec<u8>, limit: usize) -> Result<Step, ProbeErro
     if &rest[end..end + 2] != b"\r\n" {
         return Err(body_error("invalid chunk end"));
     }
-    body.extend_from_slice(&rest[size_len..end]);
+    sink.push(&rest[size_len..end], limit)?;
     Ok(Step::Consumed(end + 2))
-}
-
-/// Decodes a gzip body, at most `limit` bytes of it.
-fn gunzip(raw: &[u8], limit: usize) -> Result<Vec<u8>, ProbeError> {
-    let mut out = Vec::new();
-    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
-    flate2::read::MultiGzDecoder::new(raw)
-        .take(cap)
-        .read_to_end(&mut out)
-        .map_err(|_| body_error("invalid gzip body"))?;
-    if out.len() > limit {
-        return Err(ProbeError::BodyTooLarge(limit));
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -8,9 +8,11 @@
 //! ([`tls`]).
 //!
 //! Guarantees: no redirect is followed; a body is never read past its cap (after gzip
-//! decoding too); a request never outlives its timeout; HTTPS certificates are verified unless
-//! the policy says `insecureSkipVerify: true`; a CA or token file the operator cannot read
-//! fails the request as the operator's failure ([`CREDENTIALS`]), never the pod's.
+//! decoding too); a body in an encoding not asked for is refused, not handed on as binary; a
+//! request never outlives its timeout, and one that times out says how far its answer got (none,
+//! headers or body trickling); HTTPS certificates are verified unless the policy says
+//! `insecureSkipVerify: true`; a CA or token file the operator cannot read fails the request as
+//! the operator's failure ([`CREDENTIALS`]), never the pod's.
 
 mod credentials;
 mod http1;
@@ -71,6 +73,22 @@ pub enum ProbeError {
     Redirect(u16),
     #[error("body larger than {0} bytes")]
     BodyTooLarge(usize),
+    /// A gzip body that inflates past the cap, or far past what text compresses to: small on
+    /// the wire, huge inflated.
+    #[error("gzip body inflates past {inflated} bytes from {wire} on the wire (a gzip bomb?)")]
+    InflatesTooLarge { inflated: usize, wire: usize },
+    /// An encoding the probe never asked for: its bytes would reach a reader as binary noise.
+    #[error("unsupported Content-Encoding {0} (only gzip is asked for)")]
+    Encoding(String),
+    /// The answer began but did not end within the deadline: its headers or its body trickle
+    /// (a slowloris answer, a body that never ends).
+    #[error("{part} incomplete after {:.1} s ({received} bytes received)", .after.as_secs_f64())]
+    Trickle {
+        /// `answer headers` or `body`.
+        part: &'static str,
+        after: Duration,
+        received: usize,
+    },
     #[error("connection failed while reading the body ({0})")]
     Body(String),
     #[error("invalid probe URL")]
@@ -93,6 +111,9 @@ impl ProbeError {
             ProbeError::Connect(_) => "Connect",
             ProbeError::Redirect(_) => "Redirect",
             ProbeError::BodyTooLarge(_) => "BodyTooLarge",
+            ProbeError::InflatesTooLarge { .. } => "InflatesTooLarge",
+            ProbeError::Encoding(_) => "Encoding",
+            ProbeError::Trickle { .. } => "Trickle",
             ProbeError::Body(_) => "Body",
             ProbeError::InvalidUrl => "InvalidUrl",
             ProbeError::TooManyOpenFiles => TOO_MANY_OPEN_FILES,
@@ -205,9 +226,11 @@ impl Prober {
         match http1::Plain::parse(url) {
             Some(plain) => {
                 let fields = fields(access, authorization.as_deref());
-                tokio::time::timeout(timeout, self.idle.fetch(&plain, body, limit, pooled, &fields))
+                let progress = http1::Progress::default();
+                let fetch = self.idle.fetch(&plain, body, limit, pooled, &fields, &progress);
+                tokio::time::timeout(timeout, fetch)
                     .await
-                    .unwrap_or(Err(ProbeError::Timeout(timeout)))
+                    .unwrap_or_else(|_| Err(progress.timed_out(timeout)))
             }
             None => {
                 let client = self.tls.client(&access.tls, pooled).map_err(ProbeError::Credentials)?;
@@ -244,6 +267,14 @@ impl Prober {
         let code = resp.status().as_u16();
         if resp.status().is_redirection() {
             return Err(ProbeError::Redirect(code));
+        }
+        // reqwest decodes gzip and drops the header; any other encoding would reach the reader
+        // as binary.
+        if let Some(encoding) = resp.headers().get(reqwest::header::CONTENT_ENCODING) {
+            let encoding = String::from_utf8_lossy(encoding.as_bytes()).trim().to_ascii_lowercase();
+            if encoding != "identity" {
+                return Err(ProbeError::Encoding(encoding.chars().take(32).collect()));
+            }
         }
         if resp.content_length().is_some_and(|n| n > limit as u64) {
             return Err(ProbeError::BodyTooLarge(limit));

@@ -47,6 +47,8 @@ pub struct View {
     pub listening: bool,
     /// Which of its ports are open: `{"health":true,"metrics":false}` (a booting Radix node).
     pub ports: Ports,
+    /// Requests it received on each port since the simulator started: `{"health":12,"metrics":12}`.
+    pub requests: Requests,
     /// What its health endpoint says: a Radix status word (`UP`, `SYNCING`, `OUT_OF_SYNC`,
     /// `BOOTING_PRE_GENESIS`), or a zksync application status (`ready`, `affected`, `not_ready`).
     pub status: &'static str,
@@ -70,6 +72,13 @@ pub struct Ports {
     pub metrics: bool,
 }
 
+/// Requests received, per port.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Requests {
+    pub health: u64,
+    pub metrics: u64,
+}
+
 /// `GET /network`'s body.
 pub fn network_view(halted_since: Option<f64>) -> Value {
     json!({"halted": halted_since.is_some(), "since": halted_since})
@@ -91,6 +100,10 @@ pub fn view(fleet: &Fleet, idx: usize) -> View {
         ports: Ports {
             health: open[0],
             metrics: open[1],
+        },
+        requests: {
+            let [health, metrics] = fleet.requests(idx);
+            Requests { health, metrics }
         },
         status,
         health_factor: snap.health_factor,

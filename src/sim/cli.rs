@@ -29,7 +29,14 @@ head and advances at rate × real time (gains on it above 1, falls further behin
 lagging(behind_seconds): trails the head by a constant delay at the network's pace; stalled; \
 booting (Radix: /system/health says BOOTING_PRE_GENESIS and the metrics port is closed; zksync: \
 /health 503, not_ready); missing_proposals(n); clock_skew(seconds); unreachable; slow(delay_ms); \
-http500; malformed; oversized(mb=32); action: restart.
+http500; malformed; oversized(mb=32, content_length=false: true announces the length up front); \
+hostile endpoints (the ledger stays synced behind them): slowloris(byte_interval_ms=200): the \
+answer's head a byte at a time; endless_body(interval_ms=100): chunked, never ends; \
+gzip_bomb(mb=1024): gzip whether asked or not, ~1/1000 of mb on the wire; redirect: 302 to \
+198.51.100.7:8080; nan_values: every metric value NaN/+Inf/-Inf/-0, numbers in JSON strings too; \
+many_series(series=100000): that many more series on the metrics page; invalid_utf8: bytes that \
+are not UTF-8 in every JSON string and label value; silent: accepts, reads, never answers; \
+action: restart.
 GET /network, POST /network {\"halted\":true} / {\"halted\":false}: a liveness break of the whole \
 network: every validator's head (proposer timestamp, state version, zksync main node block) freezes \
 at the halt and ledgers stop there; on resume the head jumps to the clock and versions continue. \

@@ -9,6 +9,7 @@
 //!   format cannot be wrong on both sides);
 //! - [`render`]: the bodies a probe reads (Radix or zksync shaped), pure;
 //! - [`server`]: the per-validator listeners and the fleet they share;
+//! - [`raw`]: the hostile modes that work on the raw connection (`slowloris`, `silent`);
 //! - [`access`]: what the validators demand of a probe when a test asks (HTTPS, a token) and
 //!   the headers they keep;
 //! - [`admin`]: the JSON admin API that switches modes and halts the network;
@@ -21,6 +22,7 @@ pub mod cli;
 pub mod client;
 pub mod mode;
 pub mod network;
+pub mod raw;
 pub mod render;
 pub mod run;
 pub mod server;

@@ -4,6 +4,13 @@
 //! alias), `{"mode": "lagging", "behind_seconds": 120}`, `{"mode": "restart"}`,
 //! `{"in_validator_set": false}`, or a mode and `in_validator_set` together. Parsed by hand rather
 //! than by serde so that every mistake gets a message naming the field and the allowed values.
+//!
+//! Hostile modes (a broken or malicious endpoint; the validator's ledger stays synced behind it):
+//! `{"mode": "slowloris", "byte_interval_ms": 200}`, `{"mode": "endless_body", "interval_ms": 100}`,
+//! `{"mode": "oversized", "mb": 1024, "content_length": true}` (1 GiB announced and streamed),
+//! `{"mode": "gzip_bomb", "mb": 1024}`, `{"mode": "redirect"}`, `{"mode": "nan_values"}`,
+//! `{"mode": "many_series", "series": 100000}`, `{"mode": "invalid_utf8"}`, `{"mode": "silent"}`.
+//! Sizes have small defaults and hard bounds: a gigabyte only when a request says so.
 
 use serde_json::{Map, Value, json};
 
@@ -39,8 +46,30 @@ pub enum Mode {
     Http500,
     /// Both endpoints answer 200 with a body that does not parse.
     Malformed,
-    /// Both endpoints answer 200 with a body of at least `mb` MiB.
-    Oversized { mb: u64 },
+    /// Both endpoints answer 200 with a body of at least `mb` MiB, streamed; with
+    /// `content_length` its exact length is announced up front, else it is chunked.
+    Oversized { mb: u64, content_length: bool },
+    /// Both endpoints send their answer's head (status line and headers) one byte every
+    /// `byte_interval_ms`, then the body: a slowloris answer. Wire name `slowloris`.
+    Slowloris { byte_interval_ms: u64 },
+    /// Both endpoints answer 200, chunked, with a body that never ends: the page's start, then
+    /// padding, a chunk every `interval_ms` (0: as fast as the socket takes it).
+    EndlessBody { interval_ms: u64 },
+    /// Both endpoints answer 200 with `Content-Encoding: gzip` (asked for or not) and a body of
+    /// zeros that inflates to `mb` MiB, about a thousandth of that on the wire.
+    GzipBomb { mb: u64 },
+    /// Both endpoints answer `302 Found` pointing at another host and port ([`REDIRECT_TO`]).
+    Redirect,
+    /// Every value of the metrics page is, in turn, `NaN`, `+Inf`, `-Inf` or `-0`; in JSON,
+    /// whose numbers cannot be NaN, every number written as a string (`"12345"`) becomes
+    /// `"NaN"`, `"+Inf"`, `"-Inf"` or `"-0"`.
+    NanValues,
+    /// The metrics page carries `series` extra series (the health endpoint is as synced).
+    ManySeries { series: u64 },
+    /// Every JSON string value and every label value starts with bytes that are not UTF-8.
+    InvalidUtf8,
+    /// Both ports accept connections and read requests, and never answer.
+    Silent,
 }
 
 /// `behind_seconds` when a `catching_up` request does not say: an hour, a typical pod restored from
@@ -54,6 +83,24 @@ pub const MAX_OVERSIZED_MB: u64 = 4096;
 pub const MAX_DELAY_MS: u64 = 600_000;
 /// Proposals a Radix node tracks for `recent_self_proposal_miss_statistic` (babylon-node: 50).
 pub const RECENT_PROPOSALS_TRACKED: u64 = 50;
+/// `byte_interval_ms` when a `slowloris` request does not say: a 100-byte head takes 20 s, far
+/// past any probe timeout.
+pub const DEFAULT_BYTE_INTERVAL_MS: u64 = 200;
+/// `interval_ms` when an `endless_body` request does not say: 10 chunks a second, a steady
+/// trickle that never ends rather than a flood.
+pub const DEFAULT_CHUNK_INTERVAL_MS: u64 = 100;
+/// Longest pause between two bytes or chunks: a minute.
+pub const MAX_INTERVAL_MS: u64 = 60_000;
+/// `mb` when a `gzip_bomb` request does not say: a gigabyte inflated, about a megabyte sent.
+pub const DEFAULT_BOMB_MB: u64 = 1024;
+/// Largest `gzip_bomb`: 16 GiB inflated, some 16 MB on the wire.
+pub const MAX_BOMB_MB: u64 = 16 * 1024;
+/// `series` when a `many_series` request does not say: 25 times a real Radix page.
+pub const DEFAULT_SERIES: u64 = 100_000;
+/// Largest `many_series`: ten million, some 400 MB streamed.
+pub const MAX_SERIES: u64 = 10_000_000;
+/// Where a `redirect` points: TEST-NET-2 (RFC 5737), an address that is never anybody's.
+pub const REDIRECT_TO: &str = "http://198.51.100.7:8080";
 /// Largest `catching_up` rate: far above any real catch-up speed (a few hundred × real time).
 const MAX_RATE: f64 = 1.0e6;
 /// Largest |skew| and `behind_seconds`: ten years, beyond which figures stop meaning anything.
@@ -76,7 +123,22 @@ impl Mode {
             Mode::Http500 => "http500",
             Mode::Malformed => "malformed",
             Mode::Oversized { .. } => "oversized",
+            Mode::Slowloris { .. } => "slowloris",
+            Mode::EndlessBody { .. } => "endless_body",
+            Mode::GzipBomb { .. } => "gzip_bomb",
+            Mode::Redirect => "redirect",
+            Mode::NanValues => "nan_values",
+            Mode::ManySeries { .. } => "many_series",
+            Mode::InvalidUtf8 => "invalid_utf8",
+            Mode::Silent => "silent",
         }
+    }
+
+    /// Whether the mode answers over HTTP at all. `slowloris` and `silent` work on the raw
+    /// connection (an HTTP server cannot send half a head or nothing), so their connections
+    /// are taken over from the moment they are accepted.
+    pub fn speaks_http(&self) -> bool {
+        !matches!(self, Mode::Slowloris { .. } | Mode::Silent)
     }
 
     /// The mode as an admin request would write it.
@@ -89,7 +151,13 @@ impl Mode {
             Mode::MissingProposals { n } => json!({"mode": self.name(), "n": n}),
             Mode::ClockSkew { seconds } => json!({"mode": self.name(), "seconds": seconds}),
             Mode::Slow { delay_ms } => json!({"mode": self.name(), "delay_ms": delay_ms}),
-            Mode::Oversized { mb } => json!({"mode": self.name(), "mb": mb}),
+            Mode::Oversized { mb, content_length } => {
+                json!({"mode": self.name(), "mb": mb, "content_length": content_length})
+            }
+            Mode::Slowloris { byte_interval_ms } => json!({"mode": self.name(), "byte_interval_ms": byte_interval_ms}),
+            Mode::EndlessBody { interval_ms } => json!({"mode": self.name(), "interval_ms": interval_ms}),
+            Mode::GzipBomb { mb } => json!({"mode": self.name(), "mb": mb}),
+            Mode::ManySeries { series } => json!({"mode": self.name(), "series": series}),
             _ => json!({"mode": self.name()}),
         }
     }
@@ -131,7 +199,8 @@ pub struct Change {
 
 /// Every mode name, for error messages.
 const MODE_NAMES: &str = "synced, catching_up (alias syncing), lagging, stalled, booting, missing_proposals, clock_skew, \
-                          unreachable, slow, http500, malformed, oversized, restart";
+                          unreachable, slow, http500, malformed, oversized, slowloris, endless_body, gzip_bomb, \
+                          redirect, nan_values, many_series, invalid_utf8, silent, restart";
 
 /// Reads an admin request body. The error is a message for the requester.
 pub fn parse_change(body: &Value) -> Result<Change, String> {
@@ -163,7 +232,8 @@ fn parse_action(name: &str, obj: &Map<String, Value>) -> Result<Action, String> 
             allow_fields(obj, name, &[])?;
             return Ok(Action::Restart);
         }
-        "synced" | "stalled" | "no_peers" | "booting" | "unreachable" | "http500" | "malformed" => {
+        "synced" | "stalled" | "no_peers" | "booting" | "unreachable" | "http500" | "malformed" | "redirect"
+        | "nan_values" | "invalid_utf8" | "silent" => {
             allow_fields(obj, name, &[])?;
             match name {
                 "synced" => Mode::Synced,
@@ -172,6 +242,10 @@ fn parse_action(name: &str, obj: &Map<String, Value>) -> Result<Action, String> 
                 "booting" => Mode::Booting,
                 "unreachable" => Mode::Unreachable,
                 "http500" => Mode::Http500,
+                "redirect" => Mode::Redirect,
+                "nan_values" => Mode::NanValues,
+                "invalid_utf8" => Mode::InvalidUtf8,
+                "silent" => Mode::Silent,
                 _ => Mode::Malformed,
             }
         }
@@ -218,12 +292,36 @@ fn parse_action(name: &str, obj: &Map<String, Value>) -> Result<Action, String> 
             Mode::Slow { delay_ms }
         }
         "oversized" => {
+            allow_fields(obj, name, &["mb", "content_length"])?;
+            let mb = bounded(obj, "mb", DEFAULT_OVERSIZED_MB, 1, MAX_OVERSIZED_MB)?;
+            let content_length = match obj.get("content_length") {
+                None => false,
+                Some(Value::Bool(b)) => *b,
+                Some(_) => return Err("content_length must be true or false".to_owned()),
+            };
+            Mode::Oversized { mb, content_length }
+        }
+        "slowloris" => {
+            allow_fields(obj, name, &["byte_interval_ms"])?;
+            let byte_interval_ms = bounded(obj, "byte_interval_ms", DEFAULT_BYTE_INTERVAL_MS, 1, MAX_INTERVAL_MS)?;
+            Mode::Slowloris { byte_interval_ms }
+        }
+        "endless_body" => {
+            allow_fields(obj, name, &["interval_ms"])?;
+            let interval_ms = bounded(obj, "interval_ms", DEFAULT_CHUNK_INTERVAL_MS, 0, MAX_INTERVAL_MS)?;
+            Mode::EndlessBody { interval_ms }
+        }
+        "gzip_bomb" => {
             allow_fields(obj, name, &["mb"])?;
-            let mb = integer(obj, "mb")?.unwrap_or(DEFAULT_OVERSIZED_MB);
-            if !(1..=MAX_OVERSIZED_MB).contains(&mb) {
-                return Err(format!("mb must be between 1 and {MAX_OVERSIZED_MB}, got {mb}"));
+            Mode::GzipBomb {
+                mb: bounded(obj, "mb", DEFAULT_BOMB_MB, 1, MAX_BOMB_MB)?,
             }
-            Mode::Oversized { mb }
+        }
+        "many_series" => {
+            allow_fields(obj, name, &["series"])?;
+            Mode::ManySeries {
+                series: bounded(obj, "series", DEFAULT_SERIES, 1, MAX_SERIES)?,
+            }
         }
         other => return Err(format!("unknown mode {other:?}; one of: {MODE_NAMES}")),
     };
@@ -240,6 +338,15 @@ fn allow_fields(obj: &Map<String, Value>, mode: &str, allowed: &[&str]) -> Resul
         Some(k) if allowed.is_empty() => Err(format!("mode {mode} takes no parameters, got {k:?}")),
         Some(k) => Err(format!("mode {mode} takes {}, got {k:?}", allowed.join(", "))),
     }
+}
+
+/// An integer field within `min..=max`, `default` when absent.
+fn bounded(obj: &Map<String, Value>, field: &str, default: u64, min: u64, max: u64) -> Result<u64, String> {
+    let n = integer(obj, field)?.unwrap_or(default);
+    if !(min..=max).contains(&n) {
+        return Err(format!("{field} must be between {min} and {max}, got {n}"));
+    }
+    Ok(n)
 }
 
 fn behind_seconds(obj: &Map<String, Value>) -> Result<Option<f64>, String> {
@@ -299,7 +406,22 @@ mod tests {
             Mode::Slow { delay_ms: 5000 },
             Mode::Http500,
             Mode::Malformed,
-            Mode::Oversized { mb: 3 },
+            Mode::Oversized {
+                mb: 3,
+                content_length: false,
+            },
+            Mode::Oversized {
+                mb: 1024,
+                content_length: true,
+            },
+            Mode::Slowloris { byte_interval_ms: 50 },
+            Mode::EndlessBody { interval_ms: 0 },
+            Mode::GzipBomb { mb: 2048 },
+            Mode::Redirect,
+            Mode::NanValues,
+            Mode::ManySeries { series: 7 },
+            Mode::InvalidUtf8,
+            Mode::Silent,
         ] {
             let change = parse(mode.to_json()).unwrap();
             assert_eq!(change.action, Some(Action::Mode(mode)));
@@ -332,12 +454,33 @@ mod tests {
         assert_eq!(
             c.action,
             Some(Action::Mode(Mode::Oversized {
-                mb: DEFAULT_OVERSIZED_MB
+                mb: DEFAULT_OVERSIZED_MB,
+                content_length: false,
             }))
         );
         assert_eq!(c.in_validator_set, Some(false));
         assert_eq!(parse(json!({"mode": "restart"})).unwrap().action, Some(Action::Restart));
         assert_eq!(parse(json!({"in_validator_set": true})).unwrap().action, None);
+        // Hostile modes: small defaults; a gigabyte only when asked.
+        let defaults = [
+            (
+                "slowloris",
+                Mode::Slowloris {
+                    byte_interval_ms: DEFAULT_BYTE_INTERVAL_MS,
+                },
+            ),
+            (
+                "endless_body",
+                Mode::EndlessBody {
+                    interval_ms: DEFAULT_CHUNK_INTERVAL_MS,
+                },
+            ),
+            ("gzip_bomb", Mode::GzipBomb { mb: DEFAULT_BOMB_MB }),
+            ("many_series", Mode::ManySeries { series: DEFAULT_SERIES }),
+        ];
+        for (name, mode) in defaults {
+            assert_eq!(parse(json!({"mode": name})).unwrap().action, Some(Action::Mode(mode)));
+        }
     }
 
     #[test]
@@ -353,8 +496,12 @@ mod tests {
             for endpoint in Endpoint::ALL {
                 assert!(!Mode::Unreachable.serves(profile, endpoint));
                 assert!(Mode::Lagging { behind_seconds: 5.0 }.serves(profile, endpoint));
+                // A port that accepts and never answers is open.
+                assert!(Mode::Silent.serves(profile, endpoint));
             }
         }
+        assert!(!Mode::Silent.speaks_http() && !Mode::Slowloris { byte_interval_ms: 1 }.speaks_http());
+        assert!(Mode::Redirect.speaks_http() && Mode::Synced.speaks_http());
     }
 
     #[test]
@@ -387,6 +534,26 @@ mod tests {
             (json!({"mode": "stalled", "rate": 1}), "takes no parameters"),
             (json!({"mode": "missing_proposals", "n": 51}), "<= 50"),
             (json!({"mode": "oversized", "mb": 0}), "mb must be"),
+            (
+                json!({"mode": "oversized", "mb": 5000}),
+                "mb must be between 1 and 4096",
+            ),
+            (
+                json!({"mode": "oversized", "content_length": 1}),
+                "content_length must be true or false",
+            ),
+            (json!({"mode": "oversized", "length": true}), "takes mb, content_length"),
+            (
+                json!({"mode": "slowloris", "byte_interval_ms": 0}),
+                "between 1 and 60000",
+            ),
+            (json!({"mode": "endless_body", "interval": 5}), "takes interval_ms"),
+            (
+                json!({"mode": "gzip_bomb", "mb": 1_000_000}),
+                "mb must be between 1 and 16384",
+            ),
+            (json!({"mode": "many_series", "series": 0}), "series must be between"),
+            (json!({"mode": "silent", "delay_ms": 5}), "takes no parameters"),
             (json!({"in_validator_set": "no"}), "true or false"),
         ];
         for (body, want) in cases {

@@ -3,17 +3,21 @@
 //! A validator owns its state and an accept loop per port its mode opens (health port, metrics
 //! port: see [`Mode::serves`]). Each accept loop owns its live connections, so stopping it (mode
 //! `unreachable`, Radix `booting` for the metrics port, `restart`) closes the port and resets
-//! every connection before the admin request returns.
+//! every connection before the admin request returns. A connection is served over HTTP, or, for
+//! the modes an HTTP server cannot play ([`Mode::speaks_http`]), on the raw socket ([`raw`]);
+//! switching into or out of those reopens the ports, as a new process would.
 
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::StreamExt;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -27,6 +31,7 @@ use tracing::{debug, warn};
 use crate::sim::access::{self, Serving};
 use crate::sim::mode::{Action, Change, Mode};
 use crate::sim::network::Network;
+use crate::sim::raw;
 use crate::sim::render::{self, Call, Identity, Reply, splitmix64};
 use crate::sim::state::{Snapshot, Validator};
 use crate::sim::{Endpoint, Profile, wall_now};
@@ -66,6 +71,8 @@ struct Slot {
     validator: Mutex<Validator>,
     /// By [`Endpoint::index`]: the running accept loop of each open port.
     listeners: Mutex<[Option<Listener>; 2]>,
+    /// By [`Endpoint::index`]: requests received since the simulator started.
+    requests: [AtomicU64; 2],
     /// The headers of the last request answered, with `Serving::record_requests`.
     last_request: Mutex<Option<Vec<(String, String)>>>,
 }
@@ -107,6 +114,7 @@ impl Fleet {
                 Slot {
                     validator: Mutex::new(Validator::new(now, offset as f64, &network)),
                     listeners: Mutex::new([None, None]),
+                    requests: [AtomicU64::new(0), AtomicU64::new(0)],
                     last_request: Mutex::new(None),
                 }
             })
@@ -169,6 +177,31 @@ impl Fleet {
         lock(&self.slots[idx].validator).mode()
     }
 
+    /// Requests validator `idx` received on each endpoint (by [`Endpoint::index`]).
+    pub fn requests(&self, idx: usize) -> [u64; 2] {
+        self.slots[idx].requests.each_ref().map(|n| n.load(Ordering::Relaxed))
+    }
+
+    fn count_request(&self, idx: usize, endpoint: Endpoint) {
+        self.slots[idx].requests[endpoint.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Validator `idx`'s answer to `call` now; `None` for a request it does not serve (Radix and
+    /// zksync serve one path per endpoint).
+    fn reply(&self, idx: usize, endpoint: Endpoint, call: &Call) -> Option<Reply> {
+        if matches!(self.profile, Profile::Radix | Profile::Zksync) {
+            let path = match endpoint {
+                Endpoint::Health => self.profile.default_health_path(),
+                Endpoint::Metrics => self.profile.default_metrics_path(),
+            };
+            if call.path != path {
+                return None;
+            }
+        }
+        let (snap, _) = self.snapshot(idx, wall_now());
+        render::reply(self.profile, endpoint, call, &snap, &Identity::for_ip(self.ip(idx)))
+    }
+
     /// What validator `idx` reports at `now`, and which of its ports (by [`Endpoint::index`]) are open.
     pub fn snapshot(&self, idx: usize, now: f64) -> (Snapshot, [bool; 2]) {
         let snap = lock(&self.slots[idx].validator).snapshot(now, &read(&self.network));
@@ -211,8 +244,9 @@ impl Fleet {
         let mut changed = 0;
         for idx in idxs {
             let now = wall_now();
-            let mode = {
+            let (before, mode) = {
                 let mut v = lock(&self.slots[idx].validator);
+                let before = v.mode();
                 let net = read(&self.network);
                 if let Some(in_set) = change.in_validator_set {
                     v.set_in_validator_set(in_set, now, &net);
@@ -222,10 +256,13 @@ impl Fleet {
                     Some(Action::Restart) => v.restart(now, &net),
                     None => {}
                 }
-                v.mode()
+                (before, v.mode())
             };
-            // A new process has new sockets: live connections are reset.
-            let fresh = change.action == Some(Action::Restart);
+            // A new process has new sockets: live connections are reset. So are they when the
+            // mode takes connections over from HTTP or gives them back (each connection is
+            // served one way from its accept on).
+            let fresh = change.action == Some(Action::Restart)
+                || (before != mode && !(before.speaks_http() && mode.speaks_http()));
             self.reconcile(idx, mode, fresh).await?;
             changed += 1;
         }
@@ -339,6 +376,24 @@ async fn accept_loop(
 async fn serve_connection(stream: TcpStream, fleet: Arc<Fleet>, idx: usize, endpoint: Endpoint) {
     // Nagle would add up to 40 ms to small answers and make `slow` timings fuzzy.
     let _ = stream.set_nodelay(true);
+    // The raw modes play the connection itself, before any TLS: a port that says nothing, or
+    // trickles, does so whatever it would have spoken.
+    match fleet.mode(idx) {
+        Mode::Silent => {
+            fleet.count_request(idx, endpoint);
+            return raw::silent(stream).await;
+        }
+        Mode::Slowloris { byte_interval_ms } => {
+            let mut stream = stream;
+            let Some(call) = raw::read_call(&mut stream).await else {
+                return;
+            };
+            fleet.count_request(idx, endpoint);
+            let reply = fleet.reply(idx, endpoint, &call).unwrap_or_else(not_found);
+            return raw::trickle(stream, reply, Duration::from_millis(byte_interval_ms)).await;
+        }
+        _ => {}
+    }
     let Some(tls) = fleet.serving.tls.clone() else {
         return serve_http(stream, fleet, idx, endpoint).await;
     };
@@ -371,6 +426,7 @@ async fn answer(
     endpoint: Endpoint,
     req: Request<Incoming>,
 ) -> Result<Response<axum::body::Body>, Infallible> {
+    fleet.count_request(idx, endpoint);
     if fleet.serving.record_requests {
         *lock(&fleet.slots[idx].last_request) = Some(access::recorded(req.headers()));
     }
@@ -384,15 +440,6 @@ async fn answer(
         return Ok(resp);
     }
     let one_page = matches!(fleet.profile, Profile::Radix | Profile::Zksync);
-    if one_page {
-        let path = match endpoint {
-            Endpoint::Health => fleet.profile.default_health_path(),
-            Endpoint::Metrics => fleet.profile.default_metrics_path(),
-        };
-        if req.uri().path() != path {
-            return Ok(text(StatusCode::NOT_FOUND, "not found\n"));
-        }
-    }
     let post = req.method() == Method::POST && !one_page;
     if req.method() != Method::GET && req.method() != Method::HEAD && !post {
         return Ok(text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"));
@@ -407,36 +454,59 @@ async fn answer(
             Ok(b) => b.to_bytes(),
             Err(_) => return Ok(text(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n")),
         };
-        let method = serde_json::from_slice::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| v.get("method")?.as_str().map(str::to_owned));
-        let Some(method) = method else {
+        let Some(method) = raw::rpc_method(&body) else {
             return Ok(text(StatusCode::BAD_REQUEST, "not a JSON-RPC call\n"));
         };
         call.rpc = Some(method);
     }
-    if let Mode::Slow { delay_ms } = fleet.mode(idx) {
+    let mode = fleet.mode(idx);
+    if let Mode::Slow { delay_ms } = mode {
         tokio::time::sleep(Duration::from_millis(delay_ms)).await;
     }
-    let (snap, _) = fleet.snapshot(idx, wall_now());
-    let Some(reply) = render::reply(fleet.profile, endpoint, &call, &snap, &Identity::for_ip(fleet.ip(idx))) else {
+    let Some(reply) = fleet.reply(idx, endpoint, &call) else {
         return Ok(text(StatusCode::NOT_FOUND, "not found\n"));
     };
     debug!(ip = %fleet.ip(idx), ?endpoint, status = reply.status, "answered");
-    Ok(response(reply))
+    let headers = render::headers(mode, &call, &reply.body);
+    let pace = match mode {
+        Mode::EndlessBody { interval_ms } => Duration::from_millis(interval_ms),
+        _ => Duration::ZERO,
+    };
+    Ok(response(reply, &headers, pace))
 }
 
-fn response(reply: Reply) -> Response<axum::body::Body> {
+fn not_found() -> Reply {
+    Reply {
+        status: 404,
+        content_type: render::PLAIN,
+        body: render::Body::Full(b"not found\n".to_vec()),
+    }
+}
+
+/// The HTTP response of `reply`, with `headers`, a streamed body's chunks `pace` apart.
+fn response(reply: Reply, headers: &[(&'static str, String)], pace: Duration) -> Response<axum::body::Body> {
     let body = match reply.body {
         render::Body::Full(bytes) => axum::body::Body::from(bytes),
-        render::Body::Streamed(chunks) => {
+        render::Body::Streamed(chunks) if pace.is_zero() => {
             axum::body::Body::from_stream(futures::stream::iter(chunks.map(Ok::<Bytes, Infallible>)))
+        }
+        render::Body::Streamed(chunks) => {
+            let paced = futures::stream::iter(chunks).then(move |chunk| async move {
+                tokio::time::sleep(pace).await;
+                Ok::<Bytes, Infallible>(chunk)
+            });
+            axum::body::Body::from_stream(paced)
         }
     };
     let mut resp = Response::new(body);
     *resp.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(reply.content_type));
+    for (name, value) in headers {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            resp.headers_mut().insert(HeaderName::from_static(name), value);
+        }
+    }
     resp
 }
 

@@ -115,6 +115,11 @@ impl Operator {
         Operator { child, http }
     }
 
+    /// The process's id (for `/proc/<pid>/status`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Whether the process still runs (it recovered by itself, nobody restarted it).
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))

@@ -18,7 +18,7 @@
 //!   round keeps growing is a network that does not commit (the list does not name it;
 //!   it is what tells a halted network from a stalled node without any target height).
 
-use crate::exposition::{self, Limits};
+use crate::exposition::{self, Limits, ParseStats};
 use crate::model::{Counter, Reading, Status, SyncState};
 
 /// `instrumentation.namespace`'s default in CometBFT's `config.toml`.
@@ -39,6 +39,8 @@ pub struct Page {
     pub missed_blocks: Option<f64>,
     pub last_signed_height: Option<f64>,
     pub rounds: Option<f64>,
+    /// How the page parsed.
+    pub stats: ParseStats,
 }
 
 /// Parses the page's series under `namespace` (without the trailing `_`).
@@ -66,13 +68,14 @@ pub fn parse(body: &[u8], namespace: &str) -> Result<Page, String> {
             }
         },
     );
-    parsed.map_err(|e| format!("metrics: {e}"))?;
+    page.stats = parsed.map_err(|e| format!("metrics: {e}"))?;
     Ok(page)
 }
 
 /// Adds what the page says to what `/status` and `/net_info` said. `only_word`: the RPC is not
 /// probed, so the page's figures are the reading.
 pub fn read(page: &Page, r: &mut Reading, only_word: bool) {
+    super::super::page_notes(r, &page.stats);
     if only_word {
         r.status = Some(Status::Ready);
         r.head.height = page.height.filter(|h| *h > 0.0);

@@ -60,6 +60,9 @@ pub struct RadixMetrics {
     pub configured_validator_address: Option<String>,
     /// `rn_misc_config_info{branch_and_commit}`.
     pub branch_and_commit: Option<String>,
+    /// Gauges on the page whose every sample was NaN or ±Inf: the series is there, its figure
+    /// is not a number (name, the first such value).
+    pub not_numbers: Vec<(&'static str, f64)>,
     /// How the page parsed (lines skipped as invalid, …).
     pub stats: ParseStats,
 }
@@ -67,8 +70,9 @@ pub struct RadixMetrics {
 impl RadixMetrics {
     /// Extracts the health series from one metrics page.
     ///
-    /// Gauges: the first sample that is not NaN (NaN reads as absent). Summed counters: NaN
-    /// samples are left out, and a family with no sample at all stays `None`. Label values that
+    /// Gauges: the first finite sample (NaN and ±Inf read as absent, and are listed in
+    /// `not_numbers` when no finite sample follows). Summed counters: samples that are not
+    /// finite are left out, and a family with no sample at all stays `None`. Label values that
     /// are empty count as absent (the node writes `configured_validator_address=""` when it has
     /// no validator).
     pub fn from_exposition(body: &[u8]) -> Result<RadixMetrics, ExpositionError> {
@@ -86,7 +90,7 @@ impl RadixMetrics {
             .configured_validator_address
             .as_deref()
             .and_then(|own| own_rounds(&rounds, own));
-        for row in rounds.iter().filter(|r| !r.value.is_nan()) {
+        for row in rounds.iter().filter(|r| r.value.is_finite()) {
             if row.label("round_resolution").as_deref() == Some("MissedByGap") {
                 add(&mut m.rounds_missed_by_gap, row.value);
             }
@@ -96,22 +100,45 @@ impl RadixMetrics {
             m.rounds_missed_by_gap = Some(0.0);
         }
         m.stats = stats;
+        let mut not_numbers = std::mem::take(&mut m.not_numbers);
+        not_numbers.retain(|(name, _)| {
+            Series::of(name)
+                .and_then(|s| m.gauge(s))
+                .is_some_and(|slot| slot.is_none())
+        });
+        m.not_numbers = not_numbers;
         Ok(m)
+    }
+
+    /// The field of a gauge read as its first finite sample.
+    fn gauge(&mut self, series: Series) -> Option<&mut Option<f64>> {
+        Some(match series {
+            Series::OverallHealthFactor => &mut self.overall_health_factor,
+            Series::LastUpdateEpochSecond => &mut self.last_update_epoch_second,
+            Series::LastUpdateProposerEpochSecond => &mut self.last_update_proposer_epoch_second,
+            Series::ProgressRate => &mut self.progress_rate,
+            Series::RecentSelfProposalMissCount => &mut self.recent_self_proposal_miss_count,
+            Series::LedgerStateVersion => &mut self.ledger_state_version,
+            Series::SyncCurrentStateVersion => &mut self.sync_current_state_version,
+            Series::SyncTargetStateVersion => &mut self.sync_target_state_version,
+            Series::SyncTargetProposerTimestamp => &mut self.sync_target_proposer_timestamp_epoch_second,
+            Series::WallclockEpochSecond => &mut self.wallclock_epoch_second,
+            _ => return None,
+        })
     }
 
     fn record<'a>(&mut self, series: Series, sample: Sample<'a>, rounds: &mut Vec<Sample<'a>>) {
         let v = sample.value;
+        if let Some(slot) = self.gauge(series) {
+            if v.is_finite() {
+                slot.get_or_insert(v);
+            } else if !self.not_numbers.iter().any(|(name, _)| *name == series.name()) {
+                self.not_numbers.push((series.name(), v));
+            }
+            return;
+        }
         match series {
-            Series::OverallHealthFactor => first(&mut self.overall_health_factor, v),
-            Series::LastUpdateEpochSecond => first(&mut self.last_update_epoch_second, v),
-            Series::LastUpdateProposerEpochSecond => first(&mut self.last_update_proposer_epoch_second, v),
-            Series::ProgressRate => first(&mut self.progress_rate, v),
-            Series::RecentSelfProposalMissCount => first(&mut self.recent_self_proposal_miss_count, v),
-            Series::LedgerStateVersion => first(&mut self.ledger_state_version, v),
             Series::RoundsCommitted => rounds.push(sample),
-            Series::SyncCurrentStateVersion => first(&mut self.sync_current_state_version, v),
-            Series::SyncTargetStateVersion => first(&mut self.sync_target_state_version, v),
-            Series::SyncTargetProposerTimestamp => first(&mut self.sync_target_proposer_timestamp_epoch_second, v),
             Series::SyncUnexpectedResponses => add(&mut self.sync_unexpected_responses, v),
             Series::SyncInvalidResponses => {
                 add(&mut self.sync_invalid_responses, v);
@@ -120,18 +147,14 @@ impl RadixMetrics {
                 }
             }
             Series::BftRejectedConsensusEvents => add(&mut self.bft_rejected_consensus_events, v),
-            Series::InValidatorSet => {
-                if self.in_validator_set.is_none() && !v.is_nan() {
-                    // A 0/1 gauge written as a float: anything from one half up is "1".
-                    self.in_validator_set = Some(v >= 0.5);
-                }
+            Series::InValidatorSet if self.in_validator_set.is_none() && v.is_finite() => {
+                // A 0/1 gauge written as a float: anything from one half up is "1".
+                self.in_validator_set = Some(v >= 0.5);
             }
-            Series::ProposalTimestampDifference if !v.is_nan() => {
+            Series::ProposalTimestampDifference if v.is_finite() => {
                 let (lo, hi) = self.proposal_timestamp_differences.unwrap_or((v, v));
                 self.proposal_timestamp_differences = Some((lo.min(v), hi.max(v)));
             }
-            Series::ProposalTimestampDifference => {}
-            Series::WallclockEpochSecond => first(&mut self.wallclock_epoch_second, v),
             Series::ConfigInfo => {
                 first_label(
                     &mut self.configured_validator_address,
@@ -140,13 +163,15 @@ impl RadixMetrics {
                 );
                 first_label(&mut self.branch_and_commit, &sample, "branch_and_commit");
             }
+            // Gauges (read above), and series already known or not numbers.
+            _ => {}
         }
     }
 }
 
-/// The families [`RadixMetrics`] reads, by exact sample name. Everything else on the page is
-/// dropped by the parser's name filter before its labels are read.
-#[derive(Debug, Clone, Copy)]
+/// The families [`RadixMetrics`] reads. Everything else on the page is dropped by the parser's
+/// name filter before its labels are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Series {
     OverallHealthFactor,
     LastUpdateEpochSecond,
@@ -167,41 +192,61 @@ enum Series {
     ConfigInfo,
 }
 
+/// Each family by its exact sample name, as the node writes it: the Java writer's counters end
+/// in `_total`, the Rust writer's (`rn_ledger_consensus_rounds_committed`) do not.
+const SERIES: [(&str, Series); 17] = [
+    ("rn_ledger_overall_health_factor", Series::OverallHealthFactor),
+    ("rn_ledger_last_update_epoch_second", Series::LastUpdateEpochSecond),
+    (
+        "rn_ledger_last_update_proposer_epoch_second",
+        Series::LastUpdateProposerEpochSecond,
+    ),
+    (
+        "rn_ledger_recent_proposer_timestamp_progress_rate",
+        Series::ProgressRate,
+    ),
+    (
+        "rn_ledger_recent_self_proposal_miss_count",
+        Series::RecentSelfProposalMissCount,
+    ),
+    ("rn_ledger_state_version", Series::LedgerStateVersion),
+    ("rn_ledger_consensus_rounds_committed", Series::RoundsCommitted),
+    ("rn_sync_current_state_version", Series::SyncCurrentStateVersion),
+    ("rn_sync_target_state_version", Series::SyncTargetStateVersion),
+    (
+        "rn_sync_target_proposer_timestamp_epoch_second",
+        Series::SyncTargetProposerTimestamp,
+    ),
+    (
+        "rn_sync_unexpected_responses_received_total",
+        Series::SyncUnexpectedResponses,
+    ),
+    ("rn_sync_invalid_responses_received_total", Series::SyncInvalidResponses),
+    (
+        "rn_bft_rejected_consensus_events_total",
+        Series::BftRejectedConsensusEvents,
+    ),
+    ("rn_bft_in_validator_set", Series::InValidatorSet),
+    (
+        "rn_bft_proposal_timestamp_difference_seconds",
+        Series::ProposalTimestampDifference,
+    ),
+    ("rn_misc_wallclock_epoch_second", Series::WallclockEpochSecond),
+    ("rn_misc_config_info", Series::ConfigInfo),
+];
+
 impl Series {
     fn of(name: &str) -> Option<Series> {
-        // Names as the node writes them: the Java writer's counters end in `_total`, the Rust
-        // writer's (`rn_ledger_consensus_rounds_committed`) do not.
-        Some(match name {
-            "rn_ledger_overall_health_factor" => Series::OverallHealthFactor,
-            "rn_ledger_last_update_epoch_second" => Series::LastUpdateEpochSecond,
-            "rn_ledger_last_update_proposer_epoch_second" => Series::LastUpdateProposerEpochSecond,
-            "rn_ledger_recent_proposer_timestamp_progress_rate" => Series::ProgressRate,
-            "rn_ledger_recent_self_proposal_miss_count" => Series::RecentSelfProposalMissCount,
-            "rn_ledger_state_version" => Series::LedgerStateVersion,
-            "rn_ledger_consensus_rounds_committed" => Series::RoundsCommitted,
-            "rn_sync_current_state_version" => Series::SyncCurrentStateVersion,
-            "rn_sync_target_state_version" => Series::SyncTargetStateVersion,
-            "rn_sync_target_proposer_timestamp_epoch_second" => Series::SyncTargetProposerTimestamp,
-            "rn_sync_unexpected_responses_received_total" => Series::SyncUnexpectedResponses,
-            "rn_sync_invalid_responses_received_total" => Series::SyncInvalidResponses,
-            "rn_bft_rejected_consensus_events_total" => Series::BftRejectedConsensusEvents,
-            "rn_bft_in_validator_set" => Series::InValidatorSet,
-            "rn_bft_proposal_timestamp_difference_seconds" => Series::ProposalTimestampDifference,
-            "rn_misc_wallclock_epoch_second" => Series::WallclockEpochSecond,
-            "rn_misc_config_info" => Series::ConfigInfo,
-            _ => return None,
-        })
+        SERIES.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
     }
-}
 
-fn first(slot: &mut Option<f64>, v: f64) {
-    if slot.is_none() && !v.is_nan() {
-        *slot = Some(v);
+    fn name(self) -> &'static str {
+        SERIES.iter().find(|(_, s)| *s == self).map_or("", |(n, _)| n)
     }
 }
 
 fn add(slot: &mut Option<f64>, v: f64) {
-    if !v.is_nan() {
+    if v.is_finite() {
         *slot = Some(slot.unwrap_or(0.0) + v);
     }
 }
@@ -221,7 +266,7 @@ fn own_rounds(rounds: &[Sample<'_>], own: &str) -> Option<RoundCounts> {
         return None;
     }
     let mut counts = RoundCounts::default();
-    for row in rounds.iter().filter(|r| !r.value.is_nan()) {
+    for row in rounds.iter().filter(|r| r.value.is_finite()) {
         if row.label("leader_component_address").as_deref() != Some(own) {
             continue;
         }
@@ -276,6 +321,7 @@ mod tests {
             wallclock_epoch_second: Some(1_763_798_400.601),
             configured_validator_address: Some(OWN.to_owned()),
             branch_and_commit: Some("release/cuttlefish-b4ae2f1".to_owned()),
+            not_numbers: vec![],
             stats: m.stats,
         };
         assert_eq!(m, expected);
@@ -328,7 +374,38 @@ mod tests {
         assert_eq!(m.overall_health_factor, None);
         assert_eq!(m.ledger_state_version, Some(7.0));
         assert_eq!(m.in_validator_set, None);
-        assert_eq!(m.wallclock_epoch_second, Some(f64::INFINITY));
+        assert_eq!(m.wallclock_epoch_second, None, "+Inf is no clock");
+        // Listed when no finite sample follows: the state version had one, the others did not.
+        assert_eq!(m.not_numbers.len(), 2);
+        assert_eq!(m.not_numbers[0].0, "rn_ledger_overall_health_factor");
+        assert_eq!(m.not_numbers[1], ("rn_misc_wallclock_epoch_second", f64::INFINITY));
+    }
+
+    #[test]
+    fn infinities_are_no_figures_and_negative_zero_is_zero() {
+        let m = page(
+            "rn_ledger_state_version +Inf\nrn_ledger_last_update_proposer_epoch_second -Inf\n\
+             rn_ledger_overall_health_factor -0\nrn_sync_target_state_version -0.0\n\
+             rn_sync_invalid_responses_received_total{reason=\"X\",} +Inf\n\
+             rn_bft_in_validator_set +Inf\n\
+             rn_bft_proposal_timestamp_difference_seconds{key=\"0\",} -Inf\n",
+        );
+        assert_eq!(
+            (m.ledger_state_version, m.last_update_proposer_epoch_second),
+            (None, None)
+        );
+        assert_eq!(m.overall_health_factor, Some(0.0));
+        assert_eq!(m.sync_target_state_version, Some(0.0));
+        assert_eq!(m.sync_invalid_responses, None, "an infinite counter is no count");
+        assert_eq!(m.in_validator_set, None);
+        assert_eq!(m.proposal_timestamp_differences, None);
+        assert_eq!(
+            m.not_numbers,
+            [
+                ("rn_ledger_state_version", f64::INFINITY),
+                ("rn_ledger_last_update_proposer_epoch_second", f64::NEG_INFINITY)
+            ]
+        );
     }
 
     #[test]

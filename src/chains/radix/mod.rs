@@ -7,7 +7,7 @@ pub mod system_health;
 pub use metrics::{RadixMetrics, RoundCounts};
 pub use system_health::{MissStatistic, RadixStatus, SystemHealth, SystemHealthError, parse_system_health};
 
-use super::{Ports, failed};
+use super::{Ports, failed, page_notes};
 use crate::model::{Answer, Api, Counter, Fetched, Reading, Request, Scrape, Status, SyncState};
 
 /// "the summarised health status is also exposed in the `/system/health` endpoint of the System API".
@@ -99,9 +99,11 @@ fn read_metrics(a: &Answer, r: &mut Reading, only_word: bool) {
         r.booting = Some("the node's Prometheus port returns no metric: spin-up has not finished".to_owned());
         return;
     }
+    page_notes(r, &m.stats);
     let positive = |x: Option<f64>| x.filter(|v| v.is_finite() && *v > 0.0);
     r.head.time = positive(m.last_update_proposer_epoch_second);
     r.head.height = positive(m.ledger_state_version.or(m.sync_current_state_version));
+    not_numbers(&m, r);
     r.target.time = positive(m.sync_target_proposer_timestamp_epoch_second);
     r.target.height = positive(m.sync_target_state_version);
     r.clock = positive(m.wallclock_epoch_second);
@@ -141,6 +143,56 @@ fn read_metrics(a: &Answer, r: &mut Reading, only_word: bool) {
         .into_iter()
         .filter_map(|(what, value)| Some(Counter { what, value: value? }))
         .collect();
+}
+
+/// The series that say where the ledger is: without one of them, nothing the node says of its
+/// sync can be checked.
+const POSITION: [&str; 3] = [
+    "rn_ledger_last_update_proposer_epoch_second",
+    "rn_ledger_state_version",
+    "rn_sync_current_state_version",
+];
+
+/// Series named in a reason at most: enough to see what is wrong, short enough for a status row.
+const MAX_LISTED: usize = 3;
+
+/// Series the page has but whose figures are NaN or infinite. When the ledger's position is
+/// among them and no other says it, the node's `UP` cannot be checked: not a healthy verdict.
+fn not_numbers(m: &RadixMetrics, r: &mut Reading) {
+    if m.not_numbers.is_empty() {
+        return;
+    }
+    let mut listed = m
+        .not_numbers
+        .iter()
+        .take(MAX_LISTED)
+        .map(|(name, v)| format!("{name} {}", spelled(*v)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if m.not_numbers.len() > MAX_LISTED {
+        listed += &format!(" and {} more", m.not_numbers.len() - MAX_LISTED);
+    }
+    let position_lost = m.not_numbers.iter().any(|(name, _)| POSITION.contains(name));
+    if position_lost && !r.head.is_known() {
+        r.claimed_sync = None;
+        r.worsen(
+            Status::NotReady,
+            format!("metrics: the ledger's position is not a number ({listed}): its sync cannot be checked"),
+        );
+    } else {
+        r.reasons.push(format!("metrics: not a number: {listed}"));
+    }
+}
+
+/// A value that is not a number, as the exposition format spells it.
+fn spelled(v: f64) -> &'static str {
+    if v.is_nan() {
+        "NaN"
+    } else if v > 0.0 {
+        "+Inf"
+    } else {
+        "-Inf"
+    }
 }
 
 #[cfg(test)]

@@ -70,11 +70,14 @@ pub struct SystemHealth {
 pub enum SystemHealthError {
     #[error("system health body is not a Radix health object ({0})")]
     Invalid(String),
+    #[error("system health body is {0}")]
+    NotUtf8(String),
 }
 
 /// Reads a `/system/health` body.
 pub fn parse_system_health(body: &[u8]) -> Result<SystemHealth, SystemHealthError> {
-    serde_json::from_slice(body).map_err(|e| {
+    let text = super::super::utf8(body).map_err(SystemHealthError::NotUtf8)?;
+    serde_json::from_str(text).map_err(|e| {
         SystemHealthError::Invalid(format!(
             "{:?} error at line {} column {}",
             e.classify(),
@@ -128,5 +131,19 @@ mod tests {
     fn garbage_is_an_error() {
         assert!(parse_system_health(b"not json").is_err());
         assert!(parse_system_health(br#"{"detail":"no status"}"#).is_err());
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_named_as_such() {
+        let e = parse_system_health(b"{\"status\":\"UP\",\"detail\":\"\xff\xfe\"}").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "system health body is not UTF-8 text (invalid byte at offset 25)"
+        );
+        // JSON numbers cannot be NaN or infinite: such a body is not JSON.
+        let nan = br#"{"status":"UP","recent_self_proposal_miss_statistic":{"missed_count":NaN,"recent_proposals_tracked_count":50}}"#;
+        assert!(matches!(parse_system_health(nan), Err(SystemHealthError::Invalid(_))));
+        let negative_zero = br#"{"status":"UP","recent_self_proposal_miss_statistic":{"missed_count":-0.0,"recent_proposals_tracked_count":50}}"#;
+        assert!(parse_system_health(negative_zero).is_err(), "a count is a whole number");
     }
 }

@@ -144,3 +144,108 @@ fn health_words_and_failures() {
     let r = scrape(Some(health("UP", 0)), Some(answer(200, "<html>Bad Gateway</html>")));
     assert_eq!(r.status, Some(Status::Ready), "the health word stands: {r:?}");
 }
+
+/// The fixture with every sample's value replaced, in turn, by NaN, +Inf, -Inf and -0.
+fn not_numbers_page() -> String {
+    let spellings = ["NaN", "+Inf", "-Inf", "-0"];
+    let text = std::str::from_utf8(PAGE).unwrap();
+    let mut n = 0;
+    text.lines()
+        .map(|line| {
+            if line.starts_with('#') || line.is_empty() {
+                return format!("{line}\n");
+            }
+            let (series, _) = line.rsplit_once(' ').unwrap();
+            n += 1;
+            format!("{series} {}\n", spellings[(n - 1) % spellings.len()])
+        })
+        .collect()
+}
+
+#[test]
+fn a_page_of_nan_and_infinities_is_no_healthy_verdict() {
+    // The node says UP, but none of its figures is a number: nothing it says can be checked.
+    let r = scrape(Some(health("UP", 0)), Some(answer(200, not_numbers_page())));
+    assert_eq!(r.status, Some(Status::NotReady), "{r:?}");
+    assert_eq!(r.claimed_sync, None, "its word on its sync is not taken");
+    assert!(!r.head.is_known() && r.clock.is_none(), "{r:?}");
+    assert!(r.reported_factor.is_none_or(f64::is_finite), "{r:?}");
+    let why = &r.reasons[0];
+    assert!(
+        why.starts_with("metrics: the ledger's position is not a number ("),
+        "{why}"
+    );
+    assert!(why.contains("NaN") || why.contains("Inf"), "{why}");
+    // Through the assessment: never a healthy verdict, whatever the history.
+    let mut watched = crate::chains::Watched::new(crate::assess::Params::default());
+    for at in [0.0, 15.0, 30.0] {
+        let s = Scrape {
+            at,
+            answers: vec![(HEALTH, health("UP", 0)), (METRICS, answer(200, not_numbers_page()))],
+        };
+        let v = watched.see(&s, read);
+        assert!(!v.healthy, "{v:?}");
+    }
+}
+
+#[test]
+fn a_figure_that_is_not_a_number_beside_a_readable_position_is_a_reason() {
+    let text = std::str::from_utf8(PAGE).unwrap();
+    let page = text.replace(
+        "rn_ledger_overall_health_factor 1\n",
+        "rn_ledger_overall_health_factor NaN\n",
+    );
+    assert_ne!(page, text, "the fixture writes the factor so");
+    let r = scrape(Some(health("UP", 0)), Some(answer(200, page)));
+    assert_eq!(r.status, Some(Status::Ready));
+    assert_eq!(r.reported_factor, None);
+    assert!(
+        r.reasons
+            .contains(&"metrics: not a number: rn_ledger_overall_health_factor NaN".to_owned()),
+        "{:?}",
+        r.reasons
+    );
+}
+
+#[test]
+fn lines_that_are_not_utf8_are_a_reason_and_a_health_body_that_is_not_is_the_verdict() {
+    let text = std::str::from_utf8(PAGE).unwrap();
+    let mut page = text.as_bytes().to_vec();
+    // Latin-1 in one label value: that line alone is lost, and said.
+    let at = text.find("branch_and_commit=\"").unwrap() + "branch_and_commit=\"".len();
+    page.insert(at, 0xe9);
+    let r = scrape(Some(health("UP", 0)), Some(answer(200, page)));
+    assert_eq!(r.status, Some(Status::Ready));
+    let why = r
+        .reasons
+        .iter()
+        .find(|x| x.contains("skipped as invalid"))
+        .expect("a reason");
+    assert!(why.ends_with(": not UTF-8)"), "{why}");
+    let r = scrape(
+        Some(answer(200, &b"{\"status\":\"UP\",\"detail\":\"caf\xe9\"}"[..])),
+        Some(answer(200, PAGE)),
+    );
+    assert_eq!(r.status, Some(Status::NotReady));
+    assert_eq!(
+        r.reasons[0],
+        "health probe failed: system health body is not UTF-8 text (invalid byte at offset 28)"
+    );
+}
+
+#[test]
+fn a_page_ten_times_a_real_one_is_affected_and_still_read() {
+    let mut page = String::from_utf8(PAGE.to_vec()).unwrap();
+    for i in 0..100_000 {
+        page.push_str(&format!("sim_padding{{index=\"{i:06}\"}} 1\n"));
+    }
+    let r = scrape(Some(health("UP", 0)), Some(answer(200, page)));
+    assert_eq!(r.status, Some(Status::Affected));
+    assert_eq!(r.head.height, Some(231_457_012.0), "the node's own series are read");
+    let why = r
+        .reasons
+        .iter()
+        .find(|x| x.starts_with("metrics page of "))
+        .expect("a reason");
+    assert!(why.contains("over 40000"), "{why}");
+}

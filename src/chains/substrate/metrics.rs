@@ -6,7 +6,7 @@
 //!
 //! Every series carries the `chain` label the node's registry adds; it is not read.
 
-use crate::exposition::{self, Limits};
+use crate::exposition::{self, Limits, ParseStats};
 
 /// What the page says; `None` where a series is absent.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -15,6 +15,8 @@ pub struct Page {
     pub finalized: Option<f64>,
     pub sync_target: Option<f64>,
     pub peers: Option<f64>,
+    /// How the page parsed.
+    pub stats: ParseStats,
 }
 
 /// Parses the page.
@@ -34,6 +36,6 @@ pub fn parse(body: &[u8]) -> Result<Page, String> {
             _ => {}
         }
     });
-    parsed.map_err(|e| format!("metrics: {e}"))?;
+    page.stats = parsed.map_err(|e| format!("metrics: {e}"))?;
     Ok(page)
 }

@@ -159,6 +159,7 @@ fn read_sync_state(fetched: &Fetched, r: &mut Reading, only_word: bool) {
 /// The page: heights when the RPC did not give them, the finality lag, peers when `/health` is
 /// not probed.
 fn read_metrics(page: &metrics::Page, r: &mut Reading, only_word: bool) {
+    super::page_notes(r, &page.stats);
     if only_word && r.status.is_none() {
         r.status = Some(Status::Ready);
     }

@@ -41,6 +41,8 @@ pub struct HealthReport {
 pub enum HealthParseError {
     #[error("health body is not JSON ({0})")]
     NotJson(String),
+    #[error("health body is {0}")]
+    NotUtf8(String),
     #[error("health body is JSON but not a health object: {0}")]
     NotHealthObject(&'static str),
 }
@@ -55,7 +57,8 @@ const MAX_COMPONENTS: usize = 1024;
 /// Unknown status strings count as `not_ready` and are listed in `unknown`: an unknown
 /// status must make a pod unhealthy, never hide it behind a parse error.
 pub fn parse_health(body: &[u8]) -> Result<HealthReport, HealthParseError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| HealthParseError::NotJson(e.classify_str()))?;
+    let text = super::super::utf8(body).map_err(HealthParseError::NotUtf8)?;
+    let value: Value = serde_json::from_str(text).map_err(|e| HealthParseError::NotJson(e.classify_str()))?;
     let obj = value
         .as_object()
         .ok_or(HealthParseError::NotHealthObject("not a JSON object"))?;
@@ -198,6 +201,28 @@ mod tests {
             parse_health(br#"{"components":[]}"#),
             Err(HealthParseError::NotHealthObject(_))
         ));
+    }
+
+    #[test]
+    fn not_utf8_nan_and_negative_zero() {
+        let e = parse_health(b"{\"status\":\"re\xc3\x28dy\"}").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "health body is not UTF-8 text (invalid byte at offset 13)"
+        );
+        // JSON has no NaN: a writer that emits one (Python's json.dumps does) wrote no JSON.
+        let nan = br#"{"status":"ready","components":{"sync_state":{"status":"ready","details":{"is_synced":true,"local_block":NaN}}}}"#;
+        assert!(matches!(parse_health(nan), Err(HealthParseError::NotJson(_))));
+        // -0 and a fraction are no block number: absent, not block 0.
+        for block in ["-0", "-0.0", "1e400", "12.5"] {
+            let body = format!(
+                r#"{{"status":"ready","components":{{"sync_state":{{"status":"ready","details":{{"is_synced":true,"local_block":{block},"main_node_block":7}}}}}}}}"#
+            );
+            match parse_health(body.as_bytes()) {
+                Ok(r) => assert_eq!(r.sync.unwrap().local_block, None, "{block}"),
+                Err(e) => assert!(matches!(e, HealthParseError::NotJson(_)), "{block}: {e}"),
+            }
+        }
     }
 
     #[test]

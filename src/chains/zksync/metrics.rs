@@ -31,9 +31,11 @@ pub(super) fn read(body: &[u8], r: &mut Reading, only_word: bool) {
             _ => {}
         }
     });
-    if let Err(e) = parsed {
-        return super::failed(r, "metrics", &format!("metrics: {e}"), only_word);
-    }
+    let stats = match parsed {
+        Ok(stats) => stats,
+        Err(e) => return super::failed(r, "metrics", &format!("metrics: {e}"), only_word),
+    };
+    super::super::page_notes(r, &stats);
     if r.head.height.is_none() && r.target.height.is_none() {
         r.head.height = head;
         r.target.height = head.zip(lag).map(|(h, l)| h + l);

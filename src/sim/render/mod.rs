@@ -2,6 +2,7 @@
 
 mod cometbft;
 mod ethereum;
+mod hostile;
 mod java;
 mod padding;
 mod radix;
@@ -13,6 +14,7 @@ use std::net::Ipv4Addr;
 
 use bytes::Bytes;
 
+pub use hostile::headers;
 pub use java::{java_double, rust_float};
 pub use padding::Chunks;
 pub use zksync::app_status;
@@ -128,10 +130,22 @@ pub fn splitmix64(x: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// The answer to a request on `endpoint`, given the validator's state (a `slow` validator's delay
-/// is the server's business; it answers like a synced one); `None` for a request the node does
-/// not serve. Radix and zksync serve one path per endpoint, which the server checks.
+/// The answer to a request on `endpoint`, given the validator's state (a `slow` validator's delay,
+/// a `slowloris` one's pace and a `silent` one's silence are the server's business; they answer
+/// like a synced one); `None` for a request the node does not serve. Radix and zksync serve one
+/// path per endpoint, which the server checks. Headers beyond the content type: [`headers`].
 pub fn reply(profile: Profile, endpoint: Endpoint, call: &Call, snap: &Snapshot, id: &Identity) -> Option<Reply> {
+    let reply = node_reply(profile, endpoint, call, snap, id)?;
+    Some(match snap.mode {
+        Mode::NanValues => hostile::nan_values(reply),
+        Mode::InvalidUtf8 => hostile::invalid_utf8(reply),
+        Mode::ManySeries { series } if endpoint == Endpoint::Metrics => padding::many_series(reply, series),
+        _ => reply,
+    })
+}
+
+/// The node's own answer, or the answer of a mode that replaces it whole.
+fn node_reply(profile: Profile, endpoint: Endpoint, call: &Call, snap: &Snapshot, id: &Identity) -> Option<Reply> {
     let chain = match profile {
         Profile::Radix | Profile::Zksync => None,
         Profile::Cometbft => Some(cometbft::reply as ChainReply),
@@ -145,9 +159,13 @@ pub fn reply(profile: Profile, endpoint: Endpoint, call: &Call, snap: &Snapshot,
     // A request the node does not serve is a 404 whatever its mode.
     let normal = chain(endpoint, call, snap, id)?;
     Some(match snap.mode {
-        Mode::Http500 | Mode::Unreachable | Mode::Malformed | Mode::Oversized { .. } => {
-            fixed(profile, endpoint, snap, id)
-        }
+        Mode::Http500
+        | Mode::Unreachable
+        | Mode::Malformed
+        | Mode::Oversized { .. }
+        | Mode::EndlessBody { .. }
+        | Mode::GzipBomb { .. }
+        | Mode::Redirect => fixed(profile, endpoint, snap, id),
         _ => normal,
     })
 }
@@ -169,7 +187,10 @@ fn fixed(profile: Profile, endpoint: Endpoint, snap: &Snapshot, id: &Identity) -
             body: Body::Full(b"Service Unavailable (nodehealth-sim unreachable mode)\n".to_vec()),
         },
         Mode::Malformed => padding::malformed(profile, endpoint),
-        Mode::Oversized { mb } => padding::oversized(profile, endpoint, snap, id, mb),
+        Mode::Oversized { mb, .. } => padding::oversized(profile, endpoint, snap, id, mb),
+        Mode::EndlessBody { .. } => padding::endless(profile, endpoint, snap, id),
+        Mode::GzipBomb { mb } => padding::gzip_bomb(endpoint, mb),
+        Mode::Redirect => hostile::redirect(),
         _ => normal(profile, endpoint, snap, id),
     }
 }

@@ -1,7 +1,10 @@
-//! The `malformed` and `oversized` answers.
+//! The `malformed`, `oversized`, `endless_body`, `many_series` and `gzip_bomb` answers.
 //!
-//! An oversized body is streamed in chunks built on demand, so a fleet of validators answering
-//! 32 MiB each holds one chunk per live response, not the body.
+//! Large bodies are streamed in chunks built on demand, so a fleet of validators answering
+//! 32 MiB each (or forever) holds one chunk per live response, not the body.
+
+use std::io::Write as _;
+use std::sync::OnceLock;
 
 use bytes::Bytes;
 use serde_json::json;
@@ -21,13 +24,19 @@ static X_CHUNK: [u8; CHUNK] = [b'x'; CHUNK];
 const PAD_METRIC: &str = "rn_sim_padding";
 const PAD_LINE_LEN: usize = PAD_METRIC.len() + "{index=\"0000000000\",} 1.0\n".len();
 
-/// What fills an oversized body between its head and tail.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Inflated size of one member of a gzip bomb: a bomb of `mb` MiB is `mb` members.
+const BOMB_MEMBER: usize = 1024 * 1024;
+
+/// What fills a large body between its head and tail.
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Filler {
     /// `x` characters inside a JSON string.
     Json,
-    /// `rn_sim_padding{index="…",} 1.0` samples.
+    /// `rn_sim_padding{index="…",} 1.0` samples, one series each.
     Exposition,
+    /// The same whole pieces again and again (the members of a gzip bomb): the bytes hold a
+    /// chunk's worth of them, `remaining` is a multiple of one.
+    Repeat(Bytes),
 }
 
 /// A body streamed as head, `remaining` bytes of filler, tail.
@@ -40,6 +49,33 @@ pub struct Chunks {
     tail: Option<Bytes>,
 }
 
+impl Chunks {
+    fn new(head: Vec<u8>, filler: Filler, remaining: u64, tail: Vec<u8>) -> Chunks {
+        Chunks {
+            head: Some(Bytes::from(head)),
+            filler,
+            remaining,
+            next_index: 0,
+            tail: Some(Bytes::from(tail)),
+        }
+    }
+
+    /// The exact length of the whole body (still to come), as a `Content-Length` announces it.
+    pub fn len(&self) -> u64 {
+        let filler = match &self.filler {
+            // Whole lines: the last one may go past `remaining`.
+            Filler::Exposition => self.remaining.div_ceil(PAD_LINE_LEN as u64) * PAD_LINE_LEN as u64,
+            Filler::Json | Filler::Repeat(_) => self.remaining,
+        };
+        let len = |b: &Option<Bytes>| b.as_ref().map_or(0, |b| b.len() as u64);
+        len(&self.head) + filler + len(&self.tail)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 impl Iterator for Chunks {
     type Item = Bytes;
 
@@ -50,7 +86,12 @@ impl Iterator for Chunks {
         if self.remaining == 0 {
             return self.tail.take();
         }
-        match self.filler {
+        match &self.filler {
+            Filler::Repeat(pieces) => {
+                let n = self.remaining.min(pieces.len() as u64);
+                self.remaining -= n;
+                Some(pieces.slice(..n as usize))
+            }
             Filler::Json => {
                 let n = self.remaining.min(CHUNK as u64) as usize;
                 self.remaining -= n as u64;
@@ -73,7 +114,85 @@ impl Iterator for Chunks {
 
 /// A body of at least `mb` MiB that starts and ends like the real one.
 pub(super) fn oversized(profile: Profile, endpoint: Endpoint, snap: &Snapshot, id: &Identity, mb: u64) -> Reply {
-    let (status, content_type, head, tail, filler) = match (profile, endpoint) {
+    let (status, content_type, head, tail, filler) = shape(profile, endpoint, snap, id);
+    let remaining = (mb * MIB).saturating_sub((head.len() + tail.len()) as u64);
+    Reply {
+        status,
+        content_type,
+        body: Body::Streamed(Chunks::new(head, filler, remaining, tail)),
+    }
+}
+
+/// A body that starts like the real one and never ends.
+pub(super) fn endless(profile: Profile, endpoint: Endpoint, snap: &Snapshot, id: &Identity) -> Reply {
+    let (status, content_type, head, _, filler) = shape(profile, endpoint, snap, id);
+    Reply {
+        status,
+        content_type,
+        body: Body::Streamed(Chunks::new(head, filler, u64::MAX, Vec::new())),
+    }
+}
+
+/// A real metrics page (`normal`) with `series` padding series more, before its `# EOF` if it
+/// has one. Any other answer is left as it is.
+pub(super) fn many_series(normal: Reply, series: u64) -> Reply {
+    let Body::Full(page) = normal.body else {
+        return normal;
+    };
+    let (page, tail) = match page.strip_suffix(b"# EOF\n") {
+        Some(before) => (before.to_vec(), b"# EOF\n".to_vec()),
+        None => (page, Vec::new()),
+    };
+    let head = [page, pad_meta().into_bytes()].concat();
+    Reply {
+        body: Body::Streamed(Chunks::new(
+            head,
+            Filler::Exposition,
+            series * PAD_LINE_LEN as u64,
+            tail,
+        )),
+        ..normal
+    }
+}
+
+/// Zeros that inflate to `mb` MiB: gzip members of [`BOMB_MEMBER`] bytes each, about a
+/// thousandth of that on the wire (deflate's longest match is 258 bytes for a 2-bit code).
+pub(super) fn gzip_bomb(endpoint: Endpoint, mb: u64) -> Reply {
+    // One member's length, and a chunk's worth of members to send at a time.
+    static MEMBERS: OnceLock<(usize, Bytes)> = OnceLock::new();
+    let (member, members) = MEMBERS.get_or_init(|| {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        // Writing to a Vec cannot fail.
+        let _ = enc.write_all(&[0u8; BOMB_MEMBER]);
+        let member = enc.finish().unwrap_or_default();
+        let per_chunk = (CHUNK / member.len().max(1)).max(1);
+        (member.len(), Bytes::from(member.repeat(per_chunk)))
+    });
+    let content_type = match endpoint {
+        Endpoint::Health => JSON,
+        Endpoint::Metrics => PROMETHEUS_TEXT,
+    };
+    let remaining = mb * *member as u64;
+    Reply {
+        status: 200,
+        content_type,
+        body: Body::Streamed(Chunks::new(
+            Vec::new(),
+            Filler::Repeat(members.clone()),
+            remaining,
+            Vec::new(),
+        )),
+    }
+}
+
+/// Status, content type, head, tail and filler of a large body that reads like the real one.
+fn shape(
+    profile: Profile,
+    endpoint: Endpoint,
+    snap: &Snapshot,
+    id: &Identity,
+) -> (u16, &'static str, Vec<u8>, Vec<u8>, Filler) {
+    match (profile, endpoint) {
         (Profile::Radix, Endpoint::Health) => {
             let body = to_json_bytes(&radix::system_health_value(snap, String::new()));
             let (head, tail) = split_json(body, "\"detail\":\"\"");
@@ -110,19 +229,6 @@ pub(super) fn oversized(profile: Profile, endpoint: Endpoint, snap: &Snapshot, i
             Vec::new(),
             Filler::Exposition,
         ),
-    };
-    let remaining = (mb * MIB).saturating_sub((head.len() + tail.len()) as u64);
-    let chunks = Chunks {
-        head: Some(Bytes::from(head)),
-        filler,
-        remaining,
-        next_index: 0,
-        tail: Some(Bytes::from(tail)),
-    };
-    Reply {
-        status,
-        content_type,
-        body: Body::Streamed(chunks),
     }
 }
 

@@ -329,7 +329,10 @@ fn failure_answers() {
 
 #[test]
 fn oversized_bodies_are_big_and_well_formed() {
-    let s = snap(Mode::Oversized { mb: 2 });
+    let s = snap(Mode::Oversized {
+        mb: 2,
+        content_length: false,
+    });
     let two_mib = 2 * 1024 * 1024;
     let body = full(reply(Profile::Radix, Endpoint::Health, &s, &id()));
     assert!(body.len() >= two_mib);
@@ -361,4 +364,119 @@ fn oversized_bodies_are_big_and_well_formed() {
 /// Radix's and zksync's one page per endpoint (the path is the server's check).
 fn reply(profile: Profile, endpoint: Endpoint, snap: &Snapshot, id: &Identity) -> Reply {
     super::reply(profile, endpoint, &Call::default(), snap, id).expect("one page per endpoint")
+}
+
+#[test]
+fn an_announced_length_is_the_exact_length_of_the_body() {
+    for mb in [1, 3] {
+        let mode = Mode::Oversized {
+            mb,
+            content_length: true,
+        };
+        for profile in [Profile::Radix, Profile::Zksync, Profile::Cometbft] {
+            for endpoint in Endpoint::ALL {
+                let call = Call {
+                    path: profile
+                        .default_path(match endpoint {
+                            Endpoint::Health => crate::model::Api::Health,
+                            Endpoint::Metrics => crate::model::Api::Metrics,
+                        })
+                        .to_owned(),
+                    rpc: None,
+                };
+                let r = super::reply(profile, endpoint, &call, &snap(mode), &id()).unwrap();
+                let announced = headers(mode, &call, &r.body);
+                assert_eq!(announced.len(), 1, "{profile:?} {endpoint:?}");
+                let len: u64 = announced[0].1.parse().unwrap();
+                assert_eq!(len, full(r).len() as u64, "{profile:?} {endpoint:?}");
+                assert!(len >= mb << 20);
+            }
+        }
+    }
+}
+
+#[test]
+fn an_endless_body_starts_like_the_page_and_does_not_end() {
+    let r = reply(
+        Profile::Radix,
+        Endpoint::Metrics,
+        &snap(Mode::EndlessBody { interval_ms: 0 }),
+        &id(),
+    );
+    let Body::Streamed(chunks) = r.body else {
+        panic!("streamed")
+    };
+    let first: Vec<u8> = chunks.take(200).flat_map(|c| c.to_vec()).collect();
+    assert!(first.len() > 10 << 20, "200 chunks and still going");
+    assert!(first.starts_with(b"# HELP"));
+}
+
+#[test]
+fn a_gzip_bomb_is_small_and_inflates_to_what_was_asked() {
+    use std::io::Read;
+    let mode = Mode::GzipBomb { mb: 64 };
+    let r = reply(Profile::Radix, Endpoint::Metrics, &snap(mode), &id());
+    let call = Call::default();
+    assert_eq!(headers(mode, &call, &r.body), [("content-encoding", "gzip".to_owned())]);
+    let wire = full(r);
+    assert!(wire.len() < 256 << 10, "{} bytes on the wire", wire.len());
+    let mut inflated = 0u64;
+    let mut decoder = flate2::read::MultiGzDecoder::new(&wire[..]);
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = decoder.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        inflated += n as u64;
+    }
+    assert_eq!(inflated, 64 << 20);
+}
+
+#[test]
+fn many_series_adds_series_to_the_real_page_only() {
+    let mode = Mode::ManySeries { series: 1000 };
+    let body = String::from_utf8(full(reply(Profile::Zksync, Endpoint::Metrics, &snap(mode), &id()))).unwrap();
+    let all = samples(&body);
+    assert_eq!(all.len(), samples(&zksync::metrics(&snap(Mode::Synced))).len() + 1000);
+    assert!(body.ends_with("# EOF\n"));
+    assert!(all.iter().any(|(n, _, _)| n == "external_node_sync_lag"));
+    let health = reply(Profile::Radix, Endpoint::Health, &snap(mode), &id());
+    assert_eq!(
+        read_json(&full(health))["status"],
+        "UP",
+        "the health endpoint is a synced node's"
+    );
+}
+
+#[test]
+fn nan_values_and_invalid_utf8_change_only_what_they_say() {
+    let page = String::from_utf8(full(reply(
+        Profile::Radix,
+        Endpoint::Metrics,
+        &snap(Mode::NanValues),
+        &id(),
+    )))
+    .unwrap();
+    let (parsed, stats) = parse_all(page.as_bytes()).unwrap();
+    assert_eq!(stats.skipped_invalid, 0, "still an exposition");
+    assert!(parsed.iter().all(|s| !s.value.is_finite() || s.value == 0.0));
+    assert!(parsed.iter().any(|s| s.value.is_nan()));
+    let health = full(reply(Profile::Radix, Endpoint::Health, &snap(Mode::NanValues), &id()));
+    assert_eq!(read_json(&health)["status"], "UP", "JSON numbers cannot be NaN");
+    let broken = full(reply(Profile::Radix, Endpoint::Health, &snap(Mode::InvalidUtf8), &id()));
+    assert!(std::str::from_utf8(&broken).is_err());
+}
+
+#[test]
+fn a_redirect_points_elsewhere() {
+    let r = reply(Profile::Radix, Endpoint::Health, &snap(Mode::Redirect), &id());
+    assert_eq!(r.status, 302);
+    let call = Call {
+        path: "/system/health".into(),
+        rpc: None,
+    };
+    let location = &headers(Mode::Redirect, &call, &r.body)[0];
+    assert_eq!(location.0, "location");
+    assert!(!location.1.contains("127."), "another host: {}", location.1);
 }
