@@ -72,6 +72,11 @@ ZKSYNC_NOT_READY = js({
         "y": {"status": 7},
     },
 })
+# More broken components than a reading names one by one.
+ZKSYNC_BROKEN = js({
+    "status": "not_ready",
+    "components": {f"c{i}": {"status": ["not_ready", "panicked", "melting"][i % 3]} for i in range(24)},
+})
 ZKSYNC_PAGE = (
     b"# HELP external_node_synced .\n# TYPE external_node_synced gauge\nexternal_node_synced 0\n"
     b"# TYPE external_node_sync_lag gauge\nexternal_node_sync_lag 300\n"
@@ -92,7 +97,7 @@ EXPOSITION = {
     "zksync": ZKSYNC_PAGE,
 }
 
-HEALTH_JSON = {"ready": ZKSYNC_READY, "not-ready": ZKSYNC_NOT_READY}
+HEALTH_JSON = {"ready": ZKSYNC_READY, "not-ready": ZKSYNC_NOT_READY, "broken": ZKSYNC_BROKEN}
 
 SYSTEM_HEALTH = {"up": RADIX_UP, "syncing": RADIX_SYNCING, "booting": RADIX_BOOTING}
 
@@ -101,6 +106,7 @@ READERS = {
     "radix-booting": scrape(RADIX + RECENT, (200, RADIX_BOOTING), ("refused", b"")),
     "zksync-ready": scrape(ZKSYNC, (200, ZKSYNC_READY), (200, ZKSYNC_PAGE)),
     "zksync-not-ready": scrape(ZKSYNC, (503, ZKSYNC_NOT_READY), ("absent", b"")),
+    "zksync-broken": scrape(ZKSYNC, (503, ZKSYNC_BROKEN), ("refused", b"")),
     "cometbft-synced": scrape(
         COMETBFT,
         (200, fixture("cometbft/status_synced.json")),
