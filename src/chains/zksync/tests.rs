@@ -167,3 +167,11 @@ fn a_thousand_broken_components_are_named_up_to_eight_then_counted() {
     );
     assert!(r.reasons.len() <= 12, "{:?}", r.reasons);
 }
+
+#[test]
+fn a_lag_that_overflows_the_head_is_no_target() {
+    // The `readers` fuzz target's check that positions are finite caught a target of +inf.
+    let page = "server_miniblock_number{stage=\"sealed\"} 1e308\nexternal_node_sync_lag 1e308\n";
+    let r = read_with(None, Some(answer(200, page)));
+    assert_eq!((r.head.height, r.target.height), (Some(1e308), None));
+}
