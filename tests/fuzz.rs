@@ -11,7 +11,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
 use nodehealth::chains::{Profile, ethereum};
-use nodehealth::fuzzing::{self, TARGETS};
+use nodehealth::fuzzing::{self, TARGETS, Target};
 
 /// Mutated runs per target, as (target, runs): about 5 s each in a debug build on one loaded
 /// core (the readers parse up to five bodies and run the rules three times per input).
@@ -41,12 +41,12 @@ fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     found
 }
 
-fn target(name: &str) -> fn(&[u8]) {
+fn target(name: &str) -> Target {
     TARGETS.iter().find(|(n, _)| *n == name).unwrap().1
 }
 
 /// Runs `f` on `input`; on a panic, saves the input and fails with where it is and what it was.
-fn check(name: &str, f: fn(&[u8]), input: &[u8], origin: &str) {
+fn check(name: &str, f: Target, input: &[u8], origin: &str) {
     if catch_unwind(AssertUnwindSafe(|| f(input))).is_ok() {
         return;
     }

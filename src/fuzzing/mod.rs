@@ -18,8 +18,11 @@ use crate::model::Status;
 pub use readers::{PROFILES, decode_scrape, readers};
 pub use spec::spec;
 
+/// A target: any bytes in, a panic when something that must hold does not.
+pub type Target = fn(&[u8]);
+
 /// Every target, by the name of its `fuzz/fuzz_targets/` file and `fuzz/corpus/` folder.
-pub const TARGETS: [(&str, fn(&[u8])); 5] = [
+pub const TARGETS: [(&str, Target); 5] = [
     ("exposition", exposition),
     ("health_json", health_json),
     ("system_health", system_health),
