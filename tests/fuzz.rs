@@ -13,14 +13,15 @@ use std::path::{Path, PathBuf};
 use nodehealth::chains::{Profile, ethereum};
 use nodehealth::fuzzing::{self, TARGETS, Target};
 
-/// Mutated runs per target, as (target, runs): about 5 s each in a debug build on one loaded
-/// core (the readers parse up to five bodies and run the rules three times per input).
+/// Mutated runs per target, as (target, runs): 1 to 4 s each in a debug build on an idle core,
+/// about three times that on a loaded one (the readers parse up to five bodies and run the
+/// rules three times per input; the exposition inputs are whole pages of several KB).
 const RUNS: [(&str, u32); 5] = [
     ("exposition", 20_000),
-    ("health_json", 20_000),
-    ("system_health", 20_000),
-    ("readers", 4_000),
-    ("spec", 20_000),
+    ("health_json", 50_000),
+    ("system_health", 50_000),
+    ("readers", 15_000),
+    ("spec", 40_000),
 ];
 /// Longest mutated input, as libFuzzer's `-max_len` in the campaigns.
 const MAX_LEN: usize = 8192;
