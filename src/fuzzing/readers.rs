@@ -143,8 +143,7 @@ pub fn readers(data: &[u8]) {
         ..Params::default()
     };
     let mut history = History::new();
-    let mut verdict = None;
-    for step in 0..3 {
+    let mut judge = |step: u32| {
         let seen = Observation {
             at: obs.at + PERIOD * f64::from(step),
             reading: obs.reading.clone(),
@@ -155,9 +154,11 @@ pub fn readers(data: &[u8]) {
             // An unreadable or bad answer never makes a pod look healthier than its word.
             assert!(v.status >= r.status.unwrap_or(Status::Ready), "{v:?} better than {r:?}");
         }
-        verdict = Some(v);
-    }
-    let Some(mut mine) = verdict else { return };
+        v
+    };
+    judge(0);
+    judge(1);
+    let mut mine = judge(2);
     // Beside a peer at the same height and one far behind it.
     let mut same = mine.clone();
     let mut behind = mine.clone();
