@@ -18,7 +18,8 @@
 //! - [`controller`] (shell): watches, reconcile, acting on nodes and pods;
 //! - [`server`], [`telemetry`]: the operator's own endpoints and metrics;
 //! - [`cli`]: the command line (`run`, `probe`, `crd`);
-//! - [`sim`]: the validator simulator behind `nodehealth-sim`.
+//! - [`sim`]: the validator simulator behind `nodehealth-sim`;
+//! - `fuzzing` (hidden): the fuzz targets' bodies, for `fuzz/` and `tests/fuzz.rs`.
 
 pub mod assess;
 pub mod chains;
@@ -27,6 +28,8 @@ pub mod controller;
 pub mod crd;
 pub mod election;
 pub mod exposition;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod model;
 pub mod policy;
 pub mod probe;

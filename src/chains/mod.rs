@@ -8,7 +8,7 @@
 
 pub mod cometbft;
 pub mod ethereum;
-mod jsonrpc;
+pub(crate) mod jsonrpc;
 pub mod radix;
 pub mod solana;
 pub mod substrate;

@@ -48,9 +48,11 @@ pub enum HealthParseError {
 }
 
 /// Longest status string echoed back in a reason; a hostile body must not fill the status.
-const MAX_ECHOED_STATUS: usize = 32;
+pub const MAX_ECHOED_STATUS: usize = 32;
+/// Longest component name kept (characters); real names are a few words (`main_node_http_rpc`).
+pub const MAX_NAME: usize = 64;
 /// Components read at most; a real node has a few dozen (zksync EN: ~20).
-const MAX_COMPONENTS: usize = 1024;
+pub const MAX_COMPONENTS: usize = 1024;
 
 /// Reads a `GET /health` body (the same for HTTP 200 and 503).
 ///
@@ -74,14 +76,14 @@ pub fn parse_health(body: &[u8]) -> Result<HealthReport, HealthParseError> {
             let status = match read_status(name, comp.get("status"), &mut unknown) {
                 Some(s) => s,
                 None => {
-                    unknown.push((truncate(name, 64), "(missing)".to_owned()));
+                    unknown.push((truncate(name, MAX_NAME), "(missing)".to_owned()));
                     Status::NotReady
                 }
             };
             if name == "sync_state" {
                 sync = comp.get("details").and_then(read_sync_state);
             }
-            components.insert(truncate(name, 64), status);
+            components.insert(truncate(name, MAX_NAME), status);
         }
     }
     if app.is_none() && obj.get("components").is_none() {
@@ -106,7 +108,7 @@ fn read_status(name: &str, v: Option<&Value>, unknown: &mut Vec<(String, String)
                 Some(r) => truncate(r, MAX_ECHOED_STATUS),
                 None => "(not a string)".to_owned(),
             };
-            unknown.push((truncate(name, 64), shown));
+            unknown.push((truncate(name, MAX_NAME), shown));
             Some(Status::NotReady)
         }
     }

@@ -38,7 +38,8 @@ pub(super) fn read(body: &[u8], r: &mut Reading, only_word: bool) {
     super::super::page_notes(r, &stats);
     if r.head.height.is_none() && r.target.height.is_none() {
         r.head.height = head;
-        r.target.height = head.zip(lag).map(|(h, l)| h + l);
+        // Each is finite, their sum may not be (`1e308` twice): then there is no target.
+        r.target.height = head.zip(lag).map(|(h, l)| h + l).filter(|t| t.is_finite());
     }
     if r.claimed_sync.is_none() {
         r.claimed_sync = synced.map(|s| if s { SyncState::Synced } else { SyncState::Syncing });

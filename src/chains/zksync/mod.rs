@@ -23,6 +23,9 @@ pub const DEFAULT_PORTS: Ports = Ports {
 
 /// Who announces the target: the `sync_state` component's `main_node_block`.
 const TARGET_SOURCE: &str = "the main node's block";
+/// Component problems named one by one in reasons: an external node has ~20 components, and a
+/// few fail at once (the fuzz target `readers` bounds a reading to 16 reasons).
+const MAX_LISTED: usize = 8;
 
 /// Reads one scrape of a zksync node.
 pub fn read(scrape: &Scrape) -> Reading {
@@ -74,17 +77,30 @@ fn read_health(a: &Answer, r: &mut Reading) {
         let implied = if code_healthy { report.status } else { Status::NotReady };
         r.worsen(implied, why);
     }
-    for (name, raw) in &report.unknown {
-        r.reasons
-            .push(format!("component {name} reports an unknown status {raw:?}"));
-    }
-    for (name, st) in &report.components {
-        if !st.is_healthy() {
-            r.reasons.push(format!("component {name} is {st}"));
-        }
-    }
+    component_reasons(&report, r);
     r.components = report.components.clone();
     read_sync_state(&report, r);
+}
+
+/// Names the components with an unknown or unhealthy status, the first [`MAX_LISTED`] of them;
+/// the rest are counted, so a node reporting a thousand broken components writes a sentence,
+/// not a thousand, into the pod's status.
+fn component_reasons(report: &HealthReport, r: &mut Reading) {
+    let unknown = report
+        .unknown
+        .iter()
+        .map(|(name, raw)| format!("component {name} reports an unknown status {raw:?}"));
+    let unhealthy = report
+        .components
+        .iter()
+        .filter(|(_, st)| !st.is_healthy())
+        .map(|(name, st)| format!("component {name} is {st}"));
+    let total = report.unknown.len() + report.components.values().filter(|st| !st.is_healthy()).count();
+    r.reasons.extend(unknown.chain(unhealthy).take(MAX_LISTED));
+    if total > MAX_LISTED {
+        r.reasons
+            .push(format!("and {} more component problems", total - MAX_LISTED));
+    }
 }
 
 /// The `sync_state` component: `local_block` is the node's head, `main_node_block` its target.

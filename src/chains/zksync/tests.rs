@@ -142,3 +142,36 @@ fn the_page_alone_gives_the_blocks_and_the_health_endpoint_wins_when_both_say() 
     assert_eq!((both.head.height, both.target.height), (Some(91.0), Some(91.0)));
     assert_eq!(both.claimed_sync, Some(SyncState::Synced));
 }
+
+#[test]
+fn a_thousand_broken_components_are_named_up_to_eight_then_counted() {
+    // A body the `readers` fuzz target's bound on reasons is about: every component unhealthy or
+    // unknown, each once a line of the pod's status.
+    let components: serde_json::Map<String, Value> = (0..1000)
+        .map(|i| {
+            let status = if i % 2 == 0 { "not_ready" } else { "melting" };
+            (format!("c{i:04}"), json!({"status": status}))
+        })
+        .collect();
+    let r = health(503, json!({"status": "not_ready", "components": components}));
+    assert_eq!(r.status, Some(Status::NotReady));
+    assert_eq!(r.components.len(), 1000);
+    let named = r.reasons.iter().filter(|x| x.starts_with("component ")).count();
+    assert_eq!(named, 8, "{:?}", r.reasons);
+    assert_eq!(r.reasons[0], "component c0001 reports an unknown status \"melting\"");
+    // 500 unknown statuses, and 1000 components unhealthy (the unknown ones count as not_ready).
+    assert!(
+        r.reasons.contains(&"and 1492 more component problems".to_owned()),
+        "{:?}",
+        r.reasons
+    );
+    assert!(r.reasons.len() <= 12, "{:?}", r.reasons);
+}
+
+#[test]
+fn a_lag_that_overflows_the_head_is_no_target() {
+    // The `readers` fuzz target's check that positions are finite caught a target of +inf.
+    let page = "server_miniblock_number{stage=\"sealed\"} 1e308\nexternal_node_sync_lag 1e308\n";
+    let r = read_with(None, Some(answer(200, page)));
+    assert_eq!((r.head.height, r.target.height), (Some(1e308), None));
+}
