@@ -31,6 +31,9 @@ pub enum InvalidSpec {
     BadSelector(String),
     #[error("spec.probe sets neither health nor metrics: there is nothing to probe")]
     NoProbe,
+    /// The probe sets only APIs this profile does not read (Solana has no metrics reader).
+    #[error("spec.probe sets no API the {profile} profile reads: set spec.probe.{reads}")]
+    NothingRead { profile: String, reads: String },
     #[error("spec.probe.{0}.path must start with '/' and hold no scheme, host or whitespace")]
     BadPath(&'static str),
     #[error("spec.probe.{0}.port must be 1-65535 or a port name (IANA_SVC_NAME, at most 15 characters)")]
@@ -62,7 +65,7 @@ impl InvalidSpec {
         match self {
             InvalidSpec::EmptySelector => "EmptySelector",
             InvalidSpec::BadSelector(_) => "InvalidSelector",
-            InvalidSpec::NoProbe => "NoProbe",
+            InvalidSpec::NoProbe | InvalidSpec::NothingRead { .. } => "NoProbe",
             InvalidSpec::BadPath(_) => "InvalidPath",
             InvalidSpec::BadPort(_) => "InvalidPort",
             InvalidSpec::UnknownPortName(_) => "UnknownPortName",
@@ -178,6 +181,7 @@ pub fn validate(spec: &NodeHealthSpec) -> Result<Policy, InvalidSpec> {
     let health = endpoint(probe.health.as_ref(), "health")?;
     let metrics = endpoint(probe.metrics.as_ref(), "metrics")?;
     let execution = endpoint(probe.execution.as_ref(), "execution")?;
+    reads_something(*profile, [(Api::Health, &health), (Api::Metrics, &metrics)])?;
     let period = within("period", &probe.period, SECOND, HOUR).map_err(InvalidSpec::BadProbeTiming)?;
     let timeout = within("timeout", &probe.timeout, SECOND, MINUTE).map_err(InvalidSpec::BadProbeTiming)?;
     if probe.failure_threshold == 0 || probe.success_threshold == 0 {
@@ -210,6 +214,25 @@ pub fn validate(spec: &NodeHealthSpec) -> Result<Policy, InvalidSpec> {
         timeout,
         access,
         remediation,
+    })
+}
+
+/// A policy must configure an API its profile reads and counts on (health or metrics, not the
+/// optional execution client): else every pod would be probed with no request at all, and read
+/// as "no answer" forever. Found by the `spec` fuzz target (a Solana policy with metrics only).
+fn reads_something(profile: Profile, configured: [(Api, &Option<Endpoint>); 2]) -> Result<(), InvalidSpec> {
+    let read = |api: Api| profile.requests().iter().any(|r| r.api == api);
+    if configured.iter().any(|(api, e)| e.is_some() && read(*api)) {
+        return Ok(());
+    }
+    let reads: Vec<&str> = [Api::Health, Api::Metrics]
+        .into_iter()
+        .filter(|api| read(*api))
+        .map(Api::field)
+        .collect();
+    Err(InvalidSpec::NothingRead {
+        profile: format!("{profile:?}").to_lowercase(),
+        reads: reads.join(" or spec.probe."),
     })
 }
 

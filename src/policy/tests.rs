@@ -71,6 +71,10 @@ fn invalid_specs_are_named() {
         ),
         (json!({"probe": {}}), "NoProbe"),
         (
+            json!({"profile": "solana", "probe": {"metrics": {"port": 9615}}}),
+            "NoProbe",
+        ),
+        (
             json!({"probe": {"health": {"port": 1, "path": "http://evil/"}}}),
             "InvalidPath",
         ),
@@ -230,5 +234,20 @@ fn every_pods_target_carries_the_policys_tls_token_and_headers() {
     assert_eq!(
         (e.reason(), e.to_string().starts_with("spec.probe.headers: Host")),
         ("InvalidHeader", true)
+    );
+}
+
+/// Found by the `spec` fuzz target: Solana has no metrics reader, so a policy probing only
+/// metrics would send no request at all and read every pod as unanswered.
+#[test]
+fn a_probe_of_apis_the_profile_does_not_read_is_refused_and_says_which_it_reads() {
+    let mut v = radix();
+    v["probe"] = json!({"metrics": {"port": 9615}});
+    assert!(validate(&spec(v.clone())).is_ok(), "radix reads its metrics alone");
+    v["profile"] = json!("solana");
+    let e = validate(&spec(v)).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "spec.probe sets no API the solana profile reads: set spec.probe.health"
     );
 }
