@@ -1,5 +1,5 @@
 //! The fuzz targets in CI, on the stable toolchain, without cargo-fuzz: every checked-in input
-//! (`fuzz/seeds/<target>/`, `fuzz/corpus/<target>/`) is replayed through its target in
+//! (`fuzz/seeds/<target>/`, `fuzz/regressions/<target>/`, `fuzz/corpus/<target>/`) is replayed through its target in
 //! `nodehealth::fuzzing`, then mutated for a bounded number of runs. The libFuzzer campaigns
 //! (`fuzz/README.md`) ran the same functions ten million times each; this keeps what they
 //! found fixed and looks a little further on every CI run.
@@ -29,10 +29,11 @@ const MAX_LEN: usize = 8192;
 fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
     let mut found = Vec::new();
-    for dir in ["seeds", "corpus"] {
-        let dir = root.join(dir).join(target);
-        // The seeds are required; a target's campaign corpus is there once one was recorded.
-        if dir.ends_with(format!("corpus/{target}")) && !dir.exists() {
+    for folder in ["seeds", "regressions", "corpus"] {
+        let dir = root.join(folder).join(target);
+        // The seeds are required; a target has regressions once it found something, and a
+        // corpus once a campaign was recorded.
+        if folder != "seeds" && !dir.exists() {
             continue;
         }
         let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
@@ -59,7 +60,7 @@ fn check(name: &str, f: Target, input: &[u8], origin: &str) {
     std::fs::write(&saved, input).unwrap();
     let shown: String = input.escape_ascii().to_string().chars().take(2000).collect();
     panic!(
-        "fuzz target {name} failed on {origin} (saved to {}; once fixed, add it to fuzz/corpus/{name}/): b\"{shown}\"",
+        "fuzz target {name} failed on {origin} (saved to {}; once fixed, add it to fuzz/regressions/{name}/): b\"{shown}\"",
         saved.display()
     );
 }
