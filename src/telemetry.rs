@@ -122,7 +122,9 @@ impl PodLabels {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PodGauges {
     pub factor: Option<f64>,
-    pub healthy: bool,
+    /// None while the pod is not probed (Pending, no IP, terminating): it has no verdict, and a
+    /// 0 would count it among the unhealthy validators in every alert on this gauge.
+    pub healthy: Option<bool>,
     pub sync_state: Option<SyncState>,
     pub ledger_delay_seconds: Option<f64>,
     pub block_lag: Option<u64>,
@@ -268,7 +270,7 @@ impl Metrics {
         let pod_healthy = Family::<PodLabels, Gauge>::default();
         registry.register(
             "nodehealth_pod_healthy",
-            "1 when the pod's verdict is healthy, else 0",
+            "1 when the pod's verdict is healthy, else 0; absent while the pod is not probed",
             pod_healthy.clone(),
         );
         let pod_sync_state = Family::<PodStateLabels, Gauge>::default();
@@ -418,10 +420,18 @@ impl Metrics {
                 self.pod_block_lag.remove(&labels);
             }
         }
-        self.pod_healthy.get_or_create(&labels).set(i64::from(g.healthy));
-        self.pod_network_stalled
-            .get_or_create(&labels)
-            .set(i64::from(g.network_stalled));
+        match g.healthy {
+            Some(healthy) => {
+                self.pod_healthy.get_or_create(&labels).set(i64::from(healthy));
+                self.pod_network_stalled
+                    .get_or_create(&labels)
+                    .set(i64::from(g.network_stalled));
+            }
+            None => {
+                self.pod_healthy.remove(&labels);
+                self.pod_network_stalled.remove(&labels);
+            }
+        }
         for state in SYNC_STATES {
             let l = PodStateLabels {
                 namespace: labels.namespace.clone(),
@@ -576,7 +586,7 @@ mod tests {
     fn gauges(factor: Option<f64>, healthy: bool) -> PodGauges {
         PodGauges {
             factor,
-            healthy,
+            healthy: Some(healthy),
             ..PodGauges::default()
         }
     }
@@ -664,6 +674,18 @@ mod tests {
     }
 
     #[test]
+    fn a_pod_no_longer_probed_has_no_healthy_or_stalled_series() {
+        let m = Metrics::new();
+        m.set_pod("ns", "nh", "p", &gauges(Some(0.2), false));
+        assert_eq!(pod_lines(&encoded(&m), "nodehealth_pod_healthy", "p").len(), 1);
+        m.set_pod("ns", "nh", "p", &PodGauges::default());
+        let text = encoded(&m);
+        for name in ["nodehealth_pod_healthy", "nodehealth_pod_network_stalled"] {
+            assert!(pod_lines(&text, name, "p").is_empty(), "{name}: {text}");
+        }
+    }
+
+    #[test]
     fn retain_pods_removes_pods_that_are_gone() {
         let m = Metrics::new();
         for pod in ["a", "b", "c"] {
@@ -710,7 +732,7 @@ mod tests {
         m.set_selected("ns", "nh", 1);
         let lagging = PodGauges {
             factor: Some(0.2),
-            healthy: false,
+            healthy: Some(false),
             sync_state: Some(SyncState::Syncing),
             ledger_delay_seconds: Some(120.5),
             block_lag: Some(40),

@@ -132,7 +132,7 @@ fn exported_names() -> BTreeSet<String> {
         "validator-0",
         &PodGauges {
             factor: Some(1.0),
-            healthy: true,
+            healthy: Some(true),
             sync_state: Some(SyncState::OutOfSync),
             ledger_delay_seconds: Some(1.0),
             block_lag: Some(1),

@@ -316,7 +316,7 @@ fn exposition() -> String {
         "v-0",
         &PodGauges {
             factor: Some(0.5),
-            healthy: false,
+            healthy: Some(false),
             sync_state: Some(SyncState::OutOfSync),
             ledger_delay_seconds: Some(42.0),
             block_lag: Some(7),

@@ -20,7 +20,7 @@ use support::owners::{create_deployment, create_parallel_statefulset, create_rep
 use support::scene::{
     Scene, count_events, event_with, metrics_of, out_of_sync, pod_uid, reason_is, remediation, spec_with,
 };
-use support::wait::{events, eventually, more_reconciles, wait_for};
+use support::wait::{events, eventually, get, more_reconciles, wait_for};
 
 /// A restart as soon as a validator is unhealthy for 2 s; no interval between actions.
 fn restart_at_once(extra: Value) -> Value {
@@ -264,7 +264,7 @@ async fn instance_label_ties_one_validators_pods_across_stateful_sets_and_parall
 #[tokio::test(flavor = "multi_thread")]
 async fn pending_ip_less_and_terminating_pods_do_not_count_towards_max_unhealthy() {
     with_temp_ns("guard-pending", |client, ns| async move {
-        let Scene { fleet, op: _op, api } = Scene::start(&client, &ns, 3, &[], restart_at_once(json!({}))).await;
+        let Scene { fleet, op, api } = Scene::start(&client, &ns, 3, &[], restart_at_once(json!({}))).await;
         for (name, stamp) in [
             (
                 "validator-7",
@@ -310,6 +310,18 @@ async fn pending_ip_less_and_terminating_pods_do_not_count_towards_max_unhealthy
             "3/6 pods healthy; not probed: validator-7 (Terminating), validator-8 (Pending), validator-9 (NoPodIP)"
         );
         assert!(reason_is(&nh, "RemediationAllowed", "True", "Allowed"));
+        // Nor are they unhealthy to an alert on the per-pod gauge: no series until probed.
+        let (_, metrics) = get(&format!("http://{}/metrics", op.http)).await.unwrap();
+        let healthy_of = |pod: &str| {
+            metrics
+                .lines()
+                .filter(|l| l.starts_with("nodehealth_pod_healthy{") && l.contains(&format!("pod=\"{pod}\"")))
+                .count()
+        };
+        assert_eq!(healthy_of("validator-0"), 1, "{metrics}");
+        for name in ["validator-7", "validator-8", "validator-9"] {
+            assert_eq!(healthy_of(name), 0, "{name}: {metrics}");
+        }
 
         // One validator falls out of sync: one unhealthy of three probed, within maxUnhealthy 1.
         let uid = pod_uid(&client, &ns, "validator-1").await;

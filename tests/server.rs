@@ -134,7 +134,7 @@ async fn endpoints_follow_the_operator_lifecycle() {
 fn gauges(factor: Option<f64>) -> nodehealth::telemetry::PodGauges {
     nodehealth::telemetry::PodGauges {
         factor,
-        healthy: true,
+        healthy: Some(true),
         ..Default::default()
     }
 }

@@ -178,7 +178,7 @@ fn set_gauges(ctx: &Context, nh: &NodeHealth, outcomes: &[PodOutcome]) {
             |_| PodGauges::default(),
             |v| PodGauges {
                 factor: v.health_factor,
-                healthy: v.healthy,
+                healthy: Some(v.healthy),
                 sync_state: Some(v.sync_state),
                 ledger_delay_seconds: v.figures.ledger_delay_seconds,
                 block_lag: v.figures.block_lag,
