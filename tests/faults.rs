@@ -19,11 +19,12 @@ use serde_json::{Value, json};
 use support::apiproxy::ApiProxy;
 use support::cluster::{kubeconfig, with_temp_ns, with_temp_ns_of};
 use support::fleet::{Fleet, WAIT, condition_is, create_nodehealth, pod_row, radix_spec};
+use support::ha::await_leading;
 use support::operator::{Operator, install_crd};
 use support::private::{PrivateCluster, carried, shared_audit_log};
 use support::proxy::Proxy;
 use support::scene::{cordoned, out_of_sync, pod_uid, remediation, spec_with};
-use support::wait::{eventually, get, wait_for};
+use support::wait::{eventually, get, more_reconciles, wait_for};
 
 /// Cordon after 1s, restart after `restart_after`; quick to release.
 fn ladder(restart_after: &str) -> Value {
@@ -156,6 +157,102 @@ async fn an_api_server_that_refuses_throttles_fails_and_delays_loses_no_verdict_
                 .collect::<Vec<_>>(),
         );
         assert!(op.alive(), "recovered without a restart");
+    })
+    .await;
+}
+
+/// The leader records a restart while its NodeHealth watch is cut, loses its Lease, and leads
+/// again before the watch mends. Its next status must build on what it wrote, not on the
+/// watch's copy from before the cut: that would drop the restart from the records and the
+/// budget (seen once in the restart test below, where etcd's restart cut the watch).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_leader_back_behind_a_cut_watch_builds_on_the_latest_status_and_loses_no_record() {
+    with_temp_ns("faults-regained", |client, ns| async move {
+        install_crd(&client).await;
+        let fleet = Fleet::start(&client, &ns, 3, "radix", 3).await;
+        let (proxy, kc) = ApiProxy::start(&kubeconfig().await, &ns).await;
+        let lease = [
+            "--lease-duration-seconds",
+            "6",
+            "--renew-deadline-seconds",
+            "4",
+            "--retry-period-seconds",
+            "1",
+        ];
+        let mut op = Operator::start_as(&kc, &ns, &lease);
+        let api: Api<NodeHealth> = Api::namespaced(client.clone(), &ns);
+        create_nodehealth(&client, &ns, "validators", spec_with(ladder("3s"))).await;
+        wait_for(&api, "validators", WAIT, "healthy", |nh| {
+            condition_is(nh, "Healthy", "True")
+        })
+        .await;
+        await_leading(&op, 0, true, WAIT).await;
+
+        // The watch of NodeHealths cut and kept from listing again: the operator's copy stays
+        // "all healthy, no action" while validator-1 is cordoned, restarted and healthy again.
+        let watch = "/namespaces/".to_owned() + &ns + "/nodehealths";
+        proxy.block(Some(Method::GET), &watch);
+        let old1 = pod_uid(&client, &ns, "validator-1").await;
+        fleet.set_mode(1, out_of_sync()).await;
+        restarted(&client, &ns, 1, &old1).await;
+        fleet.set_mode(1, json!({"mode": "synced"})).await;
+        let one = |nh: &NodeHealth| {
+            remediation(nh)
+                .pods
+                .iter()
+                .any(|p| p.name == "validator-1" && p.restarts.len() == 1)
+        };
+        let before = wait_for(&api, "validators", WAIT, "validator-1's restart recorded", one).await;
+        let taken = remediation(&before).actions_taken;
+        assert!(
+            proxy.seen(&Method::GET, &watch).iter().any(|s| s.injected),
+            "the watch was kept from listing again"
+        );
+
+        // Leadership lapses and comes back, the watch still cut.
+        let leases = [
+            format!("/namespaces/{ns}/leases/nodehealth-shard-0"),
+            format!("/namespaces/{ns}/leases"),
+        ];
+        for l in &leases {
+            proxy.block(None, l);
+        }
+        await_leading(&op, 0, false, WAIT).await;
+        for l in &leases {
+            proxy.unblock(l);
+        }
+        await_leading(&op, 0, true, WAIT).await;
+
+        // Something to write: validator-2 falls out of sync, and is cordoned and restarted.
+        let old2 = pod_uid(&client, &ns, "validator-2").await;
+        fleet.set_mode(2, out_of_sync()).await;
+        restarted(&client, &ns, 2, &old2).await;
+        let after = wait_for(&api, "validators", WAIT, "validator-2's restart recorded", |nh| {
+            remediation(nh)
+                .pods
+                .iter()
+                .any(|p| p.name == "validator-2" && p.restarts.len() == 1)
+        })
+        .await;
+        assert!(one(&after), "validator-1's restart kept: {:?}", remediation(&after));
+        assert!(
+            remediation(&after).actions_taken >= taken + 2,
+            "actions counted on from {taken}: {:?}",
+            remediation(&after)
+        );
+        proxy.unblock(&watch);
+        more_reconciles(&op.http, 3).await;
+        assert!(
+            one(&api.get("validators").await.unwrap()),
+            "and kept once the watch mends"
+        );
+        let evictions: Vec<_> = proxy
+            .seen(&Method::POST, "/eviction")
+            .iter()
+            .map(|s| s.path.clone())
+            .collect();
+        assert_eq!(evictions.len(), 2, "each restart carried out once: {evictions:?}");
+        assert!(op.alive());
     })
     .await;
 }

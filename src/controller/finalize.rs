@@ -11,7 +11,7 @@ use kube::{Api, ResourceExt};
 use super::act::{self, Uncordon};
 use super::reconcile::publish;
 use super::{Context, Error, FIELD_MANAGER};
-use crate::crd::NodeHealth;
+use crate::crd::{NodeHealth, NodeHealthStatus};
 use crate::remediate::release::{finalizer_patch, nodes_to_release};
 
 /// Adds or removes the finalizer so that the NodeHealth carries it exactly when `wanted`.
@@ -39,9 +39,11 @@ pub(super) async fn keep(ctx: &Context, nh: &NodeHealth, wanted: bool) -> Result
 /// its annotation (a node a person uncordoned or took over is left alone), says so in events,
 /// and removes the finalizer. An uncordon the operator is not allowed to do (it runs without
 /// remediation rights now) is reported for a person to do, and does not hold the deletion.
+/// `status` is the latest known: the watch's copy may miss a cordon written just before.
 pub(super) async fn release(
     ctx: &Context,
     nh: &NodeHealth,
+    status: Option<&NodeHealthStatus>,
     owner: &str,
     reference: &ObjectReference,
 ) -> Result<Action, Error> {
@@ -55,7 +57,7 @@ pub(super) async fn release(
     if !ctx.leadership.is_leader() {
         return Err(Error::NotLeader);
     }
-    let remediation = nh.status.as_ref().and_then(|s| s.remediation.as_ref());
+    let remediation = status.and_then(|s| s.remediation.as_ref());
     for node in nodes_to_release(remediation) {
         let (reason, warning, note) = match act::uncordon(ctx, &node, owner).await {
             Ok(Uncordon::Done) => {

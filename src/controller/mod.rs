@@ -80,6 +80,9 @@ pub enum Error {
     /// The object's JSON does not match the schema: wait for a change.
     #[error("unreadable NodeHealth: {0}")]
     Unreadable(String),
+    /// Reading the status before building on it failed: back off and retry.
+    #[error("reading the status: {0}")]
+    ReadStatus(#[source] kube::Error),
     /// Writing the status failed: back off and retry.
     #[error("writing the status: {0}")]
     WriteStatus(#[source] kube::Error),
@@ -103,6 +106,7 @@ impl Error {
         match self {
             Error::InvalidSpec(_) => "InvalidSpec",
             Error::Unreadable(_) => "Unreadable",
+            Error::ReadStatus(_) => "ReadStatus",
             Error::WriteStatus(_) => "WriteStatus",
             Error::ReadNodes(_) => "ReadNodes",
             Error::Finalizer(_) => "Finalizer",
@@ -139,7 +143,8 @@ pub struct Context {
     wake: Notify,
     /// The probe loop last saw the open-files limit reached.
     out_of_files: AtomicBool,
-    /// The status this process last wrote per NodeHealth: the watch may not have delivered it yet.
+    /// Per NodeHealth, the status this process last wrote, or read from the API server when it
+    /// began leading: the watch may not have delivered it yet. Cleared when leadership is lost.
     written: Mutex<HashMap<Key, NodeHealthStatus>>,
     /// Consecutive failures per NodeHealth, for the backoff.
     failures: Mutex<HashMap<Key, u32>>,
@@ -318,7 +323,11 @@ fn error_policy(obj: Arc<DeserializeGuard<NodeHealth>>, err: &Error, ctx: Arc<Co
         Error::InvalidSpec(_) | Error::Unreadable(_) => Action::await_change(),
         // As a standby it keeps probing; should it lead again, it is reconciled at once.
         Error::NotLeader => Action::requeue(Duration::from_secs(5)),
-        Error::WriteStatus(_) | Error::ReadNodes(_) | Error::Finalizer(_) | Error::Release(..) => {
+        Error::ReadStatus(_)
+        | Error::WriteStatus(_)
+        | Error::ReadNodes(_)
+        | Error::Finalizer(_)
+        | Error::Release(..) => {
             let k = key(&obj);
             let n = {
                 let mut failures = lock(&ctx.failures);

@@ -44,26 +44,23 @@ async fn reconcile_one(obj: &Arc<DeserializeGuard<NodeHealth>>, ctx: &Arc<Contex
     }
     let k = key(obj);
     let reference = nh.object_ref(&());
+    // A standby probes (so that it takes over with warm histories) but writes nothing.
+    let leading = ctx.leadership.is_leader();
+    let previous = previous_status(ctx, nh, &k, leading).await?;
     if nh.metadata.deletion_timestamp.is_some() {
-        return finalize::release(ctx, nh, &k, &reference).await;
+        return finalize::release(ctx, nh, previous.as_ref(), &k, &reference).await;
     }
     let now = Timestamp::now();
-    let previous = {
-        let written = lock(&ctx.written);
-        newer(written.get(&k).cloned(), nh.status.clone())
-    };
     let generation = nh.metadata.generation;
     let policy = match policy::validate(&nh.spec) {
         Ok(p) => p,
-        Err(e) => return stall(ctx, nh, &k, &reference, previous.as_ref(), e, now).await,
+        Err(e) => return stall(ctx, nh, leading, previous.as_ref(), e, now).await,
     };
     // The files it names (CA, token) are the operator's: one it cannot read is the spec's error,
     // reported as such, and no pod is judged by probes that could not be made.
     if let Err(e) = ctx.prober.check(&policy.access, policy.uses_https()) {
-        return stall(ctx, nh, &k, &reference, previous.as_ref(), e.invalid_spec(), now).await;
+        return stall(ctx, nh, leading, previous.as_ref(), e.invalid_spec(), now).await;
     }
-    // A standby probes (so that it takes over with warm histories) but writes nothing.
-    let leading = ctx.leadership.is_leader();
     if leading && previous.as_ref().is_some_and(|p| p.observed_generation != generation) {
         let desired = handled(ctx, status::reconciling(previous.as_ref(), now));
         write_status(ctx, nh, &k, &desired).await?;
@@ -71,7 +68,7 @@ async fn reconcile_one(obj: &Arc<DeserializeGuard<NodeHealth>>, ctx: &Arc<Contex
     let pods = selected(ctx, nh, &policy);
     let targets: Vec<_> = pods.iter().map(|p| policy.target(p)).collect();
     if let Some(e) = policy::unknown_port_everywhere(&targets) {
-        return stall(ctx, nh, &k, &reference, previous.as_ref(), e, now).await;
+        return stall(ctx, nh, leading, previous.as_ref(), e, now).await;
     }
     let Some(mut outcomes) = latest_verdicts(ctx, &k, &policy, &pods, targets) else {
         // A new pod's first probe is under way: its verdict triggers the next reconcile.
@@ -296,26 +293,26 @@ fn latest_verdicts(
 async fn stall(
     ctx: &Context,
     nh: &NodeHealth,
-    k: &str,
-    reference: &ObjectReference,
+    leading: bool,
     previous: Option<&NodeHealthStatus>,
     err: InvalidSpec,
     now: Timestamp,
 ) -> Result<Action, Error> {
+    let k = format!("{}/{}", nh.namespace().unwrap_or_default(), nh.name_any());
     let desired = handled(ctx, status::invalid(nh.metadata.generation, previous, &err, now));
     let was_stalled = previous.is_some_and(|p| {
         p.conditions
             .iter()
             .any(|c| c.type_ == "Stalled" && c.status == "True" && c.reason == err.reason())
     });
-    if ctx.leadership.is_leader() && status::write_due(previous, &desired, now, ctx.settings.status_refresh) {
-        write_status(ctx, nh, k, &desired).await?;
+    if leading && status::write_due(previous, &desired, now, ctx.settings.status_refresh) {
+        write_status(ctx, nh, &k, &desired).await?;
     }
     // Nothing is probed while stalled: the last values would go stale, and alerts silent.
     ctx.metrics
         .forget_nodehealth(&nh.namespace().unwrap_or_default(), &nh.name_any());
     if !was_stalled {
-        publish(ctx, reference, "Assess", "InvalidSpec", true, err.to_string()).await;
+        publish(ctx, &nh.object_ref(&()), "Assess", "InvalidSpec", true, err.to_string()).await;
     }
     Err(Error::InvalidSpec(err))
 }
@@ -349,11 +346,7 @@ async fn write_status(ctx: &Context, nh: &NodeHealth, k: &str, desired: &NodeHea
         }
         Err(e) => {
             ctx.metrics.observe_status_write("error");
-            let details = json!({"write": "status", "nodehealth": k, "error": e.to_string()});
-            ctx.health.set(
-                "kube_api",
-                ComponentHealth::new(ModelStatus::Affected).with_details(details),
-            );
+            kube_api_affected(ctx, json!({"write": "status", "nodehealth": k, "error": e.to_string()}));
             Err(Error::WriteStatus(e))
         }
     }
@@ -382,8 +375,48 @@ pub(super) async fn publish(
     }
 }
 
-/// The newer of what this process wrote and what the watch delivered (by observed generation
-/// and probe time): after a restart only the latter exists.
+/// The status to build on. A status must never go back: one built on an older copy would drop
+/// the incidents, cordons and restarts recorded since, and with them the restart budget. So:
+/// the newer of what this process last wrote and what the watch delivered; and a leader that
+/// has written nothing for this NodeHealth since it started or regained leadership reads it from
+/// the API server first (a GET without a resourceVersion is a quorum read), since the watch's
+/// copy may be from before a gap (a cut, a relist from the watch cache, an etcd restart) during
+/// which the previous leadership wrote.
+async fn previous_status(
+    ctx: &Context,
+    nh: &NodeHealth,
+    k: &str,
+    leading: bool,
+) -> Result<Option<NodeHealthStatus>, Error> {
+    let known = lock(&ctx.written).get(k).cloned();
+    if known.is_some() || !leading {
+        return Ok(newer(known, nh.status.clone()));
+    }
+    let api: Api<NodeHealth> = Api::namespaced(ctx.client.clone(), &nh.namespace().unwrap_or_default());
+    match api.get_status(&nh.name_any()).await {
+        Ok(current) => {
+            ctx.health.recovered("kube_api");
+            if let Some(s) = &current.status {
+                lock(&ctx.written).entry(k.to_owned()).or_insert_with(|| s.clone());
+            }
+            Ok(newer(current.status, nh.status.clone()))
+        }
+        Err(e) => {
+            kube_api_affected(ctx, json!({"read": "status", "nodehealth": k, "error": e.to_string()}));
+            Err(Error::ReadStatus(e))
+        }
+    }
+}
+
+/// `/health` component `kube_api` affected, with what failed.
+fn kube_api_affected(ctx: &Context, details: serde_json::Value) {
+    ctx.health.set(
+        "kube_api",
+        ComponentHealth::new(ModelStatus::Affected).with_details(details),
+    );
+}
+
+/// The newer of two copies of a status (by observed generation and probe time).
 fn newer(written: Option<NodeHealthStatus>, seen: Option<NodeHealthStatus>) -> Option<NodeHealthStatus> {
     match (written, seen) {
         (Some(w), Some(s)) => {

@@ -42,8 +42,29 @@ struct Faults {
     seen: Vec<Seen>,
 }
 
+/// Requests cut off until lifted: every method when `method` is `None`.
+#[derive(Debug, Clone)]
+struct Block {
+    method: Option<http::Method>,
+    path_suffix: String,
+}
+
+impl Block {
+    fn matches(&self, method: &http::Method, path: &str) -> bool {
+        self.method.as_ref().is_none_or(|m| m == method) && path.ends_with(&self.path_suffix)
+    }
+}
+
+struct Shared {
+    faults: Mutex<Faults>,
+    /// Watched by every answer being streamed, so that a new block also cuts the open ones.
+    blocks: tokio::sync::watch::Sender<Vec<Block>>,
+    client: reqwest::Client,
+    upstream: String,
+}
+
 pub struct ApiProxy {
-    state: Arc<(Mutex<Faults>, reqwest::Client, String)>,
+    state: Arc<Shared>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -62,7 +83,12 @@ impl ApiProxy {
             .no_proxy()
             .build()
             .unwrap();
-        let state = Arc::new((Mutex::new(Faults::default()), client, upstream));
+        let state = Arc::new(Shared {
+            faults: Mutex::default(),
+            blocks: tokio::sync::watch::Sender::new(Vec::new()),
+            client,
+            upstream,
+        });
         let app = axum::Router::new().fallback(forward).with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -107,6 +133,23 @@ impl ApiProxy {
         self.faults().delay = d;
     }
 
+    /// Cuts off requests with this method (any when `None`) whose path ends with `path_suffix`
+    /// until [`ApiProxy::unblock`]: new ones are answered 500, open watches end at once.
+    pub fn block(&self, method: Option<http::Method>, path_suffix: &str) {
+        let block = Block {
+            method,
+            path_suffix: path_suffix.to_owned(),
+        };
+        self.state.blocks.send_modify(|b| b.push(block));
+    }
+
+    /// Lifts the blocks of this path suffix.
+    pub fn unblock(&self, path_suffix: &str) {
+        self.state
+            .blocks
+            .send_modify(|b| b.retain(|b| b.path_suffix != path_suffix));
+    }
+
     /// Faults not used up yet.
     pub fn pending_faults(&self) -> usize {
         self.faults().queue.iter().map(|f| f.times).sum()
@@ -123,7 +166,7 @@ impl ApiProxy {
     }
 
     fn faults(&self) -> std::sync::MutexGuard<'_, Faults> {
-        self.state.0.lock().unwrap()
+        self.state.faults.lock().unwrap()
     }
 }
 
@@ -133,13 +176,19 @@ impl Drop for ApiProxy {
     }
 }
 
-type Shared = Arc<(Mutex<Faults>, reqwest::Client, String)>;
-
-async fn forward(State(state): State<Shared>, req: Request) -> Response {
-    let (faults, client, upstream) = &*state;
+async fn forward(State(state): State<Arc<Shared>>, req: Request) -> Response {
+    let Shared {
+        faults,
+        blocks,
+        client,
+        upstream,
+    } = &*state;
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let (injected, delay) = {
+    let blocked = |b: &Vec<Block>| b.iter().any(|b| b.matches(&method, &path));
+    let (injected, delay) = if blocked(&blocks.borrow()) {
+        (Some((500, false)), Duration::ZERO)
+    } else {
         let mut f = faults.lock().unwrap();
         let hit = f
             .queue
@@ -201,11 +250,25 @@ async fn forward(State(state): State<Shared>, req: Request) -> Response {
             resp = resp.header(k, v);
         }
     }
-    let stream = futures::stream::unfold(answer, |mut a| async move {
-        match a.chunk().await {
-            Ok(Some(c)) => Some((Ok::<Bytes, std::io::Error>(c), a)),
-            Ok(None) => None,
-            Err(e) => Some((Err(std::io::Error::other(e)), a)),
+    let cuts = blocks.subscribe();
+    let stream = futures::stream::unfold((answer, cuts), move |(mut a, mut cuts)| {
+        let (method, path) = (method.clone(), path.clone());
+        async move {
+            loop {
+                tokio::select! {
+                    chunk = a.chunk() => return match chunk {
+                        Ok(Some(c)) => Some((Ok::<Bytes, std::io::Error>(c), (a, cuts))),
+                        Ok(None) => None,
+                        Err(e) => Some((Err(std::io::Error::other(e)), (a, cuts))),
+                    },
+                    changed = cuts.changed() => {
+                        let cut = changed.is_err() || cuts.borrow().iter().any(|b| b.matches(&method, &path));
+                        if cut {
+                            return None;
+                        }
+                    }
+                }
+            }
         }
     })
     .boxed();
