@@ -382,6 +382,7 @@ async fn install_grants_least_privilege_upgrade_adds_remediation_and_uninstall_r
             "watch nodehealths.nodehealth.io -A",
             "patch nodehealths.nodehealth.io -A",
             "patch nodehealths.nodehealth.io --subresource=status -A",
+            "get nodehealths.nodehealth.io --subresource=status -A",
             "create events.events.k8s.io -A",
             "patch events.events.k8s.io -A",
             "create leases.coordination.k8s.io -n $NS",
@@ -398,7 +399,6 @@ async fn install_grants_least_privilege_upgrade_adds_remediation_and_uninstall_r
             "get nodehealths.nodehealth.io -A",
             "update nodehealths.nodehealth.io -A",
             "update nodehealths.nodehealth.io --subresource=status -A",
-            "get nodehealths.nodehealth.io --subresource=status -A",
             "delete nodes",
             "delete pods -A",
             "create pods -A",
@@ -1117,6 +1117,9 @@ const WATCHED: &[(&str, &str, &str)] = &[
     ("nodehealth.io", "nodehealths", "patch"),
     // Status by server-side apply (controller/reconcile.rs write_status): a PATCH of /status.
     ("nodehealth.io", "nodehealths/status", "patch"),
+    // A new leader reads the status before building on it (controller/reconcile.rs
+    // previous_status): the watch's copy may be from before a gap.
+    ("nodehealth.io", "nodehealths/status", "get"),
     // The pods' watch (controller/pods.rs).
     ("", "pods", "list"),
     ("", "pods", "watch"),

@@ -7,7 +7,8 @@ here fails that test until it is justified there too.
 Verbs come from what the operator calls (src/controller/):
 - watches (kube's watcher: list, then watch; never get): NodeHealths (mod.rs) and pods (pods.rs);
 - NodeHealth status: server-side apply, a PATCH of the status subresource (reconcile.rs
-  write_status); never update, never get;
+  write_status); a GET of it by a leader that has not written it since it began leading
+  (reconcile.rs previous_status: the watch's copy may be older); never update;
 - events.k8s.io events: kube's Recorder creates an event, then patches it when it recurs;
 - remediation (act.rs): POST pods/eviction; nodes are read one by one (get) and cordoned or
   uncordoned by PATCH; never list or watch. ReplicaSets are watched, metadata only
@@ -24,9 +25,10 @@ Verbs come from what the operator calls (src/controller/):
   resources: ["nodehealths"]
   verbs: ["list", "watch", "patch"]
 # Status by server-side apply (field manager `nodehealth`): a PATCH of the status subresource.
+# get: read back by a new leader before it builds on it, since the watch's copy may be older.
 - apiGroups: ["nodehealth.io"]
   resources: ["nodehealths/status"]
-  verbs: ["patch"]
+  verbs: ["get", "patch"]
 # The validators the policies select: watched (list + watch).
 - apiGroups: [""]
   resources: ["pods"]
