@@ -231,9 +231,14 @@ fn reads_something(profile: Profile, configured: [(Api, &Option<Endpoint>); 2]) 
         .map(Api::field)
         .collect();
     Err(InvalidSpec::NothingRead {
-        profile: format!("{profile:?}").to_lowercase(),
+        profile: profile_name(profile),
         reads: reads.join(" or spec.probe."),
     })
+}
+
+/// `spec.profile` as written: the variants are its values, lowercased by serde.
+fn profile_name(profile: Profile) -> String {
+    format!("{profile:?}").to_lowercase()
 }
 
 /// Whether any of these endpoints speaks HTTPS.
@@ -372,6 +377,27 @@ fn params(a: &AssessmentSpec) -> Result<Params, InvalidSpec> {
 }
 
 impl Policy {
+    /// The endpoints the spec sets that its profile never reads (their `spec.probe` field), e.g.
+    /// `metrics` on a Solana policy: accepted, since the profile reads another, but never
+    /// probed, which the user is told rather than left to believe it is watched.
+    pub fn unread(&self) -> Vec<&'static str> {
+        let read = |api: Api| self.profile.requests().iter().any(|r| r.api == api);
+        [
+            (Api::Health, &self.health),
+            (Api::Metrics, &self.metrics),
+            (Api::Execution, &self.execution),
+        ]
+        .into_iter()
+        .filter(|(api, e)| e.is_some() && !read(*api))
+        .map(|(api, _)| api.field())
+        .collect()
+    }
+
+    /// The profile's name as the spec spells it.
+    pub fn profile_name(&self) -> String {
+        profile_name(self.profile)
+    }
+
     /// Whether any endpoint speaks HTTPS (and so the policy's TLS trust is used).
     pub fn uses_https(&self) -> bool {
         https([&self.health, &self.metrics, &self.execution])

@@ -152,13 +152,36 @@ pub fn hold_unverified(outcomes: &mut [PodOutcome], previous: Option<&NodeHealth
 /// Says in the Ready condition that HTTPS certificates are not verified
 /// (`insecureSkipVerify: true`), so that an enforced policy is never read as a verified one.
 pub fn say_unverified_tls(desired: &mut NodeHealthStatus) {
+    say_in_ready(
+        desired,
+        "HTTPS certificates are NOT verified (spec.probe.tls.insecureSkipVerify: true)",
+    );
+}
+
+/// Says in the Ready condition which endpoints the spec sets that its profile does not read
+/// (`Policy::unread`): they are never probed, so nothing about them is watched.
+pub fn say_unread(desired: &mut NodeHealthStatus, profile: &str, unread: &[&str]) {
+    if unread.is_empty() {
+        return;
+    }
+    let fields: Vec<String> = unread.iter().map(|f| format!("spec.probe.{f}")).collect();
+    let it = if fields.len() == 1 { "it" } else { "them" };
+    let note = format!(
+        "{} not probed: the {profile} profile does not read {it}",
+        fields.join(" and ")
+    );
+    say_in_ready(desired, &note);
+}
+
+/// Adds a remark to a true Ready condition's message.
+fn say_in_ready(desired: &mut NodeHealthStatus, remark: &str) {
     let ready = desired
         .conditions
         .iter_mut()
         .find(|c| c.type_ == "Ready" && c.status == "True");
     if let Some(c) = ready {
-        c.message
-            .push_str("; HTTPS certificates are NOT verified (spec.probe.tls.insecureSkipVerify: true)");
+        c.message.push_str("; ");
+        c.message.push_str(remark);
     }
 }
 

@@ -10,7 +10,7 @@ use nodehealth::crd::PodStatus;
 use nodehealth::model::SyncState;
 use serde_json::json;
 use support::cluster::with_temp_ns;
-use support::fleet::{Fleet, WAIT, condition_is, create_nodehealth, pod_row, radix_spec};
+use support::fleet::{Fleet, WAIT, condition, condition_is, create_nodehealth, pod_row, radix_spec};
 use support::operator::{Operator, install_crd};
 use support::wait::{more_reconciles, wait_for};
 
@@ -153,8 +153,14 @@ async fn timestamps_are_read_on_the_nodes_clock() {
 }
 
 /// Solana and Ethereum (chains-b): a fleet of three, one node stalls, then recovers. `spec` is the
-/// policy; `stall_wait` how long the chain's own signals need to show a frozen head.
-async fn a_stalled_node_is_caught_and_recovers(profile: &'static str, spec: serde_json::Value, stall_wait: u64) {
+/// policy; `stall_wait` how long the chain's own signals need to show a frozen head; `ready_says`
+/// what the Ready condition's message must end with.
+async fn a_stalled_node_is_caught_and_recovers(
+    profile: &'static str,
+    spec: serde_json::Value,
+    stall_wait: u64,
+    ready_says: &'static str,
+) {
     with_temp_ns(&format!("chain-{profile}"), |client, ns| async move {
         install_crd(&client).await;
         let fleet = Fleet::start(&client, &ns, 3, profile, 1).await;
@@ -165,6 +171,11 @@ async fn a_stalled_node_is_caught_and_recovers(profile: &'static str, spec: serd
             condition_is(nh, "Healthy", "True") && nh.status.as_ref().is_some_and(|s| s.ready == "3/3")
         })
         .await;
+        let ready = condition(&api.get("validators").await.unwrap(), "Ready").map(|c| c.message.clone());
+        assert!(
+            ready.as_deref().is_some_and(|m| m.ends_with(ready_says)),
+            "{profile}: {ready:?}"
+        );
 
         fleet.set_mode(1, json!({"mode": "stalled"})).await;
         let stalled = std::time::Duration::from_secs(stall_wait);
@@ -207,14 +218,16 @@ async fn a_stalled_node_is_caught_and_recovers(profile: &'static str, spec: serd
 #[tokio::test(flavor = "multi_thread")]
 async fn solana_a_stalled_node_is_caught_and_recovers() {
     // Agave has only its RPC port. A stalled node says `ok` until it is 128 slots (51 s) behind
-    // the cluster, then `behind` at a frozen slot: allow that, and the watch, to pass.
+    // the cluster, then `behind` at a frozen slot: allow that, and the watch, to pass. A metrics
+    // port set by mistake is accepted, and the policy says it is not probed.
     let spec = json!({
         "selector": {"matchLabels": {"app": "validator"}},
         "profile": "solana",
-        "probe": {"health": {"port": "health"}, "period": "1s", "timeout": "1s"},
+        "probe": {"health": {"port": "health"}, "metrics": {"port": 9615}, "period": "1s", "timeout": "1s"},
         "assessment": {"observedRateWindow": "10s"}
     });
-    a_stalled_node_is_caught_and_recovers("solana", spec, 120).await;
+    let says = "; spec.probe.metrics not probed: the solana profile does not read it";
+    a_stalled_node_is_caught_and_recovers("solana", spec, 120, says).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -227,7 +240,7 @@ async fn ethereum_a_stalled_node_is_caught_and_recovers() {
         "probe": {"health": {"port": "health"}, "period": "1s", "timeout": "1s"},
         "assessment": {"observedRateWindow": "60s", "maxBlockLag": 2}
     });
-    a_stalled_node_is_caught_and_recovers("ethereum", spec, 120).await;
+    a_stalled_node_is_caught_and_recovers("ethereum", spec, 120, "its pods are probed").await;
 }
 
 #[test]

@@ -108,6 +108,7 @@ async fn reconcile_one(obj: &Arc<DeserializeGuard<NodeHealth>>, ctx: &Arc<Contex
     if policy.skips_verification() {
         status::say_unverified_tls(&mut desired);
     }
+    status::say_unread(&mut desired, &policy.profile_name(), &policy.unread());
     let plan = act::plan(ctx, nh, &k, &policy, &facts, previous.as_ref(), &mut desired, now).await?;
     let events = status::pod_events(previous.as_ref(), &desired);
     // Write-ahead: an action is in status as pending before it is carried out.

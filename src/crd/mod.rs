@@ -120,6 +120,7 @@ pub struct ProbeSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<EndpointSpec>,
     /// The Prometheus metrics endpoint. Omit it to judge by the health endpoint alone (no health factor then).
+    /// A profile that reads no metrics (solana) never probes it, and the Ready condition says so.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics: Option<EndpointSpec>,
     /// ethereum: the execution client's JSON-RPC (port 8545 by default; path `/`), asked

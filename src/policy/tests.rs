@@ -240,6 +240,21 @@ fn every_pods_target_carries_the_policys_tls_token_and_headers() {
 /// Found by the `spec` fuzz target: Solana has no metrics reader, so a policy probing only
 /// metrics would send no request at all and read every pod as unanswered.
 #[test]
+fn endpoints_the_profile_does_not_read_are_named_for_the_status() {
+    let mut v = radix();
+    v["probe"] = json!({"health": {"port": 3333}, "metrics": {"port": 9615}});
+    assert!(
+        validate(&spec(v.clone())).unwrap().unread().is_empty(),
+        "radix reads both"
+    );
+    v["profile"] = json!("solana");
+    let p = validate(&spec(v.clone())).unwrap();
+    assert_eq!((p.profile_name().as_str(), p.unread()), ("solana", vec!["metrics"]));
+    v["probe"]["execution"] = json!({"port": 8545});
+    assert_eq!(validate(&spec(v)).unwrap().unread(), ["metrics", "execution"]);
+}
+
+#[test]
 fn a_probe_of_apis_the_profile_does_not_read_is_refused_and_says_which_it_reads() {
     let mut v = radix();
     v["probe"] = json!({"metrics": {"port": 9615}});

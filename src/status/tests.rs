@@ -63,6 +63,21 @@ fn a_sick_validator_leaves_ready_true_and_healthy_false() {
 }
 
 #[test]
+fn ready_names_the_endpoints_the_profile_does_not_read() {
+    let mut s = swept(Some(1), None, fleet(false), t(0), 100);
+    let before = condition(&s, "Ready").message.clone();
+    say_unread(&mut s, "solana", &[]);
+    assert_eq!(condition(&s, "Ready").message, before, "nothing to say");
+    say_unread(&mut s, "solana", &["metrics", "execution"]);
+    assert_eq!(
+        condition(&s, "Ready").message,
+        format!(
+            "{before}; spec.probe.metrics and spec.probe.execution not probed: the solana profile does not read them"
+        )
+    );
+}
+
+#[test]
 fn unhealthy_since_and_transition_times_carry_over() {
     let first = swept(Some(1), None, fleet(true), t(0), 100);
     let second = swept(Some(1), Some(&first), fleet(true), t(60), 100);
