@@ -53,6 +53,30 @@ async fn wait_kube_api(op: &Operator, want: &str) {
     .await;
 }
 
+/// A fleet of three Radix validators, an operator (with `lease` flags) that reaches the API
+/// server through a test proxy, and a NodeHealth `validators` over them, healthy.
+async fn behind_a_proxy(client: &Client, ns: &str, lease: &[&str]) -> (Fleet, ApiProxy, Operator, Api<NodeHealth>) {
+    install_crd(client).await;
+    let fleet = Fleet::start(client, ns, 3, "radix", 3).await;
+    let (proxy, kc) = ApiProxy::start(&kubeconfig().await, ns).await;
+    let op = Operator::start_as(&kc, ns, lease);
+    let api: Api<NodeHealth> = Api::namespaced(client.clone(), ns);
+    create_nodehealth(client, ns, "validators", spec_with(ladder("3s"))).await;
+    wait_for(&api, "validators", WAIT, "healthy", |nh| {
+        condition_is(nh, "Healthy", "True")
+    })
+    .await;
+    (fleet, proxy, op, api)
+}
+
+/// Whether the status records exactly one restart of `pod`.
+fn restarted_once(nh: &NodeHealth, pod: &str) -> bool {
+    remediation(nh)
+        .pods
+        .iter()
+        .any(|p| p.name == pod && p.restarts.len() == 1)
+}
+
 /// Waits until validator-`i` is a new instance (not `old_uid`) that is not terminating.
 async fn restarted(client: &Client, ns: &str, i: usize, old_uid: &str) {
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
@@ -66,19 +90,10 @@ async fn restarted(client: &Client, ns: &str, i: usize, old_uid: &str) {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_api_server_that_refuses_throttles_fails_and_delays_loses_no_verdict_and_repeats_no_action() {
     with_temp_ns("faults-refusing", |client, ns| async move {
-        install_crd(&client).await;
-        let fleet = Fleet::start(&client, &ns, 3, "radix", 3).await;
-        let (proxy, kc) = ApiProxy::start(&kubeconfig().await, &ns).await;
         // The lease timings the chart's README advises behind an API server that takes seconds a
         // request (the delays below): a renewal is three requests in a row.
         let lease = ["--lease-duration-seconds", "30", "--renew-deadline-seconds", "20"];
-        let mut op = Operator::start_as(&kc, &ns, &lease);
-        let api: Api<NodeHealth> = Api::namespaced(client.clone(), &ns);
-        create_nodehealth(&client, &ns, "validators", spec_with(ladder("3s"))).await;
-        wait_for(&api, "validators", WAIT, "healthy", |nh| {
-            condition_is(nh, "Healthy", "True")
-        })
-        .await;
+        let (fleet, proxy, mut op, api) = behind_a_proxy(&client, &ns, &lease).await;
 
         // Every status write refused for a while (a conflict, throttling, server errors); the
         // first cordon fails; the first eviction is carried out but its answer is lost.
@@ -105,7 +120,7 @@ async fn an_api_server_that_refuses_throttles_fails_and_delays_loses_no_verdict_
             "the incident closed and node-1 released",
             |nh| {
                 let r = remediation(nh);
-                r.cordoned_nodes.is_empty() && r.pods.iter().any(|p| p.name == "validator-1" && p.restarts.len() == 1)
+                r.cordoned_nodes.is_empty() && restarted_once(nh, "validator-1")
             },
         )
         .await;
@@ -121,10 +136,7 @@ async fn an_api_server_that_refuses_throttles_fails_and_delays_loses_no_verdict_
         fleet.set_mode(2, out_of_sync()).await;
         restarted(&client, &ns, 2, &old2).await;
         wait_for(&api, "validators", WAIT, "validator-2's restart recorded", |nh| {
-            remediation(nh)
-                .pods
-                .iter()
-                .any(|p| p.name == "validator-2" && p.restarts.len() == 1)
+            restarted_once(nh, "validator-2")
         })
         .await;
         proxy.delay(Duration::ZERO);
@@ -168,9 +180,7 @@ async fn an_api_server_that_refuses_throttles_fails_and_delays_loses_no_verdict_
 #[tokio::test(flavor = "multi_thread")]
 async fn a_leader_back_behind_a_cut_watch_builds_on_the_latest_status_and_loses_no_record() {
     with_temp_ns("faults-regained", |client, ns| async move {
-        install_crd(&client).await;
-        let fleet = Fleet::start(&client, &ns, 3, "radix", 3).await;
-        let (proxy, kc) = ApiProxy::start(&kubeconfig().await, &ns).await;
+        // Short timings, so that the lapse and the return take seconds.
         let lease = [
             "--lease-duration-seconds",
             "6",
@@ -179,13 +189,7 @@ async fn a_leader_back_behind_a_cut_watch_builds_on_the_latest_status_and_loses_
             "--retry-period-seconds",
             "1",
         ];
-        let mut op = Operator::start_as(&kc, &ns, &lease);
-        let api: Api<NodeHealth> = Api::namespaced(client.clone(), &ns);
-        create_nodehealth(&client, &ns, "validators", spec_with(ladder("3s"))).await;
-        wait_for(&api, "validators", WAIT, "healthy", |nh| {
-            condition_is(nh, "Healthy", "True")
-        })
-        .await;
+        let (fleet, proxy, mut op, api) = behind_a_proxy(&client, &ns, &lease).await;
         await_leading(&op, 0, true, WAIT).await;
 
         // The watch of NodeHealths cut and kept from listing again: the operator's copy stays
@@ -196,12 +200,7 @@ async fn a_leader_back_behind_a_cut_watch_builds_on_the_latest_status_and_loses_
         fleet.set_mode(1, out_of_sync()).await;
         restarted(&client, &ns, 1, &old1).await;
         fleet.set_mode(1, json!({"mode": "synced"})).await;
-        let one = |nh: &NodeHealth| {
-            remediation(nh)
-                .pods
-                .iter()
-                .any(|p| p.name == "validator-1" && p.restarts.len() == 1)
-        };
+        let one = |nh: &NodeHealth| restarted_once(nh, "validator-1");
         let before = wait_for(&api, "validators", WAIT, "validator-1's restart recorded", one).await;
         let taken = remediation(&before).actions_taken;
         assert!(
@@ -228,10 +227,7 @@ async fn a_leader_back_behind_a_cut_watch_builds_on_the_latest_status_and_loses_
         fleet.set_mode(2, out_of_sync()).await;
         restarted(&client, &ns, 2, &old2).await;
         let after = wait_for(&api, "validators", WAIT, "validator-2's restart recorded", |nh| {
-            remediation(nh)
-                .pods
-                .iter()
-                .any(|p| p.name == "validator-2" && p.restarts.len() == 1)
+            restarted_once(nh, "validator-2")
         })
         .await;
         assert!(one(&after), "validator-1's restart kept: {:?}", remediation(&after));
@@ -304,10 +300,7 @@ async fn an_api_server_and_etcd_restarted_mid_remediation_lose_nothing_and_repea
         let outage = down.elapsed();
         restarted(&client, &ns, 1, &old_uid).await;
         let after = wait_for(&api, "validators", WAIT, "the restart recorded", |nh| {
-            remediation(nh)
-                .pods
-                .iter()
-                .any(|p| p.name == "validator-1" && p.restarts.len() == 1)
+            restarted_once(nh, "validator-1")
         })
         .await;
         let r = remediation(&after);
