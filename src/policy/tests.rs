@@ -251,7 +251,12 @@ fn endpoints_the_profile_does_not_read_are_named_for_the_status() {
     let p = validate(&spec(v.clone())).unwrap();
     assert_eq!((p.profile_name().as_str(), p.unread()), ("solana", vec!["metrics"]));
     v["probe"]["execution"] = json!({"port": 8545});
-    assert_eq!(validate(&spec(v)).unwrap().unread(), ["metrics", "execution"]);
+    assert_eq!(validate(&spec(v.clone())).unwrap().unread(), ["metrics", "execution"]);
+    v["profile"] = json!("ethereum");
+    assert!(
+        validate(&spec(v)).unwrap().unread().is_empty(),
+        "ethereum reads all three"
+    );
 }
 
 #[test]
