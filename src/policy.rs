@@ -221,7 +221,7 @@ pub fn validate(spec: &NodeHealthSpec) -> Result<Policy, InvalidSpec> {
 /// optional execution client): else every pod would be probed with no request at all, and read
 /// as "no answer" forever. Found by the `spec` fuzz target (a Solana policy with metrics only).
 fn reads_something(profile: Profile, configured: [(Api, &Option<Endpoint>); 2]) -> Result<(), InvalidSpec> {
-    let read = |api: Api| profile.requests().iter().any(|r| r.api == api);
+    let read = |api: Api| reads(profile, api);
     if configured.iter().any(|(api, e)| e.is_some() && read(*api)) {
         return Ok(());
     }
@@ -234,6 +234,11 @@ fn reads_something(profile: Profile, configured: [(Api, &Option<Endpoint>); 2]) 
         profile: profile_name(profile),
         reads: reads.join(" or spec.probe."),
     })
+}
+
+/// Whether the profile makes any request of this API.
+fn reads(profile: Profile, api: Api) -> bool {
+    profile.requests().iter().any(|r| r.api == api)
 }
 
 /// `spec.profile` as written: the variants are its values, lowercased by serde.
@@ -381,14 +386,13 @@ impl Policy {
     /// `metrics` on a Solana policy: accepted, since the profile reads another, but never
     /// probed, which the user is told rather than left to believe it is watched.
     pub fn unread(&self) -> Vec<&'static str> {
-        let read = |api: Api| self.profile.requests().iter().any(|r| r.api == api);
         [
             (Api::Health, &self.health),
             (Api::Metrics, &self.metrics),
             (Api::Execution, &self.execution),
         ]
         .into_iter()
-        .filter(|(api, e)| e.is_some() && !read(*api))
+        .filter(|(api, e)| e.is_some() && !reads(self.profile, *api))
         .map(|(api, _)| api.field())
         .collect()
     }

@@ -54,12 +54,12 @@ async fn reconcile_one(obj: &Arc<DeserializeGuard<NodeHealth>>, ctx: &Arc<Contex
     let generation = nh.metadata.generation;
     let policy = match policy::validate(&nh.spec) {
         Ok(p) => p,
-        Err(e) => return stall(ctx, nh, leading, previous.as_ref(), e, now).await,
+        Err(e) => return stall(ctx, nh, &k, leading, previous.as_ref(), e, now).await,
     };
     // The files it names (CA, token) are the operator's: one it cannot read is the spec's error,
     // reported as such, and no pod is judged by probes that could not be made.
     if let Err(e) = ctx.prober.check(&policy.access, policy.uses_https()) {
-        return stall(ctx, nh, leading, previous.as_ref(), e.invalid_spec(), now).await;
+        return stall(ctx, nh, &k, leading, previous.as_ref(), e.invalid_spec(), now).await;
     }
     if leading && previous.as_ref().is_some_and(|p| p.observed_generation != generation) {
         let desired = handled(ctx, status::reconciling(previous.as_ref(), now));
@@ -68,7 +68,7 @@ async fn reconcile_one(obj: &Arc<DeserializeGuard<NodeHealth>>, ctx: &Arc<Contex
     let pods = selected(ctx, nh, &policy);
     let targets: Vec<_> = pods.iter().map(|p| policy.target(p)).collect();
     if let Some(e) = policy::unknown_port_everywhere(&targets) {
-        return stall(ctx, nh, leading, previous.as_ref(), e, now).await;
+        return stall(ctx, nh, &k, leading, previous.as_ref(), e, now).await;
     }
     let Some(mut outcomes) = latest_verdicts(ctx, &k, &policy, &pods, targets) else {
         // A new pod's first probe is under way: its verdict triggers the next reconcile.
@@ -294,12 +294,12 @@ fn latest_verdicts(
 async fn stall(
     ctx: &Context,
     nh: &NodeHealth,
+    k: &str,
     leading: bool,
     previous: Option<&NodeHealthStatus>,
     err: InvalidSpec,
     now: Timestamp,
 ) -> Result<Action, Error> {
-    let k = format!("{}/{}", nh.namespace().unwrap_or_default(), nh.name_any());
     let desired = handled(ctx, status::invalid(nh.metadata.generation, previous, &err, now));
     let was_stalled = previous.is_some_and(|p| {
         p.conditions
@@ -307,7 +307,7 @@ async fn stall(
             .any(|c| c.type_ == "Stalled" && c.status == "True" && c.reason == err.reason())
     });
     if leading && status::write_due(previous, &desired, now, ctx.settings.status_refresh) {
-        write_status(ctx, nh, &k, &desired).await?;
+        write_status(ctx, nh, k, &desired).await?;
     }
     // Nothing is probed while stalled: the last values would go stale, and alerts silent.
     ctx.metrics

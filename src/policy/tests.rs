@@ -237,8 +237,6 @@ fn every_pods_target_carries_the_policys_tls_token_and_headers() {
     );
 }
 
-/// Found by the `spec` fuzz target: Solana has no metrics reader, so a policy probing only
-/// metrics would send no request at all and read every pod as unanswered.
 #[test]
 fn endpoints_the_profile_does_not_read_are_named_for_the_status() {
     let mut v = radix();
@@ -259,6 +257,8 @@ fn endpoints_the_profile_does_not_read_are_named_for_the_status() {
     );
 }
 
+/// Found by the `spec` fuzz target: Solana has no metrics reader, so a policy probing only
+/// metrics would send no request at all and read every pod as unanswered.
 #[test]
 fn a_probe_of_apis_the_profile_does_not_read_is_refused_and_says_which_it_reads() {
     let mut v = radix();
